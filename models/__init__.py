@@ -1,0 +1,1 @@
+"""Bundled style models (*.onnx), installed as package data of stylecam."""
