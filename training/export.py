@@ -1,0 +1,155 @@
+"""Export a trained checkpoint to the ONNX model contract the runtime reads.
+
+Contract (see stylecam/models.py): input `input`, output `output`, float32 NCHW RGB in
+0..255, dynamic N/H/W (H and W multiples of `stylecam.multiple`), style metadata in
+`metadata_props` under `stylecam.*` keys. The export is parity-checked against PyTorch
+and refused (no file written) if it does not match.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from .data import list_images, load_rgb, to_tensor
+from .loop import TrainingError, load_checkpoint, net_from_checkpoint
+from .nets import TransformerNet
+
+OPSET = 18
+CONTRACT_VERSION = "1"
+PARITY_TOLERANCE = 0.5  # max abs error on the 0..255 scale
+
+
+@dataclass
+class StyleInfo:
+    """Human-facing description stored in the model."""
+
+    name: str
+    display_name: str = ""
+    painting: str = ""
+    artist: str = ""
+    image_source: str = ""
+    license: str = ""
+
+
+def export_onnx(checkpoint: str | Path, output: str | Path, info: StyleInfo, fp16: bool = False,
+                parity_images: Iterable[str | Path] = (), notes: str = "") -> dict[str, float]:
+    """Write `output` (and `<stem>.fp16.onnx` if fp16) and return the parity errors."""
+    ckpt = load_checkpoint(checkpoint)
+    net = net_from_checkpoint(ckpt).eval()
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    metadata = _metadata(ckpt, net, info, notes)
+    tmp = output.with_name(f".{output.name}.tmp")
+    try:
+        _export(net, tmp)
+        _set_metadata(tmp, metadata | {"stylecam.precision": "fp32"})
+        errors = parity_check(net, tmp, parity_images)
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if fp16:
+        half = output.with_name(output.stem + ".fp16.onnx")
+        _to_fp16(output, half, metadata | {"stylecam.precision": "fp16"})
+    return errors
+
+
+def _metadata(ckpt: dict[str, Any], net: TransformerNet, info: StyleInfo, notes: str) -> dict[str, str]:
+    recipe = dict(ckpt["recipe"]) | {"trained_steps": ckpt["step"]}
+    return {
+        "stylecam.contract": CONTRACT_VERSION,
+        "stylecam.name": info.name,
+        "stylecam.display_name": info.display_name or info.name.replace("_", " ").title(),
+        "stylecam.painting": info.painting,
+        "stylecam.artist": info.artist,
+        "stylecam.image_source": info.image_source,
+        "stylecam.license": info.license,
+        "stylecam.input": "RGB float32 NCHW 0..255",
+        "stylecam.output": "RGB float32 NCHW 0..255 (clip)",
+        "stylecam.multiple": str(TransformerNet.multiple),
+        "stylecam.arch": json.dumps(net.config.to_dict()),
+        "stylecam.training": json.dumps(recipe),
+        "stylecam.notes": notes,
+    }
+
+
+def _export(net: TransformerNet, path: Path) -> None:
+    example = torch.rand(1, 3, 64, 96) * 255
+    n, h, w = torch.export.Dim("batch"), torch.export.Dim("height"), torch.export.Dim("width")
+    # The exporter chats on stdout and warns about torchvision; keep the CLI output readable.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            net, (example,), dynamo=True, opset_version=OPSET, input_names=["input"], output_names=["output"],
+            dynamic_shapes={"x": {0: n, 2: h, 3: w}}, verbose=False,
+        )
+    program.save(str(path))
+
+
+def _set_metadata(path: Path, metadata: dict[str, str]) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    model.producer_name = "stylecam-training"
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def parity_check(net: TransformerNet, onnx_path: Path, images: Iterable[str | Path] = ()) -> dict[str, float]:
+    """Compare onnxruntime with PyTorch on random inputs at two sizes and on real images."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(0)
+    cases = {
+        "random_100x148": torch.rand(2, 3, 100, 148, generator=gen) * 255,
+        "random_92x60": torch.rand(1, 3, 92, 60, generator=gen) * 255,
+    }
+    for p in images:
+        img = load_rgb(p, max_side=256)
+        t = to_tensor(img)[:, : img.height // 4 * 4, : img.width // 4 * 4]
+        cases[f"image_{Path(p).stem}"] = t.unsqueeze(0)
+    errors = {}
+    for name, x in cases.items():
+        with torch.no_grad():
+            expected = net(x).numpy()
+        got = session.run(["output"], {"input": x.numpy()})[0]
+        errors[name] = float(np.abs(got - expected).max())
+    worst = max(errors, key=errors.get)
+    if errors[worst] >= PARITY_TOLERANCE:
+        raise TrainingError(f"ONNX parity check failed: max abs error {errors[worst]:.3g} on {worst} "
+                            f"(limit {PARITY_TOLERANCE} on 0..255); the model was not written")
+    return errors
+
+
+def _to_fp16(src: Path, dst: Path, metadata: dict[str, str]) -> None:
+    """fp16 weights and activations, fp32 inputs/outputs (for GPU providers)."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    onnx.save(model, str(tmp))
+    _set_metadata(tmp, metadata)
+    os.replace(tmp, dst)
+
+
+def default_parity_images(data: str | Path | None, count: int = 2) -> list[Path]:
+    if not data:
+        return []
+    try:
+        files = list_images(data)
+    except FileNotFoundError:
+        return []
+    return files[:count]

@@ -1,0 +1,465 @@
+"""The training loop: perceptual losses, Adam, checkpoints with exact resume, AMP and DDP.
+
+Read top to bottom: `train()` builds everything from a `TrainConfig`, then steps.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+
+from . import losses
+from .data import CropDataset, StepBatchSampler, list_images, load_rgb, to_tensor
+from .nets import PRESETS, NetConfig, TransformerNet
+from .vgg import LossNetwork
+
+CHECKPOINT_FORMAT = "stylecam-train-1"
+
+
+@dataclass
+class TrainConfig:
+    style_image: str
+    data: str
+    out: str
+    arch: str = "johnson"
+    steps: int = 10_000
+    batch_size: int = 4
+    image_size: int = 256
+    style_size: int = 512  # long side of the style image; smaller = finer strokes
+    lr: float = 1e-3
+    content_weight: float = 1.0
+    style_weight: float = 5.0
+    tv_weight: float = 1e-6
+    temporal_weight: float = 0.0  # >0 adds the warp-equivariance loss (steadier video)
+    content_layers: tuple[str, ...] = ("relu2_2",)
+    style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+    style_layer_weights: tuple[float, ...] = ()  # per style layer; empty = all 1
+    vgg_weights: str | None = None  # state dict path; None = torchvision download
+    vgg_convention: str = "caffe"
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"  # auto | bf16 | fp16 | off (CUDA only)
+    workers: int = 2
+    threads: int = 0  # torch CPU threads; 0 = torch default
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    sample_every: int = 500
+    max_minutes: float = 0.0  # 0 = no limit
+    resume: str | None = None  # checkpoint path
+    progress: bool | None = None  # None = when stderr is a terminal
+
+    def net_config(self) -> NetConfig:
+        if self.arch not in PRESETS:
+            raise ValueError(f"unknown --arch {self.arch!r}; choose from {sorted(PRESETS)}")
+        return PRESETS[self.arch]
+
+    def recipe(self) -> dict[str, Any]:
+        """The settings that define the result (stored in checkpoints and model metadata)."""
+        keys = ("arch", "steps", "batch_size", "image_size", "style_size", "lr", "content_weight", "style_weight",
+                "tv_weight", "temporal_weight", "content_layers", "style_layers", "style_layer_weights",
+                "vgg_convention", "seed")
+        return {k: getattr(self, k) for k in keys} | {"style_image": Path(self.style_image).name}
+
+
+class TrainingError(RuntimeError):
+    """A user-facing problem with the training setup (bad paths, incompatible checkpoint)."""
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError("--device cuda requested but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    if device.type != "cuda" or config.amp == "off":
+        return None
+    if config.amp == "fp16":
+        return torch.float16
+    if config.amp in ("bf16", "auto"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    raise TrainingError(f"unknown --amp {config.amp!r}")
+
+
+def load_style_image(path: str, long_side: int) -> torch.Tensor:
+    try:
+        img = load_rgb(path)
+    except FileNotFoundError:
+        raise TrainingError(f"style image not found: {path}") from None
+    except OSError as exc:
+        raise TrainingError(f"cannot read style image {path}: {exc}") from None
+    scale = long_side / max(img.size)
+    img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), 1)  # LANCZOS
+    return to_tensor(img).unsqueeze(0)
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a training checkpoint safely (weights_only) and check it is one of ours."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise TrainingError(f"checkpoint not found: {path}") from None
+    except Exception as exc:
+        raise TrainingError(f"cannot read checkpoint {path}: {exc}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path} is not a stylecam training checkpoint")
+    return ckpt
+
+
+def net_from_checkpoint(ckpt: dict[str, Any]) -> TransformerNet:
+    net = TransformerNet(NetConfig.from_dict(ckpt["net_config"]))
+    try:
+        net.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise TrainingError(f"checkpoint weights do not fit its net config: {str(exc).splitlines()[0]}") from None
+    return net
+
+
+class Distributed:
+    """Rank/world from torchrun's environment; a no-op for a single process."""
+
+    def __init__(self, device: torch.device):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        if self.world > 1:
+            value = value.clone()
+            dist.all_reduce(value)
+            value /= self.world
+        return value
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+# --- the loop --------------------------------------------------------------------------
+
+
+@dataclass
+class StepLosses:
+    total: float
+    content: float
+    style: float
+    tv: float
+    temporal: float = 0.0
+    per_layer_style: dict[str, float] = field(default_factory=dict)
+
+
+def train(config: TrainConfig) -> Path:
+    """Train (or resume) and return the path of the last checkpoint written."""
+    device = pick_device(config.device)
+    ddp = Distributed(device)
+    if device.type == "cuda" and ddp.world > 1:
+        device = torch.device("cuda", ddp.local_rank)
+        torch.cuda.set_device(device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    samples_dir = out / "samples"
+
+    # Loss network and style targets
+    layers = tuple(dict.fromkeys(config.style_layers + config.content_layers))
+    if config.vgg_weights:
+        vgg = LossNetwork.from_file(config.vgg_weights, config.vgg_convention, layers)
+    else:
+        vgg = LossNetwork.from_torchvision(layers)
+        config.vgg_convention = "torchvision"
+    vgg = vgg.to(device)
+    layer_weights = config.style_layer_weights or (1.0,) * len(config.style_layers)
+    if len(layer_weights) != len(config.style_layers):
+        raise TrainingError("--style-layer-weights needs one value per style layer")
+    with torch.no_grad():
+        style = load_style_image(config.style_image, config.style_size).to(device)
+        style_grams = {k: losses.gram(v) for k, v in vgg(style, config.style_layers).items()}
+
+    # Net, optimizer, resume
+    net = TransformerNet(config.net_config())
+    optimizer_state = None
+    start_step = 0
+    if config.resume:
+        ckpt = load_checkpoint(config.resume)
+        if ckpt["recipe"] != config.recipe():
+            diff = {k: (ckpt["recipe"].get(k), v) for k, v in config.recipe().items() if ckpt["recipe"].get(k) != v}
+            if set(diff) - {"steps"}:  # extending the step count is fine
+                raise TrainingError(f"checkpoint was trained with other settings (checkpoint, now): {diff}")
+        net = net_from_checkpoint(ckpt)
+        optimizer_state = ckpt["optimizer"]
+        start_step = ckpt["step"]
+        torch.set_rng_state(ckpt["rng"]["torch"])
+    else:
+        torch.manual_seed(config.seed)
+    net = net.to(device)
+    if device.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+        vgg = vgg.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    if optimizer_state:
+        optimizer.load_state_dict(optimizer_state)
+    model = net
+    if ddp.world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+
+    dtype = amp_dtype(config, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+
+    dataset = CropDataset(config.data, config.image_size)
+    sampler = StepBatchSampler(len(dataset), config.batch_size, config.steps, config.seed, start_step, ddp.rank, ddp.world)
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=config.workers,
+                        pin_memory=device.type == "cuda", persistent_workers=False)
+    sample_inputs = _sample_batch(config.data, device) if ddp.main else None
+
+    log_path = out / "log.csv"
+    log_fields = ["step", "total", "content", "style", "tv", "temporal", "images_per_s", "elapsed_s"]
+    if ddp.main:
+        _truncate_log(log_path, start_step, log_fields)
+        (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
+
+    started = time.monotonic()
+    step = start_step
+    last_ckpt = out / "last.pt"
+    progress = _progress(config, start_step, enabled=ddp.main)
+    window_start, window_images = time.monotonic(), 0
+    stop_reason = "done"
+    try:
+        for batch in loader:
+            x = batch.to(device, non_blocking=True)
+            if device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            step_losses, loss = _losses(model, vgg, x, style_grams, config, layer_weights, step, dtype)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            window_images += x.shape[0] * ddp.world
+            if not math.isfinite(step_losses.total):
+                raise TrainingError(f"loss became {step_losses.total} at step {step}; lower --lr or the weights")
+
+            if ddp.main and (step % config.log_every == 0 or step == config.steps):
+                rate = window_images / max(1e-9, time.monotonic() - window_start)
+                window_start, window_images = time.monotonic(), 0
+                _append_log(log_path, log_fields, step, step_losses, rate, time.monotonic() - started)
+                progress.update(step, step_losses, rate)
+            if ddp.main and config.sample_every and step % config.sample_every == 0:
+                _save_samples(net, sample_inputs, samples_dir / f"step_{step:06d}.png")
+            out_of_time = config.max_minutes and time.monotonic() - started > config.max_minutes * 60
+            # every rank must agree to stop, or DDP would hang waiting for the others
+            if ddp.world > 1:
+                flag = torch.tensor([1.0 if out_of_time else 0.0])
+                out_of_time = bool(ddp.mean(flag).item() > 0)
+            if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
+                if ddp.main:
+                    last_ckpt = _checkpoint(net, optimizer, step, config, out)
+                ddp.barrier()
+            if out_of_time:
+                stop_reason = f"time limit of {config.max_minutes:g} min"
+                break
+    except KeyboardInterrupt:
+        stop_reason = "interrupted"
+        if ddp.main:
+            last_ckpt = _checkpoint(net, optimizer, step, config, out)
+    finally:
+        progress.close()
+        ddp.close()
+    if ddp.main:
+        if sample_inputs is not None and step > start_step:
+            _save_samples(net, sample_inputs, samples_dir / f"step_{step:06d}.png")
+        _plot(log_path, out / "losses.png")
+        print(f"stopped at step {step}/{config.steps} ({stop_reason}); checkpoint {last_ckpt}", file=sys.stderr)
+    return last_ckpt
+
+
+def _losses(model: torch.nn.Module, vgg: LossNetwork, x: torch.Tensor, style_grams: dict[str, torch.Tensor],
+            config: TrainConfig, layer_weights: tuple[float, ...], step: int,
+            dtype: torch.dtype | None) -> tuple[StepLosses, torch.Tensor]:
+    autocast = torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None)
+    with autocast:
+        gen = torch.Generator().manual_seed(config.seed * 7919 + step)  # same warp on resume
+        grid = None
+        if config.temporal_weight > 0:
+            # one forward over [x, warp(x)]: DDP allows a single forward per backward
+            grid = losses.random_affine_grid(x.shape[0], x.shape[2], x.shape[3], gen, device=x.device)
+            y, y_of_warped = model(torch.cat([x, losses.warp(x, grid)])).chunk(2)
+        else:
+            y = model(x)
+        with torch.no_grad():
+            content_targets = vgg(x, config.content_layers)
+        feats = vgg(y)
+        content = sum(losses.content_loss(feats[k], content_targets[k]) for k in config.content_layers)
+        per_layer = {k: losses.style_loss(feats[k], style_grams[k]) for k in config.style_layers}
+        style = sum(w * per_layer[k] for w, k in zip(layer_weights, config.style_layers))
+        tv = losses.tv_loss(y)
+        total = config.content_weight * content + config.style_weight * style + config.tv_weight * tv
+        temporal = torch.zeros((), device=x.device)
+        if grid is not None:
+            temporal = losses.temporal_loss(y_of_warped, losses.warp(y, grid))
+            total = total + config.temporal_weight * temporal
+    values = StepLosses(
+        total=float(total.detach()), content=float(config.content_weight * content.detach()),
+        style=float(config.style_weight * style.detach()),
+        tv=float(config.tv_weight * tv.detach()), temporal=float(config.temporal_weight * temporal.detach()),
+        per_layer_style={k: float(v.detach()) for k, v in per_layer.items()},
+    )
+    return values, total
+
+
+def _checkpoint(net: TransformerNet, optimizer: torch.optim.Optimizer, step: int, config: TrainConfig,
+                out: Path) -> Path:
+    ckpt = {
+        "format": CHECKPOINT_FORMAT,
+        "step": step,
+        "net_config": net.config.to_dict(),
+        "model": net.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "recipe": config.recipe(),
+        "rng": {"torch": torch.get_rng_state()},
+    }
+    path = out / f"step_{step:06d}.pt"
+    save_atomic(ckpt, path)
+    save_atomic(ckpt, out / "last.pt")
+    old = sorted(out.glob("step_*.pt"))[: -config.keep_checkpoints or None] if config.keep_checkpoints else []
+    for p in old:
+        p.unlink(missing_ok=True)
+    return out / "last.pt"
+
+
+def _truncate_log(path: Path, start_step: int, fields: list[str]) -> None:
+    """On resume, drop log rows past the checkpoint so the CSV matches the model."""
+    rows = []
+    if start_step and path.exists():
+        with path.open() as f:
+            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _append_log(path: Path, fields: list[str], step: int, v: StepLosses, rate: float, elapsed: float) -> None:
+    with path.open("a", newline="") as f:
+        csv.DictWriter(f, fieldnames=fields).writerow({
+            "step": step, "total": f"{v.total:.6g}", "content": f"{v.content:.6g}", "style": f"{v.style:.6g}",
+            "tv": f"{v.tv:.6g}", "temporal": f"{v.temporal:.6g}", "images_per_s": f"{rate:.3f}",
+            "elapsed_s": f"{elapsed:.1f}",
+        })
+
+
+def read_log(path: str | Path) -> list[dict[str, float]]:
+    with Path(path).open() as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _plot(log_path: Path, png: Path) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # plotting is a nicety; training results do not depend on it
+        return
+    rows = read_log(log_path)
+    if not rows:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = [r["step"] for r in rows]
+    for key in ("total", "content", "style", "tv", "temporal"):
+        values = [r[key] for r in rows]
+        if any(values):
+            ax.plot(steps, values, label=key)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("weighted loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+def _sample_batch(data: str, device: torch.device, count: int = 4, side: int = 192) -> torch.Tensor:
+    """A few fixed images (evenly spread over the folder) to watch the style develop."""
+    files = list_images(data)
+    picks = [files[i * len(files) // count] for i in range(count)]
+    tensors = []
+    for p in picks:
+        img = load_rgb(p)
+        s = side / min(img.size)
+        img = img.resize((max(side, round(img.width * s)), max(side, round(img.height * s))), 1)
+        left, top = (img.width - side) // 2, (img.height - side) // 2
+        tensors.append(to_tensor(img.crop((left, top, left + side, top + side))))
+    return torch.stack(tensors).to(device)
+
+
+@torch.no_grad()
+def _save_samples(net: TransformerNet, inputs: torch.Tensor, path: Path) -> None:
+    from PIL import Image
+    was_training = net.training
+    net.eval()
+    y = net(inputs).clamp(0, 255)
+    net.train(was_training)
+    rows = torch.cat([torch.cat(list(inputs), 2), torch.cat(list(y), 2)], 1)  # inputs over outputs
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rows.permute(1, 2, 0).round().byte().cpu().numpy()).save(path)
+
+
+class _progress:
+    """tqdm bar on a terminal; plain log lines every log_every steps otherwise."""
+
+    def __init__(self, config: TrainConfig, start: int, enabled: bool):
+        self.enabled = enabled
+        show_bar = config.progress if config.progress is not None else sys.stderr.isatty()
+        self.bar = None
+        if enabled and show_bar:
+            from tqdm import tqdm
+            self.bar = tqdm(total=config.steps, initial=start, unit="step", dynamic_ncols=True)
+        self.steps = config.steps
+
+    def update(self, step: int, v: StepLosses, rate: float) -> None:
+        if not self.enabled:
+            return
+        msg = f"loss {v.total:.4g} (content {v.content:.3g} style {v.style:.3g} tv {v.tv:.3g}"
+        msg += f" temporal {v.temporal:.3g})" if v.temporal else ")"
+        if self.bar is not None:
+            self.bar.n = step
+            self.bar.set_postfix_str(f"{msg} {rate:.2f} img/s", refresh=True)
+        else:
+            print(f"step {step}/{self.steps} {msg} {rate:.2f} img/s", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,54 @@
+"""Perceptual losses: content (feature MSE), style (Gram MSE), total variation, temporal."""
+from __future__ import annotations
+
+import torch
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """N,C,H,W -> N,C,C Gram matrix normalised by C*H*W (Johnson et al.)."""
+    n, c, h, w = features.shape
+    f = features.reshape(n, c, h * w).float()
+    return f @ f.transpose(1, 2) / (c * h * w)
+
+
+def content_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return torch.mean((out.float() - target.float()) ** 2)
+
+
+def style_loss(out_features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """Target Gram is 1,C,C (one style image) or N,C,C; broadcast over the batch."""
+    return torch.mean((gram(out_features) - target_gram) ** 2)
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Anisotropic total variation (sum of squared neighbour differences per image)."""
+    dx = image[:, :, :, 1:] - image[:, :, :, :-1]
+    dy = image[:, :, 1:, :] - image[:, :, :-1, :]
+    return (dx.float().pow(2).sum() + dy.float().pow(2).sum()) / image.shape[0]
+
+
+def random_affine_grid(n: int, height: int, width: int, generator: torch.Generator,
+                       max_shift: float = 0.04, max_rotate: float = 0.03, max_zoom: float = 0.03,
+                       device: torch.device | str = "cpu") -> torch.Tensor:
+    """Sampling grids for a small random similarity warp per image (fake camera motion)."""
+    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * max_shift * 2  # grid units are [-1, 1]
+    angle = (torch.rand(n, generator=generator) * 2 - 1) * max_rotate
+    zoom = 1 + (torch.rand(n, generator=generator) * 2 - 1) * max_zoom
+    cos, sin = torch.cos(angle) * zoom, torch.sin(angle) * zoom
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    return torch.nn.functional.affine_grid(theta.to(device), [n, 3, height, width], align_corners=False)
+
+
+def warp(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.grid_sample(image, grid.to(image.dtype), mode="bilinear",
+                                           padding_mode="border", align_corners=False)
+
+
+def temporal_loss(net_out_of_warped: torch.Tensor, warped_net_out: torch.Tensor, border: int = 8) -> torch.Tensor:
+    """Equivariance loss (ReCoNet / Gao et al. style): f(warp(x)) should equal warp(f(x)).
+
+    The border is ignored because warping drags edge pixels inward.
+    """
+    a = net_out_of_warped[:, :, border:-border, border:-border].float()
+    b = warped_net_out[:, :, border:-border, border:-border].float()
+    return torch.mean((a - b) ** 2)

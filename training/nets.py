@@ -1,0 +1,144 @@
+"""Feed-forward transform nets (Johnson et al. 2016, with instance norm and an
+upsample+conv decoder instead of transposed convs, which avoids checkerboard artefacts).
+
+One class covers every variant: widths, residual depth, stem type and separable
+residual convs are fields of `NetConfig`, so faster variants need no forked code.
+The net takes and returns RGB in 0..255 (NCHW float), the ONNX contract of the runtime.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Architecture of a transform net. Stored in checkpoints and ONNX metadata."""
+
+    channels: tuple[int, int, int] = (32, 64, 128)  # stem, down1, down2 (= residual width)
+    residual_blocks: int = 5
+    stem: str = "conv9"  # "conv9": 9x9 conv at full res; "unshuffle": pixel-unshuffle x2 + 3x3 conv
+    separable: bool = False  # depthwise-separable 3x3 convs in the residual blocks
+
+    def __post_init__(self) -> None:
+        if self.stem not in STEMS:
+            raise ValueError(f"unknown stem {self.stem!r}; choose from {sorted(STEMS)}")
+        if self.residual_blocks < 0 or len(self.channels) != 3 or min(self.channels) < 1:
+            raise ValueError(f"bad net config: {self}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "channels": list(self.channels)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "NetConfig":
+        return cls(**{**data, "channels": tuple(data["channels"])})
+
+
+STEMS = ("conv9", "unshuffle")
+
+# Named presets: what `--arch` accepts. "johnson" is the classic net; "fast" is the CPU
+# path: the 2x unshuffle stem removes the most expensive full-resolution convs.
+PRESETS: dict[str, NetConfig] = {
+    "johnson": NetConfig(),
+    "fast": NetConfig(channels=(24, 48, 96), residual_blocks=4, stem="unshuffle"),
+    "tiny": NetConfig(channels=(8, 16, 16), residual_blocks=1, stem="unshuffle"),  # tests only
+}
+
+
+class ConvLayer(nn.Sequential):
+    """Reflection pad + conv: keeps borders free of zero-padding artefacts."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1):
+        super().__init__(
+            nn.ReflectionPad2d(kernel // 2),
+            nn.Conv2d(cin, cout, kernel, stride=stride, groups=groups),
+        )
+
+
+def conv_in_relu(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(ConvLayer(cin, cout, kernel, stride), nn.InstanceNorm2d(cout, affine=True), nn.ReLU(inplace=True))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int, separable: bool):
+        super().__init__()
+
+        def conv() -> nn.Module:
+            if not separable:
+                return ConvLayer(channels, channels, 3)
+            return nn.Sequential(ConvLayer(channels, channels, 3, groups=channels), nn.Conv2d(channels, channels, 1))
+
+        self.body = nn.Sequential(
+            conv(), nn.InstanceNorm2d(channels, affine=True), nn.ReLU(inplace=True),
+            conv(), nn.InstanceNorm2d(channels, affine=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class Upsample(nn.Module):
+    """Nearest x2 then conv: no checkerboard, unlike ConvTranspose2d."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = conv_in_relu(cin, cout, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class TransformerNet(nn.Module):
+    # Input sides must be a multiple of this; the runtime reflect-pads up to it.
+    multiple = 4
+
+    def __init__(self, config: NetConfig = NetConfig()):
+        super().__init__()
+        self.config = config
+        c1, c2, c3 = config.channels
+        if config.stem == "conv9":
+            # full-res 9x9 stem, then two stride-2 downsamples; mirrored on the way up
+            self.encoder = nn.Sequential(conv_in_relu(3, c1, 9), conv_in_relu(c1, c2, 3, 2), conv_in_relu(c2, c3, 3, 2))
+            self.decoder = nn.Sequential(Upsample(c3, c2), Upsample(c2, c1), ConvLayer(c1, 3, 9))
+        else:
+            # pixel-unshuffle folds 2x2 pixels into channels: the stem runs at half res
+            self.encoder = nn.Sequential(
+                nn.PixelUnshuffle(2), conv_in_relu(12, c1, 3), conv_in_relu(c1, c2, 3), conv_in_relu(c2, c3, 3, 2),
+            )
+            self.decoder = nn.Sequential(Upsample(c3, c2), conv_in_relu(c2, 12 * 4, 3), nn.PixelShuffle(2),
+                                         ConvLayer(12, 3, 3))
+        self.residual = nn.Sequential(*[ResidualBlock(c3, config.separable) for _ in range(config.residual_blocks)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: N,3,H,W RGB in 0..255 -> same shape, RGB approximately in 0..255."""
+        y = self.decoder(self.residual(self.encoder(x / 255.0)))
+        # The decoder predicts in roughly unit scale; map it to the pixel range.
+        return y * 255.0
+
+
+def count_params(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def gflops_per_frame(config: NetConfig, height: int, width: int) -> float:
+    """Multiply-adds x2 of every conv for one frame, counted with forward hooks on a meta tensor."""
+    net = TransformerNet(config)
+    total = 0
+
+    def hook(module: nn.Conv2d, _inp: Any, out: torch.Tensor) -> None:
+        nonlocal total
+        k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+        total += 2 * k * out.numel()
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        net(torch.zeros(1, 3, height, width))
+    for h in handles:
+        h.remove()
+    return total / 1e9
+
+
+__all__ = ["NetConfig", "PRESETS", "TransformerNet", "count_params", "gflops_per_frame"]
