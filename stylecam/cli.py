@@ -1,0 +1,158 @@
+"""`stylecam` command line: parse options, build a Stylizer, hand off to a job.
+
+Every user error ends as one line on stderr and exit code 2; Ctrl+C as exit code 130
+with no partial output at the target.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import __version__, styles
+from .engine import DEVICES, Stylizer
+from .errors import StylecamError
+from .temporal import MODES
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+EPILOG = """examples:
+  stylecam video.mp4 -o out.mp4 --style mosaic     file in, file out, audio kept
+  stylecam photo.jpg --style candy                 writes photo_candy.jpg
+  stylecam clips/ -o styled/ --style udnie -y      every image and video in a folder
+  stylecam --list-styles                           bundled styles and their paintings
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not usage + error
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _int_range(lo: int, hi: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}, got {text}")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="stylecam", description="Stylize images, videos and live video with fast neural style nets.",
+                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", nargs="?", help="image, video or folder to stylize")
+    p.add_argument("-o", "--output", help="output file or folder (default: INPUT_STYLE.ext beside the input)")
+    p.add_argument("-s", "--style", default="mosaic",
+                   help="style name (see --list-styles) or path to a stylecam .onnx model (default: mosaic)")
+    p.add_argument("--strength", type=_fraction, default=1.0,
+                   help="blend with the original: 1 = full style, 0 = original (default: 1)")
+    p.add_argument("--preserve-color", action="store_true", help="keep the input's colours, take only the strokes")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="where to run the net; an unavailable explicit device is an error (default: auto)")
+    p.add_argument("--threads", type=_int_range(1, 256), default=None, help="CPU inference threads (default: all)")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.add_argument("--list-styles", action="store_true", help="list the available styles and exit")
+    p.add_argument("--version", action="version", version=f"stylecam {__version__}")
+    v = p.add_argument_group("video")
+    v.add_argument("--batch", type=_int_range(1, 64), default=1, help="frames per inference call (default: 1)")
+    v.add_argument("--smooth", choices=MODES, default="none",
+                   help="temporal smoothing against flicker: none, ema (default: none)")
+    v.add_argument("--smooth-strength", type=_fraction, default=None,
+                   help="how much of the previous frame to keep (ema default 0.5)")
+    v.add_argument("--crf", type=_int_range(0, 51), default=18, help="H.264 quality, lower is better (default: 18)")
+    return p
+
+
+def _warn(message: str) -> None:
+    print(f"stylecam: warning: {message}", file=sys.stderr)
+
+
+def _list_styles(as_json: bool) -> int:
+    infos = styles.list_styles()
+    if as_json:
+        print(json.dumps([{"name": i.name, "display_name": i.title, "painting": i.painting, "artist": i.artist,
+                           "image_source": i.image_source, "license": i.license, "path": str(i.path),
+                           "training": i.training} for i in infos], indent=2))
+    elif not infos:
+        print("no styles installed; pass a model with --style path/to/style.onnx")
+    else:
+        for info in infos:
+            print(info.summary())
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_styles:
+        return _list_styles(args.json)
+    if not args.input:
+        raise StylecamError("no input given; try: stylecam video.mp4 -o out.mp4 --style mosaic")
+    from .files import VideoOptions, stylize_path
+    from .io import kind_of
+
+    src = Path(args.input)
+    kind_of(src)  # fail on a missing/unsupported input before loading the model
+    engine = Stylizer(args.style, device=args.device, strength=args.strength,
+                      preserve_color=args.preserve_color, threads=args.threads)
+    options = VideoOptions(batch=args.batch, smooth=args.smooth, smooth_strength=args.smooth_strength,
+                           crf=args.crf, progress=False if (args.quiet or args.json) else None)
+    results = stylize_path(src, Path(args.output) if args.output else None, engine, options,
+                           overwrite=args.overwrite, warn=_warn)
+    failed = [r for r in results if r.error]
+    if args.json:
+        summary: dict[str, Any] = {"style": engine.name, "device": engine.device,
+                                   "results": [r.to_dict() for r in results]}
+        print(json.dumps(summary, indent=2))
+    elif not args.quiet:
+        for r in results:
+            if not r.error:
+                rate = f", {r.fps:.1f} fps" if r.kind == "video" else ""
+                print(f"wrote {r.output} ({r.frames} frame{'s' if r.frames != 1 else ''}{rate})", file=sys.stderr)
+    if failed:
+        print(f"stylecam: error: {len(failed)} of {len(results)} files failed", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    debug = bool(os.environ.get("STYLECAM_DEBUG"))
+    warnings.showwarning = lambda message, *_a, **_k: _warn(str(message))
+    try:
+        return run(args)
+    except StylecamError as exc:
+        print(f"stylecam: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("stylecam: interrupted; no output was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"stylecam: internal error: {type(exc).__name__}: {exc} (set STYLECAM_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

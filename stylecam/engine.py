@@ -1,0 +1,226 @@
+"""The engine: uint8 RGB frames in, stylized uint8 RGB frames out, through onnxruntime.
+
+Pure computation: no files, no threads, no torch. Owns the session (provider choice),
+pad-to-multiple and crop-back, value conversion, strength and colour preservation.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from . import styles
+from .errors import StylecamError
+
+Device = Literal["auto", "cpu", "cuda", "tensorrt"]
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt")
+
+_PROVIDER = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+# Smallest padded side: the nets downsample 4x and reflect-pad 9x9 convs at full size.
+MIN_SIDE = 16
+
+
+def available_devices() -> list[str]:
+    import onnxruntime as ort
+
+    have = set(ort.get_available_providers())
+    return [d for d, p in _PROVIDER.items() if p in have]
+
+
+def _provider_chain(device: str, cache_dir: Path) -> list[str | tuple[str, dict]]:
+    import onnxruntime as ort
+
+    if device not in DEVICES:
+        raise StylecamError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
+    have = set(ort.get_available_providers())
+    trt = ("TensorrtExecutionProvider", {
+        "trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache_dir), "trt_fp16_enable": True,
+        "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache_dir),
+    })
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device == "auto":
+        chain: list[str | tuple[str, dict]] = []
+        if trt[0] in have:
+            chain.append(trt)
+        if "CUDAExecutionProvider" in have:
+            chain.append("CUDAExecutionProvider")
+        return chain + ["CPUExecutionProvider"]
+    if _PROVIDER[device] not in have:
+        hint = "install onnxruntime-gpu matching your CUDA version" if device == "cuda" else \
+            "install onnxruntime-gpu and TensorRT"
+        raise StylecamError(f"device {device!r} is not available in this onnxruntime "
+                            f"(it has: {', '.join(sorted(have))}); {hint}, or use --device cpu")
+    if device == "tensorrt":
+        return [trt, "CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "stylecam" / "tensorrt"
+
+
+class Stylizer:
+    """Apply one style to frames.
+
+    >>> s = Stylizer("mosaic")                  # bundled style, or a path to a .onnx
+    >>> out = s.stylize(frame)                  # uint8 HxWx3 RGB -> same shape
+    >>> outs = s.stylize_batch([f1, f2, f3])    # one session call for same-size frames
+
+    `strength` (0..1) blends with the original; `preserve_color` keeps the input's
+    colours and takes only the luminance from the style.
+    """
+
+    def __init__(self, style: str | os.PathLike[str] = "mosaic", *, device: Device | str = "auto",
+                 strength: float = 1.0, preserve_color: bool = False, threads: int | None = None,
+                 precision: Literal["auto", "fp32", "fp16"] = "auto"):
+        import onnxruntime as ort
+
+        self.strength = strength
+        self.preserve_color = preserve_color
+        self.device_requested = device
+        path = styles.resolve(style)
+        self.info = styles.read_info(path)
+        chain = _provider_chain(device, _cache_dir())
+        gpu = any((p if isinstance(p, str) else p[0]) != "CPUExecutionProvider" for p in chain)
+        if precision not in ("auto", "fp32", "fp16"):
+            raise StylecamError(f"unknown precision {precision!r}; choose auto, fp32 or fp16")
+        model_path = path
+        if gpu and precision in ("auto", "fp16"):
+            model_path = styles.variant_path(path, ".fp16") or path
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            opts.intra_op_num_threads = threads
+        if "TensorrtExecutionProvider" in str(chain):
+            _cache_dir().mkdir(parents=True, exist_ok=True)
+        try:
+            self.session = ort.InferenceSession(str(model_path), opts, providers=chain)
+        except Exception as exc:
+            raise StylecamError(f"cannot load model {model_path}: {styles._first_line(exc)}") from None
+        self.model_path = model_path
+        self.providers: list[str] = self.session.get_providers()
+        wanted = chain[0] if isinstance(chain[0], str) else chain[0][0]
+        if device != "auto" and self.providers[0] != wanted:
+            # onnxruntime falls back to CPU silently when CUDA/TensorRT libraries fail to load
+            raise StylecamError(f"device {device!r} could not start (onnxruntime fell back to "
+                                f"{self.providers[0]}); check the CUDA/cuDNN/TensorRT install or use --device cpu")
+        self._check_contract()
+
+    # -- public API ---------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def device(self) -> str:
+        """The device actually running the model: cpu, cuda or tensorrt."""
+        reverse = {v: k for k, v in _PROVIDER.items()}
+        return reverse.get(self.providers[0], self.providers[0])
+
+    @property
+    def strength(self) -> float:
+        return self._strength
+
+    @strength.setter
+    def strength(self, value: float) -> None:
+        if not 0.0 <= float(value) <= 1.0:
+            raise StylecamError(f"strength must be between 0 and 1, got {value}")
+        self._strength = float(value)
+
+    def stylize(self, frame: np.ndarray) -> np.ndarray:
+        """One uint8 HxWx3 RGB frame -> stylized frame of the same shape."""
+        return self.stylize_batch([frame])[0]
+
+    def stylize_batch(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Stylize frames; same-size frames share one inference call."""
+        for f in frames:
+            _check_frame(f)
+        out: list[np.ndarray | None] = [None] * len(frames)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, f in enumerate(frames):
+            groups.setdefault(f.shape[:2], []).append(i)
+        for idx in groups.values():
+            results = self._run([frames[i] for i in idx])
+            for i, r in zip(idx, results):
+                out[i] = r
+        return out  # type: ignore[return-value]
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Raw model call: float32 N,3,H,W (0..255, H/W multiples of `multiple`) -> same."""
+        return self.session.run([styles.OUTPUT_NAME], {styles.INPUT_NAME: batch})[0]
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _check_contract(self) -> None:
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = {o.name for o in self.session.get_outputs()}
+        if styles.INPUT_NAME not in inputs or styles.OUTPUT_NAME not in outputs:
+            raise StylecamError(
+                f"{self.model_path} does not follow the stylecam model contract "
+                f"(needs input '{styles.INPUT_NAME}' and output '{styles.OUTPUT_NAME}'; "
+                f"has {sorted(inputs)} -> {sorted(outputs)})")
+        shape = inputs[styles.INPUT_NAME].shape
+        if len(shape) != 4 or shape[1] not in (3, "3"):
+            raise StylecamError(f"{self.model_path}: input must be N,3,H,W, got {shape}")
+
+    def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        h, w = frames[0].shape[:2]
+        m = self.info.multiple
+        ph = max(MIN_SIDE, -(-h // m) * m) - h
+        pw = max(MIN_SIDE, -(-w // m) * m) - w
+        batch = np.stack(frames).astype(np.float32).transpose(0, 3, 1, 2)
+        if ph or pw:
+            batch = pad_reflect(batch, ph, pw)
+        result = self.infer(np.ascontiguousarray(batch))[:, :, :h, :w]
+        styled = np.clip(result.transpose(0, 2, 3, 1), 0, 255)
+        outs = []
+        for original, s in zip(frames, styled):
+            if self.preserve_color:
+                s = transfer_luminance(s, original)
+            if self._strength < 1.0:
+                s = original.astype(np.float32) + self._strength * (s - original)
+            outs.append(np.rint(s).astype(np.uint8))
+        return outs
+
+
+def _check_frame(frame: np.ndarray) -> None:
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        got = f"{getattr(frame, 'dtype', type(frame).__name__)} {getattr(frame, 'shape', '')}"
+        raise StylecamError(f"frames must be uint8 HxWx3 RGB arrays, got {got}")
+    if frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise StylecamError(f"empty frame {frame.shape}")
+
+
+def pad_reflect(batch: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """Pad N,C,H,W at the bottom/right by mirroring; repeats the mirror for tiny inputs."""
+    while ph > 0 or pw > 0:
+        h, w = batch.shape[2:]
+        step_h, step_w = min(ph, h - 1), min(pw, w - 1)
+        mode = "reflect" if (h > 1 or step_h == 0) and (w > 1 or step_w == 0) else "edge"
+        if mode == "edge":
+            step_h, step_w = ph, pw
+        batch = np.pad(batch, ((0, 0), (0, 0), (0, step_h), (0, step_w)), mode=mode)
+        ph, pw = ph - step_h, pw - step_w
+    return batch
+
+
+def transfer_luminance(styled: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """Luminance from the stylized frame, chroma from the original (BT.601 YCbCr), float32."""
+    s = styled.astype(np.float32)
+    o = original.astype(np.float32)
+    y = 0.299 * s[..., 0] + 0.587 * s[..., 1] + 0.114 * s[..., 2]
+    cb = -0.168736 * o[..., 0] - 0.331264 * o[..., 1] + 0.5 * o[..., 2]
+    cr = 0.5 * o[..., 0] - 0.418688 * o[..., 1] - 0.081312 * o[..., 2]
+    rgb = np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], axis=-1)
+    return np.clip(rgb, 0, 255)

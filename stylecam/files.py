@@ -1,0 +1,182 @@
+"""File jobs: one image, one video, or a folder of both, from input path to output path.
+
+Each job checks its output before any work (never the input, never an existing file
+without overwrite, writable folder), writes to a temp file and renames at the end.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .engine import Stylizer
+from .errors import StylecamError
+from .io import (IMAGE_OUTPUT_SUFFIXES, IMAGE_SUFFIXES, VIDEO_OUTPUT_SUFFIXES, VIDEO_SUFFIXES, check_output,
+                 kind_of, open_video, read_image, write_image, VideoSink)
+from .pipeline import Progress, stylize_stream
+from .temporal import make_smoother
+
+Warn = Callable[[str], None]
+
+
+@dataclass
+class JobResult:
+    input: str
+    output: str
+    kind: str
+    frames: int = 0
+    seconds: float = 0.0
+    fps: float = 0.0
+    inference_fps: float = 0.0
+    width: int = 0
+    height: int = 0
+    audio: bool = False
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class VideoOptions:
+    batch: int = 1
+    smooth: str = "none"
+    smooth_strength: float | None = None
+    crf: int = 18
+    preset: str = "veryfast"
+    progress: bool | None = None  # None = when stderr is a terminal
+
+
+def default_output(src: Path, style: str, kind: str) -> Path:
+    """video.mp4 -> video_mosaic.mp4 beside it; formats we cannot write become .mp4/.png."""
+    if kind == "folder":
+        return src.with_name(f"{src.name}_{style}")
+    suffix = src.suffix.lower()
+    if kind == "video" and suffix not in VIDEO_OUTPUT_SUFFIXES:
+        suffix = ".mp4"
+    if kind == "image" and suffix not in IMAGE_OUTPUT_SUFFIXES:
+        suffix = ".png"
+    return src.with_name(f"{src.stem}_{style}{suffix}")
+
+
+def stylize_image_file(src: Path, dst: Path, engine: Stylizer, overwrite: bool = False) -> JobResult:
+    check_output(dst, [src], overwrite)
+    if dst.suffix.lower() not in IMAGE_OUTPUT_SUFFIXES:
+        raise StylecamError(f"unsupported image output {dst.suffix or '(no extension)'}; "
+                            f"use one of {', '.join(sorted(IMAGE_OUTPUT_SUFFIXES))}")
+    started = time.perf_counter()
+    image = read_image(src)
+    out = engine.stylize(image.rgb)
+    if image.grayscale:  # keep a gray photo gray
+        out = out.mean(axis=2, keepdims=True).round().astype("uint8").repeat(3, axis=2)
+    write_image(dst, out, like=image)
+    h, w = out.shape[:2]
+    return JobResult(str(src), str(dst), "image", frames=1, seconds=time.perf_counter() - started, width=w, height=h)
+
+
+def stylize_video_file(src: Path, dst: Path, engine: Stylizer, options: VideoOptions = VideoOptions(),
+                       overwrite: bool = False, warn: Warn | None = None) -> JobResult:
+    check_output(dst, [src], overwrite)
+    source = open_video(src)
+    result = JobResult(str(src), str(dst), "video")
+    sink: VideoSink | None = None
+    try:
+        source.peek_rotation()
+        info = source.info
+        if info.width <= 0 or info.height <= 0:
+            raise StylecamError(f"no decodable video frames in {src}")
+        if (info.width % 2 or info.height % 2) and warn:
+            warn(f"{src.name}: odd size {info.width}x{info.height} is kept exactly with 4:4:4 chroma "
+                 "(H.264 High 4:4:4), which some players do not support")
+        sink = VideoSink(dst, info, audio_from=src, crf=options.crf, preset=options.preset)
+        result.audio = sink.audio is not None
+        progress = Progress(info.frame_count or None, src.name, options.progress)
+        stats = stylize_stream(source, engine, sink.write, batch=options.batch,
+                               smoother=make_smoother(options.smooth, options.smooth_strength), progress=progress)
+        if stats.frames == 0:
+            raise StylecamError(f"no decodable video frames in {src}")
+        sink.close()
+    except BaseException:
+        if sink is not None:
+            sink.abort()
+        raise
+    finally:
+        source.close()
+    report = source.report
+    expected = info.frame_count
+    if report.stopped_early or (expected and stats.frames < expected - max(2, expected // 100)):
+        of = f" of {expected}" if expected else ""
+        result.warnings.append(f"{src.name}: read {stats.frames}{of} frames; the file is truncated or damaged, "
+                               "so the output stops where decoding stopped")
+    elif report.errors:
+        result.warnings.append(f"{src.name}: {report.errors} damaged packets were skipped")
+    if info.audio is not None and not result.audio:
+        result.warnings.append(f"{src.name}: the audio track could not be kept")
+    result.frames, result.seconds = stats.frames, stats.seconds
+    result.fps, result.inference_fps = stats.fps, stats.inference_fps
+    result.width, result.height = info.width, info.height
+    if warn:
+        for w in result.warnings:
+            warn(w)
+    return result
+
+
+def plan_folder(src: Path, dst: Path, style: str) -> list[tuple[Path, Path, str]]:
+    """Every image/video below `src` -> the same relative path below `dst` (videos as .mp4 if needed)."""
+    jobs = []
+    dst_resolved = dst.resolve()
+    for path in sorted(src.rglob("*")):
+        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(src).parts):
+            continue
+        if dst_resolved in path.resolve().parents:
+            continue  # output folder inside the input folder
+        suffix = path.suffix.lower()
+        kind = "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
+        if kind is None:
+            continue
+        rel = path.relative_to(src)
+        out_suffix = suffix
+        if kind == "video" and suffix not in VIDEO_OUTPUT_SUFFIXES:
+            out_suffix = ".mp4"
+        if kind == "image" and suffix not in IMAGE_OUTPUT_SUFFIXES:
+            out_suffix = ".png"
+        jobs.append((path, (dst / rel).with_suffix(out_suffix), kind))
+    if not jobs:
+        raise StylecamError(f"no images or videos in {src}")
+    return jobs
+
+
+def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOptions = VideoOptions(),
+                 overwrite: bool = False, warn: Warn | None = None) -> list[JobResult]:
+    """Dispatch on the input kind. Folder jobs go on after a bad file and report it."""
+    kind = kind_of(src)
+    if dst is None:
+        dst = default_output(src, engine.name, kind)
+    if kind == "image":
+        return [stylize_image_file(src, dst, engine, overwrite)]
+    if kind == "video":
+        return [stylize_video_file(src, dst, engine, options, overwrite, warn)]
+    if dst.exists() and not dst.is_dir():
+        raise StylecamError(f"output {dst} is a file; a folder input needs a folder output")
+    jobs = plan_folder(src, dst, engine.name)
+    if not overwrite:
+        existing = [str(out) for _, out, _ in jobs if out.exists()]
+        if existing:
+            raise StylecamError(f"{len(existing)} outputs exist already (e.g. {existing[0]}); "
+                                "use -y/--overwrite to replace them")
+    results = []
+    for path, out, kind in jobs:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if kind == "image":
+                results.append(stylize_image_file(path, out, engine, overwrite))
+            else:
+                results.append(stylize_video_file(path, out, engine, options, overwrite, warn))
+        except StylecamError as exc:
+            if warn:
+                warn(f"skipped {path}: {exc}")
+            results.append(JobResult(str(path), str(out), kind, error=str(exc)))
+    return results

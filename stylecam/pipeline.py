@@ -1,0 +1,188 @@
+"""Threads and bounded queues: reader -> inference (batches) -> writer.
+
+The only module that knows about threads. Offline runs keep every frame in order with
+back-pressure; errors in any stage and Ctrl+C end all stages through one path
+(`_Stages.stop`), and the caller decides what happens to partial output.
+"""
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engine import Stylizer
+from .io import Frame
+from .temporal import Smoother
+
+_END = object()
+
+
+@dataclass
+class RunStats:
+    frames: int = 0
+    seconds: float = 0.0
+    inference_seconds: float = 0.0
+    batches: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def inference_fps(self) -> float:
+        return self.frames / self.inference_seconds if self.inference_seconds > 0 else 0.0
+
+
+class Progress:
+    """Frames, fps and ETA on stderr; silent when stderr is not a terminal or when quiet."""
+
+    def __init__(self, total: int | None, desc: str, enabled: bool | None = None):
+        if enabled is None:
+            enabled = sys.stderr.isatty()
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total or None, desc=desc, unit="frame", dynamic_ncols=True, leave=False,
+                            smoothing=0.1)
+
+    def update(self, n: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _Stages:
+    """Shared stop flag and first error of a set of worker threads."""
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+        self.error: BaseException | None = None
+        self.lock = threading.Lock()
+
+    def stop(self, error: BaseException | None = None) -> None:
+        with self.lock:
+            if error is not None and self.error is None:
+                self.error = error
+        self.stopped.set()
+
+    def put(self, q: queue.Queue, item: Any) -> bool:
+        """Blocking put that gives up when the run is stopped."""
+        while not self.stopped.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self, q: queue.Queue) -> Any:
+        while not self.stopped.is_set():
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return _END
+
+    def thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        def run() -> None:
+            try:
+                target()
+            except BaseException as exc:  # handed to the main thread, which re-raises it
+                self.stop(exc)
+
+        t = threading.Thread(target=run, name=name, daemon=True)
+        t.start()
+        return t
+
+
+def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[Frame], None],
+                   batch: int = 1, smoother: Smoother | None = None, progress: Progress | None = None,
+                   queue_size: int = 0) -> RunStats:
+    """Offline: stylize every frame in order, overlapping decode, inference and encode.
+
+    `write` runs on the writer thread. Raises the first error of any stage; on Ctrl+C
+    raises KeyboardInterrupt after the stages have stopped.
+    """
+    if batch < 1:
+        raise ValueError("batch must be >= 1")
+    stages = _Stages()
+    size = queue_size or max(4, 2 * batch)
+    decoded: queue.Queue = queue.Queue(maxsize=size)
+    styled: queue.Queue = queue.Queue(maxsize=size)
+    stats = RunStats()
+    started = time.perf_counter()
+
+    def read() -> None:
+        for frame in frames:
+            if not stages.put(decoded, frame):
+                return
+        stages.put(decoded, _END)
+
+    def infer() -> None:
+        done = False
+        while not done and not stages.stopped.is_set():
+            group: list[Frame] = []
+            item = stages.get(decoded)
+            while item is not _END:
+                group.append(item)
+                if len(group) == batch:
+                    break
+                item = stages.get(decoded)
+            done = item is _END
+            if group:
+                t0 = time.perf_counter()
+                outputs = engine.stylize_batch([f.image for f in group])
+                stats.inference_seconds += time.perf_counter() - t0
+                stats.batches += 1
+                for f, out in zip(group, outputs):
+                    if smoother is not None:
+                        out = smoother(f.image, out)
+                    if not stages.put(styled, Frame(out, f.index, f.pts, f.time, f.captured_at)):
+                        return
+        stages.put(styled, _END)
+
+    def write_all() -> None:
+        while True:
+            item = stages.get(styled)
+            if item is _END:
+                break
+            write(item)
+            stats.frames += 1
+            if progress is not None:
+                progress.update()
+        stages.stop()
+
+    threads = [stages.thread(read, "stylecam-reader"), stages.thread(infer, "stylecam-inference"),
+               stages.thread(write_all, "stylecam-writer")]
+    try:
+        while not stages.stopped.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        stages.stop(KeyboardInterrupt())
+    for t in threads:
+        t.join()
+    stats.seconds = time.perf_counter() - started
+    if progress is not None:
+        progress.close()
+    if stages.error is not None:
+        raise stages.error
+    return stats
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    group: list[Any] = []
+    for item in items:
+        group.append(item)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
