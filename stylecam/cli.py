@@ -134,10 +134,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_ffmpeg() -> None:
+    """FFmpeg logs to stderr by itself; our errors already say what went wrong in one line."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # OpenCV's own FFmpeg (the fallback decoder)
+    try:
+        import av.logging
+
+        av.logging.set_level(av.logging.PANIC)
+    except ImportError:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = bool(os.environ.get("STYLECAM_DEBUG"))
     warnings.showwarning = lambda message, *_a, **_k: _warn(str(message))
+    if not debug:
+        _quiet_ffmpeg()
     try:
         return run(args)
     except StylecamError as exc:

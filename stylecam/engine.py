@@ -203,15 +203,16 @@ def _check_frame(frame: np.ndarray) -> None:
 
 
 def pad_reflect(batch: np.ndarray, ph: int, pw: int) -> np.ndarray:
-    """Pad N,C,H,W at the bottom/right by mirroring; repeats the mirror for tiny inputs."""
-    while ph > 0 or pw > 0:
-        h, w = batch.shape[2:]
-        step_h, step_w = min(ph, h - 1), min(pw, w - 1)
-        mode = "reflect" if (h > 1 or step_h == 0) and (w > 1 or step_w == 0) else "edge"
-        if mode == "edge":
-            step_h, step_w = ph, pw
-        batch = np.pad(batch, ((0, 0), (0, 0), (0, step_h), (0, step_w)), mode=mode)
-        ph, pw = ph - step_h, pw - step_w
+    """Pad N,C,H,W at the bottom/right by mirroring (repeating the mirror when the pad is
+    larger than the image; a 1-pixel side can only be repeated)."""
+    for axis, pad in ((2, ph), (3, pw)):
+        while pad > 0:
+            size = batch.shape[axis]
+            step = pad if size == 1 else min(pad, size - 1)
+            widths = [(0, 0)] * 4
+            widths[axis] = (0, step)
+            batch = np.pad(batch, widths, mode="edge" if size == 1 else "reflect")
+            pad -= step
     return batch
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from .engine import Stylizer
 from .errors import StylecamError
 from .io import (IMAGE_OUTPUT_SUFFIXES, IMAGE_SUFFIXES, VIDEO_OUTPUT_SUFFIXES, VIDEO_SUFFIXES, check_output,
-                 kind_of, open_video, read_image, write_image, VideoSink)
+                 kind_of, open_video, read_image, write_image, VideoSink, VideoInfo)
 from .pipeline import Progress, stylize_stream
 from .temporal import make_smoother
 
@@ -70,8 +70,7 @@ def stylize_image_file(src: Path, dst: Path, engine: Stylizer, overwrite: bool =
     started = time.perf_counter()
     image = read_image(src)
     out = engine.stylize(image.rgb)
-    if image.grayscale:  # keep a gray photo gray
-        out = out.mean(axis=2, keepdims=True).round().astype("uint8").repeat(3, axis=2)
+    # a gray photo comes out in the style's colours; --preserve-color keeps it gray
     write_image(dst, out, like=image)
     h, w = out.shape[:2]
     return JobResult(str(src), str(dst), "image", frames=1, seconds=time.perf_counter() - started, width=w, height=h)
@@ -106,8 +105,9 @@ def stylize_video_file(src: Path, dst: Path, engine: Stylizer, options: VideoOpt
     finally:
         source.close()
     report = source.report
-    expected = info.frame_count
-    if report.stopped_early or (expected and stats.frames < expected - max(2, expected // 100)):
+    expected = info.expected_frames()
+    if report.stopped_early or (expected and stats.frames < expected - max(2, expected // 100)) \
+            or _ends_early(info, report.last_time):
         of = f" of {expected}" if expected else ""
         result.warnings.append(f"{src.name}: read {stats.frames}{of} frames; the file is truncated or damaged, "
                                "so the output stops where decoding stopped")
@@ -122,6 +122,14 @@ def stylize_video_file(src: Path, dst: Path, engine: Stylizer, options: VideoOpt
         for w in result.warnings:
             warn(w)
     return result
+
+
+def _ends_early(info: VideoInfo, last_time: float | None) -> bool:
+    """Frames stop well before the duration the header promises (a cut-off download)."""
+    if not info.duration or last_time is None or not info.rate:
+        return False
+    frame = 1 / float(info.rate)
+    return last_time + frame < info.start_time + info.duration - max(3 * frame, 0.02 * info.duration)
 
 
 def plan_folder(src: Path, dst: Path, style: str) -> list[tuple[Path, Path, str]]:

@@ -54,7 +54,16 @@ class VideoInfo:
     rotation: int = 0  # display rotation, degrees counter-clockwise
     audio: AudioInfo | None = None
     start_time: float = 0.0  # seconds; the container's first timestamp
+    duration: float = 0.0  # seconds, from the header; 0 = unknown
     live: bool = False
+
+    def expected_frames(self) -> int:
+        """Frame count from the header, else estimated from duration x rate; 0 = unknown."""
+        if self.frame_count:
+            return self.frame_count
+        if self.duration and self.rate:
+            return round(self.duration * float(self.rate))
+        return 0
 
 
 @dataclass
@@ -62,6 +71,7 @@ class DecodeReport:
     frames: int = 0
     errors: int = 0
     stopped_early: bool = False
+    last_time: float | None = None  # timestamp of the last decoded frame, seconds
     messages: list[str] = field(default_factory=list)
 
 
@@ -266,6 +276,7 @@ class VideoSource:
             time_base=Fraction(self.stream.time_base or Fraction(1, 90000)), frame_count=self.stream.frames or 0,
             audio=audio,
             start_time=(self.container.start_time or 0) / 1_000_000,
+            duration=_duration(self.stream, self.container),
         )
         self._first: Any = None
 
@@ -280,17 +291,19 @@ class VideoSource:
 
         try:
             for packet in self.container.demux(self.stream):
+                # the demuxer ends with an empty packet, which drains the decoder
                 try:
                     yield from packet.decode()
                 except av.error.InvalidDataError:
                     self.report.errors += 1
+            return
         except av.error.FFmpegError as exc:
             self.report.stopped_early = True
             self.report.messages.append(str(exc.strerror or exc))
         try:
-            yield from self.stream.decode(None)  # drain the decoder
+            yield from self.stream.decode(None)  # demuxing broke off: drain what the decoder holds
         except av.error.FFmpegError:
-            self.report.errors += 1
+            pass
 
     def peek_rotation(self) -> int:
         """Decode the first frame to learn the display rotation; it is kept for iteration."""
@@ -318,6 +331,9 @@ class VideoSource:
                 # mid-stream size changes: keep the output size constant
                 vf = vf.reformat(width=self.info.width, height=self.info.height)
             pending.append(vf.to_ndarray(format="rgb24"))
+            if vf.pts is not None:
+                t = float(vf.pts * tb)
+                self.report.last_time = t if self.report.last_time is None else max(self.report.last_time, t)
             for pts in order.push(vf.pts):
                 yield Frame(pending.pop(0), index, pts, float(pts * tb))
                 index += 1
@@ -328,6 +344,12 @@ class VideoSource:
 
     def close(self) -> None:
         self.container.close()
+
+
+def _duration(stream: Any, container: Any) -> float:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return (container.duration or 0) / 1_000_000
 
 
 class OpenCVVideoSource:

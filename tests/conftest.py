@@ -1,0 +1,148 @@
+"""Shared fixtures: a tiny ONNX style net built with onnx.helper (no torch, no training),
+self-made images and videos, and the path to ../shared for the real-media group."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path | None:
+    path = Path(os.environ.get("STYLECAM_SHARED", REPO.parent / "shared"))
+    return path if (path / "clips").is_dir() else None
+
+
+def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed: int = 0) -> Path:
+    """A deterministic 'style' net that honours the contract and really needs padding:
+    SpaceToDepth(multiple) only accepts H, W that are multiples of `multiple`.
+    It mixes colours per block, so the output depends on the input (not the identity)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    ch = 3 * multiple * multiple
+    weight = (np.eye(ch) * 0.6 + rng.normal(0, 0.05, (ch, ch))).astype(np.float32).reshape(ch, ch, 1, 1)
+    bias = rng.uniform(20, 60, ch).astype(np.float32)
+    nodes = [
+        helper.make_node("SpaceToDepth", ["input"], ["s2d"], blocksize=multiple),
+        helper.make_node("Conv", ["s2d", "w", "b"], ["mixed"]),
+        helper.make_node("DepthToSpace", ["mixed"], ["d2s"], blocksize=multiple, mode="DCR"),
+        helper.make_node("Clip", ["d2s", "lo", "hi"], ["output"]),
+    ]
+    inits = [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b"),
+             numpy_helper.from_array(np.array(0, np.float32), "lo"),
+             numpy_helper.from_array(np.array(255, np.float32), "hi")]
+    dims = ["N", 3, "H", "W"]
+    graph = helper.make_graph(nodes, "testnet", [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, dims)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    meta = {"stylecam.contract": "1", "stylecam.name": name, "stylecam.display_name": f"Test net {name}",
+            "stylecam.painting": "Test Pattern", "stylecam.artist": "Nobody", "stylecam.multiple": str(multiple),
+            "stylecam.training": json.dumps({"arch": "onnx.helper", "trained_steps": 0, "image_size": 0,
+                                             "batch_size": 0})}
+    for k, v in meta.items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("models")
+    build_test_model(folder / "testnet.onnx")
+    build_test_model(folder / "othernet.onnx", name="othernet", seed=1)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def test_model(models_dir) -> Path:
+    return models_dir / "testnet.onnx"
+
+
+@pytest.fixture()
+def cli_env(models_dir, monkeypatch) -> dict[str, str]:
+    """Environment in which `stylecam --style testnet` finds the test nets."""
+    monkeypatch.setenv("STYLECAM_MODELS", str(models_dir))
+    env = dict(os.environ)
+    env["STYLECAM_MODELS"] = str(models_dir)
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `stylecam ...` the way a user would, in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "stylecam", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def make_video(path: Path, frames: int = 12, size: tuple[int, int] = (96, 64), fps: int = 12,
+               audio: bool = False, codec: str = "libx264", rotation: int = 0) -> Path:
+    """A self-made clip with moving content (and optionally a sine-tone audio track)."""
+    import av
+
+    w, h = size
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream(codec, rate=fps)
+        vs.width, vs.height = w, h
+        vs.pix_fmt = "yuv420p"
+        if rotation:
+            vs.set_display_rotation(rotation)
+        if codec == "libx264" and (w % 2 or h % 2):
+            vs.pix_fmt = "yuv444p"
+        a_stream = None
+        if audio:
+            a_stream = out.add_stream("aac", rate=44100, layout="stereo")
+        yy, xx = np.mgrid[0:h, 0:w]
+        for i in range(frames):
+            img = np.stack([(xx * 3 + i * 8) % 256, (yy * 5 + i * 4) % 256, ((xx + yy) * 2) % 256], -1)
+            frame = av.VideoFrame.from_ndarray(img.astype(np.uint8), format="rgb24")
+            for packet in vs.encode(frame):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+        if a_stream is not None:
+            total = int(44100 * frames / fps)
+            t = np.arange(total) / 44100
+            tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            samples = np.stack([tone, tone])
+            for start in range(0, total, 1024):
+                chunk = np.ascontiguousarray(samples[:, start:start + 1024])
+                af = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+                af.sample_rate = 44100
+                af.pts = start
+                for packet in a_stream.encode(af):
+                    out.mux(packet)
+            for packet in a_stream.encode():
+                out.mux(packet)
+    return path
+
+
+def probe(path: Path) -> dict:
+    """Frame count, size, duration, audio channels and rotation of a video, by decoding it."""
+    import av
+
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        frames = 0
+        rotation = 0
+        last_pts = first_pts = None
+        for f in c.decode(v):
+            frames += 1
+            rotation = getattr(f, "rotation", 0) or 0
+            t = float(f.pts * f.time_base) if f.pts is not None else None
+            if t is not None:
+                first_pts = t if first_pts is None else min(first_pts, t)
+                last_pts = t if last_pts is None else max(last_pts, t)
+        audio = [s.codec_context.channels for s in c.streams.audio]
+        rate = float(v.average_rate) if v.average_rate else 0.0
+        return {"frames": frames, "width": v.codec_context.width, "height": v.codec_context.height,
+                "audio_channels": audio, "fps": rate, "rotation": rotation,
+                "span": (last_pts - first_pts) if frames else 0.0}

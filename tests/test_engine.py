@@ -1,0 +1,164 @@
+"""Core: the Stylizer API and the model contract, with a self-built test net."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import stylecam
+from stylecam import StylecamError, Stylizer
+from stylecam.engine import pad_reflect
+
+from conftest import build_test_model
+
+
+@pytest.fixture(scope="module")
+def stylizer(test_model) -> Stylizer:
+    return Stylizer(test_model, device="cpu")
+
+
+def rand_frame(h: int, w: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (2, 3), (7, 5), (33, 17), (64, 64), (361, 641)])
+def test_output_size_equals_input_size(stylizer, shape):
+    out = stylizer.stylize(rand_frame(*shape))
+    assert out.shape == shape + (3,) and out.dtype == np.uint8
+
+
+def test_stylize_changes_the_image_and_is_deterministic(stylizer):
+    frame = rand_frame(48, 80)
+    a, b = stylizer.stylize(frame), stylizer.stylize(frame)
+    assert np.array_equal(a, b)
+    assert np.abs(a.astype(int) - frame).mean() > 5
+
+
+def test_padding_does_not_change_interior(stylizer):
+    """Cropping back after reflect-padding gives the same pixels as an unpadded run
+    (the test net works on 4x4 blocks, so block-aligned regions must match)."""
+    frame = rand_frame(64, 64)
+    full = stylizer.stylize(frame)
+    cropped = stylizer.stylize(frame[:62, :61])
+    assert np.array_equal(full[:60, :60], cropped[:60, :60])
+
+
+def test_batch_matches_single_frames(stylizer):
+    frames = [rand_frame(30, 50, s) for s in range(3)] + [rand_frame(17, 9, 9)]
+    batch = stylizer.stylize_batch(frames)
+    for f, b in zip(frames, batch):
+        assert np.array_equal(stylizer.stylize(f), b)
+
+
+def test_strength_blends_with_original(test_model):
+    frame = rand_frame(40, 40)
+    assert np.array_equal(Stylizer(test_model, strength=0.0).stylize(frame), frame)
+    full = Stylizer(test_model, strength=1.0).stylize(frame).astype(float)
+    half = Stylizer(test_model, strength=0.5).stylize(frame).astype(float)
+    assert np.abs(half - (frame + full) / 2).max() <= 1.0
+
+
+def test_preserve_color_keeps_chroma(test_model):
+    frame = rand_frame(40, 40)
+    plain = Stylizer(test_model).stylize(frame).astype(float)
+    kept = Stylizer(test_model, preserve_color=True).stylize(frame).astype(float)
+
+    def luma(x):
+        return 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
+
+    def cb(x):
+        return -0.168736 * x[..., 0] - 0.331264 * x[..., 1] + 0.5 * x[..., 2]
+
+    clipped = (kept == 0) | (kept == 255)
+    ok = ~clipped.any(-1)
+    assert np.abs(luma(kept) - luma(plain))[ok].mean() < 1.5
+    assert np.abs(cb(kept) - cb(frame.astype(float)))[ok].mean() < 1.5
+
+
+@pytest.mark.parametrize("bad", [np.zeros((4, 4), np.uint8), np.zeros((4, 4, 3), np.float32),
+                                 np.zeros((4, 4, 4), np.uint8), np.zeros((0, 4, 3), np.uint8)])
+def test_bad_frames_are_clear_errors(stylizer, bad):
+    with pytest.raises(StylecamError):
+        stylizer.stylize(bad)
+
+
+def test_strength_out_of_range(test_model):
+    with pytest.raises(StylecamError, match="strength"):
+        Stylizer(test_model, strength=1.5)
+
+
+def test_unavailable_device_is_an_error_not_a_fallback(test_model):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    with pytest.raises(StylecamError, match="not available"):
+        Stylizer(test_model, device="cuda")
+    with pytest.raises(StylecamError):
+        Stylizer(test_model, device="gpu9000")
+
+
+def test_auto_device_works(test_model):
+    assert Stylizer(test_model, device="auto").stylize(rand_frame(8, 8)).shape == (8, 8, 3)
+    assert "cpu" in stylecam.available_devices()
+
+
+def test_unknown_style_lists_known_ones(models_dir, monkeypatch):
+    monkeypatch.setenv("STYLECAM_MODELS", str(models_dir))
+    with pytest.raises(StylecamError, match=r"unknown style 'nope'.*othernet.*testnet"):
+        Stylizer("nope")
+
+
+def test_style_by_name_and_metadata(models_dir, monkeypatch):
+    monkeypatch.setenv("STYLECAM_MODELS", str(models_dir))
+    s = Stylizer("testnet")
+    assert s.info.name == "testnet" and s.info.painting == "Test Pattern" and s.info.multiple == 4
+    names = [i.name for i in stylecam.list_styles()]
+    assert {"testnet", "othernet"} <= set(names)
+
+
+def test_corrupt_and_foreign_models_are_clear_errors(tmp_path):
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"not a protobuf at all")
+    with pytest.raises(StylecamError, match="not a valid ONNX model"):
+        Stylizer(corrupt)
+    with pytest.raises(StylecamError, match="not found"):
+        Stylizer(tmp_path / "missing.onnx")
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, "H", "W"])])
+    foreign = tmp_path / "foreign.onnx"
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(foreign))
+    with pytest.raises(StylecamError, match="contract"):
+        Stylizer(foreign)
+
+
+def test_model_multiple_is_read_from_metadata(tmp_path):
+    path = build_test_model(tmp_path / "m8.onnx", multiple=8)
+    s = Stylizer(path)
+    assert s.info.multiple == 8
+    assert s.stylize(rand_frame(13, 21)).shape == (13, 21, 3)
+
+
+def test_pad_reflect_large_pads():
+    x = np.arange(6, dtype=np.float32).reshape(1, 1, 2, 3)
+    out = pad_reflect(x, 7, 9)
+    assert out.shape == (1, 1, 9, 12)
+    assert np.array_equal(out[0, 0, :2, :3], x[0, 0])
+
+
+def test_runtime_never_imports_torch(test_model):
+    code = ("import sys, numpy as np, stylecam; "
+            f"s = stylecam.Stylizer({str(test_model)!r}); "
+            "s.stylize_batch([np.zeros((37, 53, 3), np.uint8)] * 2); "
+            "import stylecam.cli, stylecam.files, stylecam.pipeline, stylecam.io; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
