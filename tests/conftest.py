@@ -19,6 +19,12 @@ def shared_dir() -> Path | None:
     return path if (path / "clips").is_dir() else None
 
 
+def pytest_configure(config):
+    if os.environ.get("STYLECAM_REQUIRE_SHARED") and shared_dir() is None:
+        raise pytest.UsageError("STYLECAM_REQUIRE_SHARED is set but ../shared (STYLECAM_SHARED) was not found; "
+                                "the real-media tests must run here")
+
+
 def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed: int = 0) -> Path:
     """A deterministic 'style' net that honours the contract and really needs padding:
     SpaceToDepth(multiple) only accepts H, W that are multiples of `multiple`.

@@ -13,6 +13,16 @@ from .vgg import RELU_INDEX, WeightsError
 DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults only where there is a meaningful one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, "", (), False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def _csv(kind: type):
     def parse(text: str) -> tuple:
         try:
@@ -42,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a transform net for one style image",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       formatter_class=_HelpFormatter,
                        description="Train a transform net (Johnson et al. 2016) with VGG16 perceptual losses. "
                                    "Writes checkpoints, log.csv, losses.png and samples/ to --out.")
     t.add_argument("--style-image", required=True, help="the painting or texture to learn")
@@ -96,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="log lines instead of a progress bar")
 
     e = sub.add_parser("export", help="export a checkpoint to ONNX for the stylecam runtime",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=_HelpFormatter)
     e.add_argument("checkpoint", help="training checkpoint (.pt)")
     e.add_argument("-o", "--output", required=True, help="ONNX file to write, e.g. models/mosaic.onnx")
     e.add_argument("--name", help="style name (default: the output file's stem)")

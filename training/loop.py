@@ -344,6 +344,7 @@ def _checkpoint(net: TransformerNet, optimizer: torch.optim.Optimizer, step: int
     ckpt = {
         "format": CHECKPOINT_FORMAT,
         "step": step,
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),  # ranks that trained it (batch is per rank)
         "net_config": net.config.to_dict(),
         "model": net.state_dict(),
         "optimizer": optimizer.state_dict(),

@@ -1,0 +1,157 @@
+"""Training package: short real runs on ../shared photos with the shared VGG16 weights,
+exact resume, ONNX export parity, torchrun with gloo, and clear errors for wrong files."""
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, shared_dir
+
+torch = pytest.importorskip("torch")
+SHARED = shared_dir()
+pytestmark = [pytest.mark.media,
+              pytest.mark.skipif(SHARED is None, reason="needs ../shared (set STYLECAM_SHARED)")]
+
+
+def vgg_weights() -> Path:
+    return SHARED / "weights" / "vgg16_imagenet_caffe_conv1_1-conv4_3.pth"
+
+
+def train_args(out: Path, steps: int, *extra: str) -> list[str]:
+    return ["train", "--style-image", str(SHARED / "styles" / "mosaic.jpg"), "--data", str(SHARED / "photos" / "train"),
+            "--out", str(out), "--arch", "tiny", "--steps", str(steps), "--batch-size", "2", "--image-size", "64",
+            "--style-size", "128", "--vgg-weights", str(vgg_weights()), "--threads", "2", "--log-every", "1",
+            "--checkpoint-every", "15", "--keep-checkpoints", "5", "--sample-every", "1000", "--no-progress", *extra]
+
+
+def run_training(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    r = subprocess.run([sys.executable, "-m", "training", *args], capture_output=True, text=True, cwd=REPO,
+                       env=env, timeout=900)
+    return r
+
+
+def losses(run: Path) -> dict[int, float]:
+    with open(run / "log.csv") as f:
+        return {int(row["step"]): float(row["total"]) for row in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("train") / "full"
+    r = run_training(*train_args(out, 30, "--workers", "2"))
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_thirty_steps_lower_the_loss(full_run):
+    log = losses(full_run)
+    assert sorted(log) == list(range(1, 31))
+    first = np.mean([log[s] for s in range(1, 6)])
+    last = np.mean([log[s] for s in range(26, 31)])
+    assert last < 0.7 * first, (first, last)
+    assert (full_run / "losses.png").is_file() and (full_run / "last.pt").is_file()
+
+
+def test_resume_reproduces_the_uninterrupted_run_exactly(full_run, tmp_path):
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    r = run_training(*train_args(resumed, 30, "--workers", "0", "--resume", str(full_run / "step_000015.pt")))
+    assert r.returncode == 0, r.stderr
+    a, b = losses(full_run), losses(resumed)
+    assert [b[s] for s in range(16, 31)] == [a[s] for s in range(16, 31)]
+
+
+def test_max_minutes_ends_with_a_checkpoint(tmp_path):
+    r = run_training(*train_args(tmp_path / "short", 100000, "--max-minutes", "0.05", "--workers", "0"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "short" / "last.pt").is_file() and "time limit" in (r.stdout + r.stderr)
+
+
+def test_export_parity_and_runtime_loads_it(full_run, tmp_path):
+    from training.export import parity_check
+    from training.loop import load_checkpoint, net_from_checkpoint
+
+    import stylecam
+
+    model = tmp_path / "tiny_mosaic.onnx"
+    r = run_training("export", str(full_run / "last.pt"), "-o", str(model), "--painting", "Mosaic",
+                     "--parity-images", str(SHARED / "photos" / "eval"))
+    assert r.returncode == 0, r.stderr
+    s = stylecam.Stylizer(model)
+    assert s.info.painting == "Mosaic" and s.info.training["trained_steps"] == 30
+    assert s.info.training["style_image"] == "mosaic.jpg"
+    net = net_from_checkpoint(load_checkpoint(full_run / "last.pt")).eval()
+    rng = np.random.default_rng(0)
+    for h, w in [(37, 101), (90, 66)]:  # sizes the net does not accept directly: the runtime pads
+        frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        ours = s.stylize(frame).astype(np.float32)
+        hp, wp = -(-h // 4) * 4, -(-w // 4) * 4
+        x = torch.from_numpy(np.pad(frame, ((0, hp - h), (0, wp - w), (0, 0)), mode="reflect")).permute(2, 0, 1)
+        with torch.no_grad():
+            ref = net(x[None].float())[0].permute(1, 2, 0).clamp(0, 255).numpy()[:h, :w]
+        assert np.abs(ours - ref).max() <= 1.0  # 0.5 parity + uint8 rounding
+    errors = parity_check(net, model)
+    assert max(errors.values()) < 0.5
+
+
+def test_broken_export_fails_the_parity_check(full_run, tmp_path, monkeypatch):
+    import training.export as export
+    from training.loop import TrainingError
+
+    real = export._export
+
+    def sabotaged(net, path):
+        real(net, path)
+        import onnx
+        m = onnx.load(str(path))
+        for w in m.graph.initializer:  # every conv: instance norm would undo a single inner layer's scale
+            arr = onnx.numpy_helper.to_array(w)
+            if arr.ndim == 4:
+                w.CopyFrom(onnx.numpy_helper.from_array(arr * 1.2, w.name))
+        onnx.save(m, str(path))
+
+    monkeypatch.setattr(export, "_export", sabotaged)
+    out = tmp_path / "bad.onnx"
+    with pytest.raises(TrainingError, match="parity"):
+        export.export_onnx(full_run / "last.pt", out, export.StyleInfo(name="bad"))
+    assert not out.exists()
+
+
+def test_torchrun_two_ranks_gloo(tmp_path):
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           "-m", "training", *train_args(out, 4, "--workers", "0", "--threads", "1", "--checkpoint-every", "4")]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ckpts = sorted(p.name for p in out.glob("step_*.pt"))
+    assert ckpts == ["step_000004.pt"]
+    ckpt = torch.load(out / "last.pt", weights_only=True)
+    assert ckpt["step"] == 4 and ckpt["world_size"] == 2
+
+
+def test_wrong_files_are_clear_errors(full_run, tmp_path):
+    bad_weights = tmp_path / "bad_vgg.pth"
+    torch.save({"0.weight": torch.zeros(3, 3, 3, 3)}, bad_weights)
+    r = run_training(*train_args(tmp_path / "x", 2, "--vgg-weights", str(bad_weights)))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "vgg" in r.stderr.lower()
+
+    not_ours = tmp_path / "random.pt"
+    torch.save({"hello": torch.zeros(2)}, not_ours)
+    r = run_training("export", str(not_ours), "-o", str(tmp_path / "m.onnx"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "checkpoint" in r.stderr
+    assert not (tmp_path / "m.onnx").exists()
+
+    r = run_training(*train_args(tmp_path / "y", 60, "--resume", str(full_run / "step_000015.pt"),
+                                 "--style-weight", "99"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "other settings" in r.stderr
+
+    r = run_training("train", "--style-image", "/nope.jpg", "--data", str(tmp_path), "--out", str(tmp_path / "z"),
+                     "--vgg-weights", str(vgg_weights()))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
