@@ -77,9 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     v = p.add_argument_group("video")
     v.add_argument("--batch", type=_int_range(1, 64), default=1, help="frames per inference call (default: 1)")
     v.add_argument("--smooth", choices=MODES, default="none",
-                   help="temporal smoothing against flicker: none, ema (default: none)")
+                   help="temporal smoothing against flicker: flow = blend with the previous output warped "
+                        "along optical flow where it is reliable (steady, no trails); ema = plain blend "
+                        "(smears motion); none (default: %(default)s)")
     v.add_argument("--smooth-strength", type=_fraction, default=None,
-                   help="how much of the previous frame to keep (ema default 0.5)")
+                   help="how much of the previous output to keep, 0..1 (flow default 0.6, ema 0.5)")
     v.add_argument("--crf", type=_int_range(0, 51), default=18, help="H.264 quality, lower is better (default: 18)")
     return p
 
