@@ -26,7 +26,13 @@ EPILOG = """examples:
   stylecam photo.jpg --style candy                 writes photo_candy.jpg
   stylecam clips/ -o styled/ --style udnie -y      every image and video in a folder
   stylecam --list-styles                           bundled styles and their paintings
+  stylecam --webcam --style mosaic                 live preview window (hotkeys: n/p style,
+                                                   +/- strength, space pause, s snapshot, q quit)
+  stylecam --webcam --virtual-cam --no-window      a camera that OBS / Zoom can pick
+  stylecam --webcam --stream udp://127.0.0.1:9999  MPEG-TS for OBS's Media Source
+  stylecam udp://0.0.0.0:5000 --no-window -o rec.mp4   a live stream in, recorded
 """
+LIVE_PREFIXES = ("udp://", "rtp://", "rtsp://", "rtmp://", "srt://", "tcp://", "http://", "https://", "/dev/video")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,15 +81,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list-styles", action="store_true", help="list the available styles and exit")
     p.add_argument("--version", action="version", version=f"stylecam {__version__}")
     v = p.add_argument_group("video")
-    v.add_argument("--batch", type=_int_range(1, 64), default=1, help="frames per inference call (default: 1)")
-    v.add_argument("--smooth", choices=MODES, default="none",
+    v.add_argument("--batch", type=_int_range(1, 64), default=1,
+                   help="frames per inference call for files (default: 1; live mode never batches)")
+    v.add_argument("--smooth", choices=MODES, default=None,
                    help="temporal smoothing against flicker: flow = blend with the previous output warped "
                         "along optical flow where it is reliable (steady, no trails); ema = plain blend "
-                        "(smears motion); none (default: %(default)s)")
+                        "(smears motion); none (default: flow)")
     v.add_argument("--smooth-strength", type=_fraction, default=None,
                    help="how much of the previous output to keep, 0..1 (flow default 0.6, ema 0.5)")
     v.add_argument("--crf", type=_int_range(0, 51), default=18, help="H.264 quality, lower is better (default: 18)")
+    lv = p.add_argument_group("live (webcam, streams, OBS)")
+    lv.add_argument("--webcam", nargs="?", const=0, type=_int_range(0, 99), metavar="INDEX",
+                    help="use camera INDEX (default 0) as the source")
+    lv.add_argument("--cam-size", type=_size, metavar="WxH", help="ask the camera for this size, e.g. 1280x720")
+    lv.add_argument("--cam-fps", type=_int_range(1, 240), help="ask the camera for this frame rate")
+    lv.add_argument("--mirror", action="store_true", help="flip the camera image like a mirror")
+    lv.add_argument("--live", action="store_true",
+                    help="treat INPUT (a file) as a live source played at its frame rate (testing, loops)")
+    lv.add_argument("--no-window", action="store_true", help="no preview window")
+    lv.add_argument("--virtual-cam", action="store_true", help="send the output to a virtual camera (pyvirtualcam)")
+    lv.add_argument("--stream", metavar="URL", help="send MPEG-TS to udp://HOST:PORT (or srt://) for OBS")
+    lv.add_argument("--duration", type=_positive_float, default=0.0, metavar="S",
+                    help="stop live mode after S seconds (default: until q/Ctrl+C)")
     return p
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if w > 0 and h > 0:
+            return w, h
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720, got {text!r}")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
 
 
 def _warn(message: str) -> None:
@@ -107,8 +147,12 @@ def _list_styles(as_json: bool) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.list_styles:
         return _list_styles(args.json)
+    if args.webcam is not None or args.live or (args.input and args.input.startswith(LIVE_PREFIXES)):
+        return run_live(args)
     if not args.input:
         raise StylecamError("no input given; try: stylecam video.mp4 -o out.mp4 --style mosaic")
+    if args.virtual_cam or args.stream:
+        raise StylecamError("--virtual-cam and --stream need a live source: --webcam, a stream URL, or --live")
     from .files import VideoOptions, stylize_path
     from .io import kind_of
 
@@ -116,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     kind_of(src)  # fail on a missing/unsupported input before loading the model
     engine = Stylizer(args.style, device=args.device, strength=args.strength,
                       preserve_color=args.preserve_color, threads=args.threads)
-    options = VideoOptions(batch=args.batch, smooth=args.smooth, smooth_strength=args.smooth_strength,
+    options = VideoOptions(batch=args.batch, smooth=args.smooth or "flow", smooth_strength=args.smooth_strength,
                            crf=args.crf, progress=False if (args.quiet or args.json) else None)
     results = stylize_path(src, Path(args.output) if args.output else None, engine, options,
                            overwrite=args.overwrite, warn=_warn)
@@ -136,9 +180,79 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_live(args: argparse.Namespace) -> int:
+    from .live import (CameraSource, LiveLoop, RecordSink, StreamSink, StreamSource, VirtualCamSink, WindowSink,
+                       probe_cameras, SourceLost)
+    from .temporal import make_smoother
+
+    if args.webcam is not None:
+        if args.input:
+            raise StylecamError("give either --webcam or an input, not both")
+        source = CameraSource(args.webcam, args.cam_size, args.cam_fps, args.mirror)
+    elif args.input:
+        if not args.input.startswith(LIVE_PREFIXES) and not Path(args.input).is_file():
+            raise StylecamError(f"input not found: {args.input}")
+        source = StreamSource(args.input, paced=args.live and not args.input.startswith(LIVE_PREFIXES))
+    else:
+        raise StylecamError("no live source; use --webcam [INDEX] or a stream URL")
+    if args.output and Path(args.output).suffix.lower() not in (".mp4", ".mkv", ".mov"):
+        raise StylecamError("live recording (-o) needs a .mp4, .mkv or .mov file")
+    if args.output:
+        from .io import check_output
+        check_output(Path(args.output), [], args.overwrite)
+    engine = Stylizer(args.style, device=args.device, strength=args.strength,
+                      preserve_color=args.preserve_color, threads=args.threads)
+    try:
+        source.open()  # learn the frame size before the sinks are made; stays open for the loop
+        first = source.read()
+    except SourceLost as exc:
+        source.close()
+        if isinstance(source, CameraSource):
+            found = probe_cameras()
+            raise StylecamError(f"camera {args.webcam} not found (tried index {args.webcam}, then probed 0-3: "
+                                f"{'cameras at ' + ', '.join(map(str, found)) if found else 'none opens'})") from None
+        raise StylecamError(str(exc)) from None
+    h, w = first.shape[:2]
+    fps = float(args.cam_fps or 30)
+    loop = LiveLoop(source, engine, [], make_smoother(args.smooth or "flow", args.smooth_strength), warn=_warn)
+    sinks: list[Any] = []
+    try:
+        if not args.no_window:
+            sinks.append(WindowSink(loop, [s.name for s in styles.list_styles()]))
+        if args.virtual_cam:
+            sinks.append(VirtualCamSink((w, h), fps))
+            _warn(f"virtual camera: {sinks[-1].device}")
+        if args.stream:
+            sinks.append(StreamSink(args.stream, (w, h), fps))
+        if args.output:
+            sinks.append(RecordSink(Path(args.output), (w, h), args.overwrite))
+        if not sinks:
+            raise StylecamError("live mode needs an output: a window (without --no-window), --virtual-cam, "
+                                "--stream URL or -o FILE")
+        loop.sinks = sinks
+        try:
+            stats = loop.run(duration=args.duration, opened=True)
+        except KeyboardInterrupt:  # the normal way to end a live session
+            stats = loop.stats
+    finally:
+        if not loop.stopped:  # sinks failed before the loop ran: the source is still ours to close
+            source.close()
+        for sink in sinks:
+            sink.close()
+    summary = stats.summary()
+    if args.json:
+        print(json.dumps({"style": engine.name, "device": engine.device, "source": source.name, "live": summary},
+                         indent=2))
+    elif not args.quiet:
+        print(f"live: {summary['shown']} frames at {summary['fps']} fps, latency p50 {summary['latency_ms_p50']} ms, "
+              f"{summary['dropped']} stale frames dropped, {summary['reconnects']} reconnects", file=sys.stderr)
+    return 0
+
+
 def _quiet_ffmpeg() -> None:
     """FFmpeg logs to stderr by itself; our errors already say what went wrong in one line."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # OpenCV's own FFmpeg (the fallback decoder)
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # camera probing warns once per missing index
     try:
         import av.logging
 

@@ -25,7 +25,8 @@ def pytest_configure(config):
                                 "the real-media tests must run here")
 
 
-def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed: int = 0) -> Path:
+def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed: int = 0,
+                     extra_convs: int = 0) -> Path:
     """A deterministic 'style' net that honours the contract and really needs padding:
     SpaceToDepth(multiple) only accepts H, W that are multiples of `multiple`.
     It mixes colours per block, so the output depends on the input (not the identity)."""
@@ -40,11 +41,28 @@ def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed:
         helper.make_node("SpaceToDepth", ["input"], ["s2d"], blocksize=multiple),
         helper.make_node("Conv", ["s2d", "w", "b"], ["mixed"]),
         helper.make_node("DepthToSpace", ["mixed"], ["d2s"], blocksize=multiple, mode="DCR"),
-        helper.make_node("Clip", ["d2s", "lo", "hi"], ["output"]),
+        helper.make_node("Clip", ["d2s", "lo", "hi"], ["clipped"]),
     ]
+    # optional full-resolution 3x3 convs that cost time (a slow net for live-mode tests);
+    # each is an exact identity (centre tap 1), so the output does not change
+    last = "clipped"
+    for i in range(extra_convs):
+        nodes.append(helper.make_node("Conv", [last, "wide", "zb16"], [f"wide{i}"], pads=[1, 1, 1, 1]))
+        nodes.append(helper.make_node("Conv", [f"wide{i}", "narrow", "zb3"], [f"narrow{i}"], pads=[1, 1, 1, 1]))
+        last = f"narrow{i}"
+    nodes.append(helper.make_node("Identity", [last], ["output"]))
     inits = [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b"),
              numpy_helper.from_array(np.array(0, np.float32), "lo"),
              numpy_helper.from_array(np.array(255, np.float32), "hi")]
+    if extra_convs:
+        wide = np.zeros((16, 3, 3, 3), np.float32)
+        narrow = np.zeros((3, 16, 3, 3), np.float32)
+        for c in range(3):
+            wide[c, c, 1, 1] = 1.0
+            narrow[c, c, 1, 1] = 1.0
+        inits += [numpy_helper.from_array(wide, "wide"), numpy_helper.from_array(narrow, "narrow"),
+                  numpy_helper.from_array(np.zeros(16, np.float32), "zb16"),
+                  numpy_helper.from_array(np.zeros(3, np.float32), "zb3")]
     dims = ["N", 3, "H", "W"]
     graph = helper.make_graph(nodes, "testnet", [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)],
                               [helper.make_tensor_value_info("output", TensorProto.FLOAT, dims)], inits)
@@ -66,6 +84,7 @@ def models_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("models")
     build_test_model(folder / "testnet.onnx")
     build_test_model(folder / "othernet.onnx", name="othernet", seed=1)
+    build_test_model(folder / "slownet.onnx", name="slownet", seed=2, extra_convs=12)
     return folder
 
 

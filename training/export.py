@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -85,12 +86,16 @@ def _export(net: TransformerNet, path: Path) -> None:
     example = torch.rand(1, 3, 64, 96) * 255
     n, h, w = torch.export.Dim("batch"), torch.export.Dim("height"), torch.export.Dim("width")
     # The exporter chats on stdout and warns about torchvision; keep the CLI output readable.
+    registration_log = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration_log.level
+    registration_log.setLevel(logging.ERROR)  # "torchvision is not installed" is irrelevant here
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             net, (example,), dynamo=True, opset_version=OPSET, input_names=["input"], output_names=["output"],
             dynamic_shapes={"x": {0: n, 2: h, 3: w}}, verbose=False,
         )
+    registration_log.setLevel(level)
     program.save(str(path))
 
 

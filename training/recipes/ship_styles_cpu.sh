@@ -12,7 +12,7 @@ for style in "$@"; do
   resume=()
   [[ -f $out/last.pt ]] && resume=(--resume "$out/last.pt")
   python -m training train --style-image "$shared/styles/$style.jpg" --data "$shared/photos/train" \
-    --out "$out" --arch johnson --image-size 128 --batch-size 2 --lr 1e-3 --style-size 256 \
+    --out "$out" --arch johnson --image-size 128 --batch-size 2 --lr 1e-3 --style-size "${STYLE_SIZE:-256}" \
     --style-weight "${STYLE_WEIGHT:-0.5}" --steps 4000 --threads 1 --workers 0 --checkpoint-every 100 \
     --sample-every 200 --log-every 20 --max-minutes "$minutes" --no-progress \
     --vgg-weights "$shared/weights/vgg16_imagenet_caffe_conv1_1-conv4_3.pth" "${resume[@]}"

@@ -1,0 +1,476 @@
+"""Live mode: a camera or network source, newest-frame-wins inference, any set of sinks.
+
+Policy: a capture thread keeps only the newest frame in a one-slot mailbox (older ones are
+dropped and counted), so when inference is slower than the source, latency stays at about
+one inference plus one frame interval instead of growing. A source that fails is reopened
+with backoff; the loop resumes when it returns.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .engine import Stylizer
+from .errors import StylecamError
+from .temporal import Smoother
+
+
+class SourceLost(Exception):
+    """The live source stopped delivering frames (unplugged camera, dead stream)."""
+
+
+@dataclass
+class LiveFrame:
+    image: np.ndarray  # uint8 HxWx3 RGB
+    captured: float  # time.monotonic() when it arrived
+    index: int
+
+
+class LiveSource(Protocol):
+    name: str
+
+    def open(self) -> None: ...  # raises StylecamError (at start) or SourceLost (on reconnect)
+
+    def read(self) -> np.ndarray: ...  # blocks for the next frame; raises SourceLost
+
+    def close(self) -> None: ...
+
+
+# --- sources ---------------------------------------------------------------------------
+
+
+class CameraSource:
+    """OpenCV camera by index (or device path)."""
+
+    def __init__(self, index: int | str = 0, size: tuple[int, int] | None = None, fps: float | None = None,
+                 mirror: bool = False):
+        self.index, self.size, self.fps, self.mirror = index, size, fps, mirror
+        self.name = f"camera {index}"
+        self.cap: Any = None
+
+    def open(self) -> None:
+        import cv2
+
+        self.cap = cv2.VideoCapture(self.index)
+        if not self.cap.isOpened():
+            self.cap.release()
+            raise SourceLost(f"cannot open {self.name}")
+        if self.size:
+            self.cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.size[0])
+            self.cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.size[1])
+        if self.fps:
+            self.cap.set(cv2.CAP_PROP_FPS, self.fps)
+        self.cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # we want the newest frame, not a backlog
+
+    def read(self) -> np.ndarray:
+        import cv2
+
+        ok, bgr = self.cap.read() if self.cap is not None else (False, None)
+        if not ok:
+            raise SourceLost(f"{self.name} stopped delivering frames")
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return np.ascontiguousarray(rgb[:, ::-1]) if self.mirror else rgb
+
+    def close(self) -> None:
+        if self.cap is not None:
+            self.cap.release()
+            self.cap = None
+
+
+def probe_cameras(max_index: int = 4) -> list[int]:
+    """Indices that open (used in the error message when the requested one does not)."""
+    import cv2
+
+    found = []
+    for i in range(max_index):
+        cap = cv2.VideoCapture(i)
+        if cap.isOpened():
+            found.append(i)
+        cap.release()
+    return found
+
+
+class StreamSource:
+    """A live URL or device read with PyAV (udp://, rtsp://, srt://, /dev/video0, ...).
+    `paced=True` plays a file at its frame rate (a live-source simulator)."""
+
+    def __init__(self, url: str, paced: bool = False, timeout: float = 5.0):
+        self.url, self.paced, self.timeout = url, paced, timeout
+        self.name = url
+        self.container: Any = None
+        self._frames: Any = None
+        self._t0: float | None = None
+        self._pts0: float | None = None
+
+    def open(self) -> None:
+        import av
+
+        # small probe: a live stream should start in well under a second, not after 5 s of analysis
+        options = {"fflags": "nobuffer", "flags": "low_delay", "probesize": "262144",
+                   "analyzeduration": "1000000"} if not self.paced else {}
+        if self.url.startswith("rtsp://"):
+            options["rtsp_transport"] = "tcp"
+        try:
+            self.container = av.open(self.url, options=options, timeout=(self.timeout, self.timeout))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SourceLost(f"cannot open {self.url}: {getattr(exc, 'strerror', None) or exc}") from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise StylecamError(f"no video stream in {self.url}")
+        stream = self.container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self._frames = self.container.decode(stream)
+        self._t0 = self._pts0 = None
+
+    def read(self) -> np.ndarray:
+        import av
+
+        try:
+            frame = next(self._frames)
+        except StopIteration:
+            raise SourceLost(f"{self.url} ended") from None
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SourceLost(f"{self.url}: {getattr(exc, 'strerror', None) or exc}") from None
+        if self.paced and frame.time is not None:  # wait until the frame is "due"
+            now = time.monotonic()
+            if self._t0 is None:
+                self._t0, self._pts0 = now, frame.time
+            delay = self._t0 + (frame.time - self._pts0) - now
+            if delay > 0:
+                time.sleep(delay)
+        return frame.to_ndarray(format="rgb24")
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+            self.container = None
+
+
+# --- sinks -----------------------------------------------------------------------------
+
+
+class Sink(Protocol):
+    def write(self, image: np.ndarray, frame: LiveFrame) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class StreamSink:
+    """MPEG-TS over UDP (or SRT when the PyAV build has it): OBS's Media Source reads it."""
+
+    def __init__(self, url: str, size: tuple[int, int], fps: float, bitrate: int = 4_000_000):
+        import av
+
+        if not url.startswith(("udp://", "srt://", "tcp://")):
+            raise StylecamError(f"--stream needs a udp://, srt:// or tcp:// URL, got {url!r}")
+        if url.startswith("srt://") and "srt" not in av.protocols_available:
+            raise StylecamError("this PyAV/FFmpeg build has no SRT support; use udp://HOST:PORT")
+        target = url if "pkt_size" in url or not url.startswith("udp://") else \
+            url + ("&" if "?" in url else "?") + "pkt_size=1316"
+        try:
+            self.out = av.open(target, "w", format="mpegts")
+        except av.error.FFmpegError as exc:
+            raise StylecamError(f"cannot open stream {url}: {exc.strerror or exc}") from None
+        rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(30)
+        self.stream = self.out.add_stream("libx264", rate=rate)
+        w, h = size
+        self.stream.width, self.stream.height = w - w % 2, h - h % 2
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.bit_rate = bitrate
+        self.stream.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(max(1, round(float(rate))))}
+        self.stream.codec_context.time_base = Fraction(1, 1000)
+        self.t0: float | None = None
+        self.last_pts = -1
+
+    def write(self, image: np.ndarray, frame: LiveFrame) -> None:
+        import av
+
+        h, w = self.stream.height, self.stream.width
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")
+        if self.t0 is None:
+            self.t0 = frame.captured
+        pts = max(self.last_pts + 1, round((frame.captured - self.t0) * 1000))  # ms, from capture time
+        vf.pts, vf.time_base = pts, Fraction(1, 1000)
+        self.last_pts = pts
+        self.out.mux(self.stream.encode(vf))
+
+    def close(self) -> None:
+        try:
+            self.out.mux(self.stream.encode())
+        finally:
+            self.out.close()
+
+
+class VirtualCamSink:
+    """pyvirtualcam: OBS Virtual Camera (Windows/macOS) or v4l2loopback (Linux)."""
+
+    HINT = ("Linux: sudo apt install v4l2loopback-dkms && sudo modprobe v4l2loopback devices=1 "
+            "exclusive_caps=1 card_label=stylecam; Windows/macOS: install OBS Studio and start its "
+            "Virtual Camera once")
+
+    def __init__(self, size: tuple[int, int], fps: float):
+        try:
+            import pyvirtualcam
+        except ImportError:
+            raise StylecamError("--virtual-cam needs pyvirtualcam: pip install 'stylecam[virtualcam]'") from None
+        try:
+            self.cam = pyvirtualcam.Camera(width=size[0], height=size[1], fps=max(1.0, fps))
+        except Exception as exc:  # pyvirtualcam raises RuntimeError when no backend exists
+            raise StylecamError(f"no virtual camera backend ({str(exc).strip().splitlines()[0]}); "
+                                f"{self.HINT}") from None
+        self.device = self.cam.device
+
+    def write(self, image: np.ndarray, frame: LiveFrame) -> None:
+        self.cam.send(np.ascontiguousarray(image))
+
+    def close(self) -> None:
+        self.cam.close()
+
+
+class RecordSink:
+    """Recording to a file: H.264 with timestamps from capture time (live sources are VFR)."""
+
+    def __init__(self, path: Path, size: tuple[int, int], overwrite: bool):
+        from .io import VideoInfo, VideoSink, check_output
+
+        check_output(path, [], overwrite)
+        info = VideoInfo(width=size[0], height=size[1], rate=None, time_base=Fraction(1, 1000), frame_count=0,
+                         live=True)
+        self.sink = VideoSink(path, info)
+        self.t0: float | None = None
+        self.last = -1
+
+    def write(self, image: np.ndarray, frame: LiveFrame) -> None:
+        from .io import Frame
+
+        if self.t0 is None:
+            self.t0 = frame.captured
+        pts = max(self.last + 1, round((frame.captured - self.t0) * 1000))
+        self.last = pts
+        self.sink.write(Frame(image, frame.index, pts, pts / 1000))
+
+    def close(self) -> None:
+        self.sink.close()
+
+    def abort(self) -> None:
+        self.sink.abort()
+
+
+class WindowSink:
+    """Preview window with an FPS/latency overlay and hotkeys:
+    n/p next/previous style, +/- strength, space pause, s snapshot, q/Esc quit."""
+
+    TITLE = "stylecam"
+
+    def __init__(self, loop: "LiveLoop", styles: list[str], snapshot_dir: Path = Path(".")):
+        import cv2
+
+        try:
+            cv2.namedWindow(self.TITLE, cv2.WINDOW_NORMAL)
+        except cv2.error:
+            raise StylecamError("this OpenCV has no window support (opencv-python-headless); "
+                                "pip install opencv-python for the preview, or use --no-window") from None
+        self.loop, self.styles, self.snapshot_dir = loop, styles, snapshot_dir
+        self.times: list[float] = []
+
+    def _switch(self, step: int) -> None:
+        if not self.styles:
+            return
+        current = self.loop.engine.name
+        i = self.styles.index(current) if current in self.styles else -1
+        name = self.styles[(i + step) % len(self.styles)]
+        old = self.loop.engine
+        self.loop.engine = Stylizer(name, device=old.device_requested, strength=old.strength,
+                                    preserve_color=old.preserve_color)
+
+    def write(self, image: np.ndarray, frame: LiveFrame) -> None:
+        import cv2
+
+        now = time.monotonic()
+        self.times = [t for t in self.times if now - t < 1.0] + [now]
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        text = (f"{self.loop.engine.name}  {len(self.times)} fps  latency {1000 * (now - frame.captured):.0f} ms"
+                f"  strength {self.loop.engine.strength:.1f}" + ("  PAUSED" if self.loop.paused else ""))
+        cv2.putText(bgr, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(bgr, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.imshow(self.TITLE, bgr)
+        key = cv2.waitKey(1) & 0xFF
+        if key in (ord("q"), 27) or cv2.getWindowProperty(self.TITLE, cv2.WND_PROP_VISIBLE) < 1:
+            self.loop.stop()
+        elif key == ord("n"):
+            self._switch(1)
+        elif key == ord("p"):
+            self._switch(-1)
+        elif key in (ord("+"), ord("=")):
+            self.loop.engine.strength = min(1.0, round(self.loop.engine.strength + 0.1, 2))
+        elif key == ord("-"):
+            self.loop.engine.strength = max(0.0, round(self.loop.engine.strength - 0.1, 2))
+        elif key == ord(" "):
+            self.loop.paused = not self.loop.paused
+        elif key == ord("s"):
+
+            path = self.snapshot_dir / time.strftime("stylecam_%Y%m%d_%H%M%S.png")
+            cv2.imwrite(str(path), bgr)
+            self.loop.warn(f"snapshot {path}")
+
+    def close(self) -> None:
+        import cv2
+
+        cv2.destroyWindow(self.TITLE)
+
+
+# --- the loop --------------------------------------------------------------------------
+
+
+@dataclass
+class LiveStats:
+    captured: int = 0
+    shown: int = 0
+    dropped: int = 0  # captured frames replaced by a newer one before inference took them
+    reconnects: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # capture -> all sinks written, s
+    inference: list[float] = field(default_factory=list)  # s per frame
+    in_flight: int = 0  # captured - shown - dropped at the end: frames still in the mailbox or in inference
+
+    def summary(self) -> dict[str, Any]:
+        lat = np.array(self.latencies or [0.0]) * 1000
+        inf = np.array(self.inference or [0.0]) * 1000
+        return {"captured": self.captured, "shown": self.shown, "dropped": self.dropped,
+                "reconnects": self.reconnects, "seconds": round(self.seconds, 3),
+                "fps": round(self.shown / self.seconds, 2) if self.seconds else 0.0,
+                "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
+                "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
+                "inference_ms_mean": round(float(inf.mean()), 1), "in_flight": self.in_flight}
+
+
+class _Mailbox:
+    """One slot: put replaces (and counts) an unread frame; get waits for a new one."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.item: LiveFrame | None = None
+        self.dropped = 0
+
+    def put(self, item: LiveFrame) -> None:
+        with self.cond:
+            if self.item is not None:
+                self.dropped += 1
+            self.item = item
+            self.cond.notify()
+
+    def get(self, timeout: float) -> LiveFrame | None:
+        with self.cond:
+            if self.item is None:
+                self.cond.wait(timeout)
+            item, self.item = self.item, None
+            return item
+
+
+class LiveLoop:
+    """Capture thread + inference loop. `on_frame(image, frame)` hands each output to the
+    sinks; `stop()` ends the loop from any thread (hotkey, signal, duration)."""
+
+    def __init__(self, source: LiveSource, engine: Stylizer, sinks: Iterable[Sink],
+                 smoother: Smoother | None = None, warn: Callable[[str], None] | None = None,
+                 retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0), give_up_after: float = 0.0):
+        self.source, self.engine, self.sinks, self.smoother = source, engine, list(sinks), smoother
+        self.warn = warn or (lambda m: print(f"stylecam: {m}", file=sys.stderr))
+        self.retry_delays, self.give_up_after = retry_delays, give_up_after
+        self.stats = LiveStats()
+        self.paused = False
+        self._stop = threading.Event()
+        self._mailbox = _Mailbox()
+        self._error: BaseException | None = None
+        self._lost_since: float | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def _capture(self) -> None:
+        index = 0
+        attempt = 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    image = self.source.read()
+                except SourceLost as exc:
+                    self._lost_since = self._lost_since or time.monotonic()
+                    self.warn(f"{exc}; reconnecting")
+                    self.source.close()
+                    while not self._stop.is_set():
+                        delay = self.retry_delays[min(attempt, len(self.retry_delays) - 1)]
+                        attempt += 1
+                        if self.give_up_after and time.monotonic() - self._lost_since > self.give_up_after:
+                            raise StylecamError(f"{self.source.name} did not come back within "
+                                                f"{self.give_up_after:g} s") from None
+                        if self._stop.wait(delay):
+                            return
+                        try:
+                            self.source.open()
+                        except SourceLost:
+                            continue
+                        self.stats.reconnects += 1
+                        self.warn(f"{self.source.name} is back")
+                        self._lost_since, attempt = None, 0
+                        break
+                    continue
+                self.stats.captured += 1
+                self._mailbox.put(LiveFrame(image, time.monotonic(), index))
+                index += 1
+        except BaseException as exc:
+            self._error = exc
+            self._stop.set()
+        finally:
+            self.source.close()
+
+    def run(self, duration: float = 0.0, opened: bool = False) -> LiveStats:
+        """Open the source (StylecamError if it is not there; `opened` = the caller did) and
+        run until stop() or `duration` seconds."""
+        if not opened:
+            try:
+                self.source.open()
+            except SourceLost as exc:
+                raise StylecamError(str(exc)) from None
+        started = time.monotonic()
+        capture = threading.Thread(target=self._capture, name="capture", daemon=True)
+        capture.start()
+        try:
+            while not self._stop.is_set():
+                if duration and time.monotonic() - started >= duration:
+                    break
+                frame = self._mailbox.get(timeout=0.1)
+                if frame is None or self.paused:
+                    continue
+                t0 = time.monotonic()
+                out = self.engine.stylize(frame.image)
+                self.stats.inference.append(time.monotonic() - t0)
+                if self.smoother is not None:
+                    out = self.smoother(frame.image, out)
+                for sink in self.sinks:
+                    sink.write(out, frame)
+                self.stats.latencies.append(time.monotonic() - frame.captured)
+                self.stats.shown += 1
+        finally:
+            self.stats.seconds = time.monotonic() - started
+            self._stop.set()
+            # the capture thread closes the source itself; a read blocked on a silent network
+            # source ends at its timeout, and quitting should not wait for that
+            capture.join(timeout=0.3)
+            self.stats.dropped = self._mailbox.dropped
+            self.stats.in_flight = self.stats.captured - self.stats.shown - self.stats.dropped
+        if self._error is not None:
+            raise self._error
+        return self.stats
