@@ -31,6 +31,10 @@ from stylecam.io import open_video  # noqa: E402
 from stylecam.temporal import make_smoother  # noqa: E402
 
 
+COLUMNS = {"none": "per-frame", "ema": "ema", "flow": "flow", "tnet": "temporal net",
+           "tnet_flow": "temporal net + flow", "peer": "peer per-frame", "peer_smooth": "peer `--smooth 0.3`"}
+
+
 def read_frames(path: Path, count: int, max_side: int) -> list[np.ndarray]:
     import cv2
 
@@ -158,19 +162,23 @@ def main() -> int:
     p.add_argument("--max-side", type=int, default=480)
     p.add_argument("--loss-every", type=int, default=5, help="frames between VGG loss samples")
     p.add_argument("--style-image", help="the painting for the style loss (default: from the model's metadata)")
+    p.add_argument("--temporal-style", default="",
+                   help="a net trained with --temporal-weight, for its own per-frame column (same painting)")
     p.add_argument("--clips", default="", help="comma-separated subset of ../shared/clips")
     p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = p.parse_args()
     shared = Path(args.shared)
     engine = Stylizer(args.style, device="cpu")
+    temporal_net = Stylizer(args.temporal_style, device="cpu") if args.temporal_style else None
     painting = args.style_image or shared / "styles" / engine.info.training.get("style_image", f"{engine.info.name}.jpg")
     vgg = VggLosses(shared, Path(painting))
     clips = [c for c in sorted((shared / "clips").iterdir()) if not c.name.startswith("carphone")]
     if args.clips:
         clips = [c for c in clips if c.name in args.clips.split(",")]
     rows, ratios, cost = [], {"ema": [], "flow": []}, []
-    totals: dict[str, list[float]] = {k: [] for k in ("none", "ema", "flow", "peer", "peer_smooth")}
+    totals: dict[str, list[float]] = {k: [] for k in ("none", "ema", "flow", "tnet", "tnet_flow", "peer",
+                                                      "peer_smooth")}
     for clip in clips:
         t0 = time.time()
         frames = read_frames(clip, args.frames, args.max_side)
@@ -186,37 +194,44 @@ def main() -> int:
             outs[mode] = [sm(f, s) for f, s in zip(frames, styled)]
             if mode == "flow":
                 cost.append((time.perf_counter() - t_sm) / len(frames) / t_inf)
+        if temporal_net is not None:
+            outs["tnet"] = [temporal_net.stylize(f) for f in frames]
+            sm = make_smoother("flow")
+            outs["tnet_flow"] = [sm(f, s) for f, s in zip(frames, outs["tnet"])]
         outs["peer"] = peer_outputs(frames, 0.0)
         outs["peer_smooth"] = peer_outputs(frames, 0.3)
         flows = input_flows(frames)
         e = {k: e_warp(frames, v, flows) for k, v in outs.items()}
         for k, v in e.items():
             totals[k].append(v)
-        idx = range(0, len(frames), args.loss_every)
+        idx = range(1, len(frames), args.loss_every)  # frame 0 has no history to smooth with
         base = np.array([vgg(frames[i], styled[i]) for i in idx])
         rel = {}
-        for mode in ("ema", "flow"):
+        for mode in ("ema", "flow") + (("tnet", "tnet_flow") if temporal_net is not None else ()):
             sm_l = np.array([vgg(frames[i], outs[mode][i]) for i in idx])
             rel[mode] = (sm_l[:, 1].mean() / base[:, 1].mean(), sm_l[:, 0].mean() / base[:, 0].mean())
-            ratios[mode].append(rel[mode])
+            ratios.setdefault(mode, []).append(rel[mode])
         h, w = frames[0].shape[:2]
-        rows.append(f"| {clip.name} | {w}x{h}, {len(frames)} | {e['none']:.4f} | {e['ema']:.4f} | {e['flow']:.4f} | "
-                    f"{e['peer']:.4f} | {e['peer_smooth']:.4f} | {rel['ema'][0]:.2f} / {rel['ema'][1]:.2f} | "
-                    f"{rel['flow'][0]:.2f} / {rel['flow'][1]:.2f} |")
+        cols = [k for k in COLUMNS if k in e]
+        rows.append(f"| {clip.name} | {w}x{h}, {len(frames)} | " + " | ".join(f"{e[k]:.4f}" for k in cols) + " | "
+                    + " | ".join(f"{rel[k][0]:.2f} / {rel[k][1]:.2f}" for k in cols if k in rel) + " |")
         print(rows[-1], f"({time.time() - t0:.0f}s)", flush=True)
 
     def cut(a: str, b: str) -> float:
         return 1 - float(np.mean(totals[b])) / float(np.mean(totals[a]))
 
-    mean_row = (f"| **mean** | | {np.mean(totals['none']):.4f} | {np.mean(totals['ema']):.4f} | "
-                f"{np.mean(totals['flow']):.4f} | {np.mean(totals['peer']):.4f} | {np.mean(totals['peer_smooth']):.4f} | "
-                f"{np.mean([r[0] for r in ratios['ema']]):.2f} / {np.mean([r[1] for r in ratios['ema']]):.2f} | "
-                f"{np.mean([r[0] for r in ratios['flow']]):.2f} / {np.mean([r[1] for r in ratios['flow']]):.2f} |")
-    table = ("| clip | size, frames | E_warp per-frame | ema | flow | peer per-frame | peer `--smooth 0.3` | "
-             "ema style / content loss vs per-frame | flow style / content loss vs per-frame |\n"
-             "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n" + mean_row)
+    cols = [k for k in COLUMNS if totals[k]]
+    rcols = [k for k in cols if k in ratios]
+    mean_row = ("| **mean** | | " + " | ".join(f"{np.mean(totals[k]):.4f}" for k in cols) + " | "
+                + " | ".join(f"{np.mean([r[0] for r in ratios[k]]):.2f} / {np.mean([r[1] for r in ratios[k]]):.2f}"
+                             for k in rcols) + " |")
+    header = (["clip", "size, frames"] + [f"E_warp {COLUMNS[k]}" for k in cols]
+              + [f"{COLUMNS[k]}: style / content loss vs per-frame" for k in rcols])
+    table = ("| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n" + "\n".join(rows) + "\n" + mean_row)
+    tnet = (f", temporally trained net {cut('none', 'tnet'):.0%}, temporally trained net + flow "
+            f"{cut('none', 'tnet_flow'):.0%}" if totals["tnet"] else "")
     summary = (f"E_warp cut vs per-frame (mean over clips): ema {cut('none', 'ema'):.0%}, flow "
-               f"{cut('none', 'flow'):.0%}; peer `--smooth 0.3` vs peer per-frame {cut('peer', 'peer_smooth'):.0%}. "
+               f"{cut('none', 'flow'):.0%}{tnet}; peer `--smooth 0.3` vs peer per-frame {cut('peer', 'peer_smooth'):.0%}. "
                f"Flow smoothing cost: {np.mean(cost):.1%} of inference time per frame (median clip "
                f"{np.median(cost):.1%}).")
     sintel_table = sintel(shared, engine)
@@ -229,8 +244,8 @@ def main() -> int:
                       "defaults: ema 0.5, flow 0.6. Loss ratios > 1 mean the smoothed output is further from the "
                       "painting's style (or the photo's content) than per-frame output.\n\n"
                       f"{table}\n\n{summary}\n\nFlow and mask validated on MPI-Sintel (frame 2 -> 3, ground truth):\n\n"
-                      f"{sintel_table}\n\nNot in this table yet: a temporally trained net "
-                      "(`--temporal-weight`), which needs a training run this CPU-only session could not afford.")
+                      f"{sintel_table}" + ("" if temporal_net else "\n\nNo temporally trained net in this run "
+                                           "(`--temporal-style`)."))
     return 0
 
 
