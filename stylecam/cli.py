@@ -199,7 +199,8 @@ def run_live(args: argparse.Namespace) -> int:
         raise StylecamError("live recording (-o) needs a .mp4, .mkv or .mov file")
     if args.output:
         from .io import check_output
-        check_output(Path(args.output), [], args.overwrite)
+        inputs = [Path(args.input)] if args.input and Path(args.input).is_file() else []
+        check_output(Path(args.output), inputs, args.overwrite)
     engine = Stylizer(args.style, device=args.device, strength=args.strength,
                       preserve_color=args.preserve_color, threads=args.threads)
     try:
