@@ -183,3 +183,23 @@ def test_paced_file_source_keeps_real_time(tmp_path):
         pass
     elapsed = time.monotonic() - t0
     assert n == 24 and 0.8 < elapsed < 2.0
+
+
+def test_ctrl_c_in_live_mode_finalises_the_recording(tmp_path, cli_env):
+    import signal
+
+    from conftest import make_video, probe
+
+    clip = make_video(tmp_path / "c.mp4", frames=48, fps=24)
+    rec = tmp_path / "rec.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "stylecam", str(clip), "--live", "--no-window", "-o", str(rec),
+                             "--style", "testnet", "--json"], env=cli_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    shown = json.loads(out)["live"]["shown"]
+    assert shown > 5 and probe(rec)["frames"] == shown
+    assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
