@@ -29,7 +29,7 @@ EPILOG = """examples:
   stylecam --webcam --style mosaic                 live preview window (hotkeys: n/p style,
                                                    +/- strength, space pause, s snapshot, q quit)
   stylecam --webcam --virtual-cam --no-window      a camera that OBS / Zoom can pick
-  stylecam --webcam --stream udp://127.0.0.1:9999  MPEG-TS for OBS's Media Source
+  stylecam --webcam --stream udp://127.0.0.1:9999 --no-window   MPEG-TS for OBS's Media Source
   stylecam udp://0.0.0.0:5000 --no-window -o rec.mp4   a live stream in, recorded
 """
 LIVE_PREFIXES = ("udp://", "rtp://", "rtsp://", "rtmp://", "srt://", "tcp://", "http://", "https://", "/dev/video")
@@ -65,7 +65,8 @@ def _int_range(lo: int, hi: int):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="stylecam", description="Stylize images, videos and live video with fast neural style nets.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", nargs="?", help="image, video or folder to stylize")
+    p.add_argument("input", nargs="?",
+                   help="image, video or folder to stylize, or a live URL/device (udp://, rtsp://, /dev/video0)")
     p.add_argument("-o", "--output", help="output file or folder (default: INPUT_STYLE.ext beside the input)")
     p.add_argument("-s", "--style", default="mosaic",
                    help="style name (see --list-styles) or path to a stylecam .onnx model (default: mosaic)")
