@@ -143,9 +143,7 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
                 stats.inference_seconds += time.perf_counter() - t0
                 stats.batches += 1
                 for f, out in zip(group, outputs):
-                    if smoother is not None:
-                        out = smoother(f.image, out)
-                    if not stages.put(styled, Frame(out, f.index, f.pts, f.time, f.captured_at)):
+                    if not stages.put(styled, (f, out)):
                         return
         stages.put(styled, _END)
 
@@ -154,7 +152,10 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
             item = stages.get(styled)
             if item is _END:
                 break
-            write(item)
+            f, out = item
+            if smoother is not None:  # here, so it overlaps with the next inference
+                out = smoother(f.image, out)
+            write(Frame(out, f.index, f.pts, f.time, f.captured_at))
             stats.frames += 1
             if progress is not None:
                 progress.update()
