@@ -162,3 +162,19 @@ def test_runtime_never_imports_torch(test_model):
             "import stylecam.cli, stylecam.files, stylecam.pipeline, stylecam.io; "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_any_size_property(test_model):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    s = Stylizer(test_model)
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.integers(1, 70), st.integers(1, 70), st.integers(1, 3))
+    def check(h, w, n):
+        frames = [rand_frame(h, w, i) for i in range(n)]
+        outs = s.stylize_batch(frames)
+        assert [o.shape for o in outs] == [(h, w, 3)] * n
+
+    check()
