@@ -228,3 +228,33 @@ def test_ctrl_c_leaves_no_file_at_target(tmp_path, cli_env):
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("out_ext", [".mkv", ".mp4"])
+def test_variable_frame_rate_timestamps_are_kept(tmp_path, cli_env, out_ext):
+    """Irregular frame times (a phone's VFR recording) come out at the same times."""
+    import av
+    from fractions import Fraction
+
+    src = tmp_path / "vfr.mkv"
+    times_ms = [0, 33, 66, 150, 183, 400, 433, 466, 700, 733]
+    with av.open(str(src), "w") as out:
+        s = out.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.codec_context.time_base = Fraction(1, 1000)
+        for i, t in enumerate(times_ms):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), format="rgb24")
+            f.pts, f.time_base = t, Fraction(1, 1000)
+            out.mux(s.encode(f))
+        out.mux(s.encode())
+
+    def frame_times(path):
+        with av.open(str(path)) as c:
+            return sorted(round(float(f.time) * 1000) for f in c.decode(video=0))
+
+    out = tmp_path / f"out{out_ext}"
+    r = run_cli(src, "-o", out, "--style", "testnet", env=cli_env)
+    assert r.returncode == 0, r.stderr
+    a, b = frame_times(src), frame_times(out)
+    assert len(b) == len(a) == len(times_ms)
+    assert [t - a[0] for t in a] == [t - b[0] for t in b]
