@@ -264,20 +264,90 @@ class RecordSink:
         self.sink.abort()
 
 
+class _OpenCVDisplay:
+    """OpenCV highgui window (needs opencv-python, not the headless build)."""
+
+    def __init__(self, title: str):
+        import cv2
+
+        self.title = title
+        cv2.namedWindow(title, cv2.WINDOW_NORMAL)  # cv2.error without GUI support
+
+    def show(self, rgb: np.ndarray) -> str | None:
+        import cv2
+
+        cv2.imshow(self.title, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        key = cv2.waitKey(1) & 0xFF
+        if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+            return "close"
+        return {27: "esc"}.get(key) or (chr(key) if key != 255 else None)
+
+    def close(self) -> None:
+        import cv2
+
+        cv2.destroyWindow(self.title)
+
+
+class _TkDisplay:
+    """Tk window (standard library + Pillow), used when OpenCV has no GUI support."""
+
+    def __init__(self, title: str):
+        import tkinter
+
+        self.root = tkinter.Tk()  # tkinter.TclError without a display
+        self.root.title(title)
+        self.label = tkinter.Label(self.root)
+        self.label.pack()
+        self.keys: list[str] = []
+        self.closed = False
+        self.root.bind("<Key>", lambda e: self.keys.append("esc" if e.keysym == "Escape" else e.char))
+        self.root.protocol("WM_DELETE_WINDOW", self._on_close)
+
+    def _on_close(self) -> None:
+        self.closed = True
+
+    def show(self, rgb: np.ndarray) -> str | None:
+        from PIL import Image, ImageTk
+
+        if self.closed:
+            return "close"
+        photo = ImageTk.PhotoImage(Image.fromarray(rgb))
+        self.label.configure(image=photo)
+        self.label.image = photo  # keep a reference, or Tk shows nothing
+        self.root.update()
+        return self.keys.pop(0) if self.keys else ("close" if self.closed else None)
+
+    def close(self) -> None:
+        try:
+            self.root.destroy()
+        except Exception:
+            pass
+
+
+def open_display(title: str) -> _OpenCVDisplay | _TkDisplay:
+    import cv2
+
+    try:
+        return _OpenCVDisplay(title)
+    except cv2.error:
+        pass
+    try:
+        return _TkDisplay(title)
+    except Exception as exc:  # no tkinter, or no display (tkinter.TclError)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    raise StylecamError(f"cannot open a preview window ({reason}); use --no-window with --virtual-cam, "
+                        "--stream or -o, or install opencv-python for OpenCV's window")
+
+
 class WindowSink:
     """Preview window with an FPS/latency overlay and hotkeys:
     n/p next/previous style, +/- strength, space pause, s snapshot, q/Esc quit."""
 
     TITLE = "stylecam"
 
-    def __init__(self, loop: "LiveLoop", styles: list[str], snapshot_dir: Path = Path(".")):
-        import cv2
-
-        try:
-            cv2.namedWindow(self.TITLE, cv2.WINDOW_NORMAL)
-        except cv2.error:
-            raise StylecamError("this OpenCV has no window support (opencv-python-headless); "
-                                "pip install opencv-python for the preview, or use --no-window") from None
+    def __init__(self, loop: "LiveLoop", styles: list[str], snapshot_dir: Path = Path("."),
+                 display: Any = None):
+        self.display = display or open_display(self.TITLE)
         self.loop, self.styles, self.snapshot_dir = loop, styles, snapshot_dir
         self.times: list[float] = []
 
@@ -290,41 +360,46 @@ class WindowSink:
         old = self.loop.engine
         self.loop.engine = Stylizer(name, device=old.device_requested, strength=old.strength,
                                     preserve_color=old.preserve_color)
+        if self.loop.smoother is not None:
+            self.loop.smoother.reset()  # do not blend the old style into the new one
 
     def write(self, image: np.ndarray, frame: LiveFrame) -> None:
         import cv2
 
         now = time.monotonic()
         self.times = [t for t in self.times if now - t < 1.0] + [now]
-        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        shown = image.copy()
         text = (f"{self.loop.engine.name}  {len(self.times)} fps  latency {1000 * (now - frame.captured):.0f} ms"
                 f"  strength {self.loop.engine.strength:.1f}" + ("  PAUSED" if self.loop.paused else ""))
-        cv2.putText(bgr, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(bgr, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
-        cv2.imshow(self.TITLE, bgr)
-        key = cv2.waitKey(1) & 0xFF
-        if key in (ord("q"), 27) or cv2.getWindowProperty(self.TITLE, cv2.WND_PROP_VISIBLE) < 1:
+        cv2.putText(shown, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(shown, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+        self.handle_key(self.display.show(shown), image)
+
+    def handle_key(self, key: str | None, image: np.ndarray) -> None:
+        if key is None:
+            return
+        engine = self.loop.engine
+        if key in ("q", "esc", "close"):
             self.loop.stop()
-        elif key == ord("n"):
+        elif key == "n":
             self._switch(1)
-        elif key == ord("p"):
+        elif key == "p":
             self._switch(-1)
-        elif key in (ord("+"), ord("=")):
-            self.loop.engine.strength = min(1.0, round(self.loop.engine.strength + 0.1, 2))
-        elif key == ord("-"):
-            self.loop.engine.strength = max(0.0, round(self.loop.engine.strength - 0.1, 2))
-        elif key == ord(" "):
+        elif key in ("+", "="):
+            engine.strength = min(1.0, round(engine.strength + 0.1, 2))
+        elif key == "-":
+            engine.strength = max(0.0, round(engine.strength - 0.1, 2))
+        elif key == " ":
             self.loop.paused = not self.loop.paused
-        elif key == ord("s"):
+        elif key == "s":
+            from PIL import Image
 
             path = self.snapshot_dir / time.strftime("stylecam_%Y%m%d_%H%M%S.png")
-            cv2.imwrite(str(path), bgr)
+            Image.fromarray(image).save(path)
             self.loop.warn(f"snapshot {path}")
 
     def close(self) -> None:
-        import cv2
-
-        cv2.destroyWindow(self.TITLE)
+        self.display.close()
 
 
 # --- the loop --------------------------------------------------------------------------
@@ -336,6 +411,7 @@ class LiveStats:
     shown: int = 0
     dropped: int = 0  # captured frames replaced by a newer one before inference took them
     reconnects: int = 0
+    paused: int = 0  # frames that arrived while paused (the frozen picture was sent instead)
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)  # capture -> all sinks written, s
     inference: list[float] = field(default_factory=list)  # s per frame
@@ -345,7 +421,7 @@ class LiveStats:
         lat = np.array(self.latencies or [0.0]) * 1000
         inf = np.array(self.inference or [0.0]) * 1000
         return {"captured": self.captured, "shown": self.shown, "dropped": self.dropped,
-                "reconnects": self.reconnects, "seconds": round(self.seconds, 3),
+                "reconnects": self.reconnects, "paused": self.paused, "seconds": round(self.seconds, 3),
                 "fps": round(self.shown / self.seconds, 2) if self.seconds else 0.0,
                 "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
                 "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
@@ -447,12 +523,18 @@ class LiveLoop:
         started = time.monotonic()
         capture = threading.Thread(target=self._capture, name="capture", daemon=True)
         capture.start()
+        last: np.ndarray | None = None
         try:
             while not self._stop.is_set():
                 if duration and time.monotonic() - started >= duration:
                     break
                 frame = self._mailbox.get(timeout=0.1)
-                if frame is None or self.paused:
+                if frame is None:
+                    continue
+                if self.paused and last is not None:  # frozen picture; sinks and hotkeys stay alive
+                    for sink in self.sinks:
+                        sink.write(last, frame)
+                    self.stats.paused += 1
                     continue
                 t0 = time.monotonic()
                 out = self.engine.stylize(frame.image)
@@ -461,6 +543,7 @@ class LiveLoop:
                     out = self.smoother(frame.image, out)
                 for sink in self.sinks:
                     sink.write(out, frame)
+                last = out
                 self.stats.latencies.append(time.monotonic() - frame.captured)
                 self.stats.shown += 1
         finally:
@@ -470,7 +553,7 @@ class LiveLoop:
             # source ends at its timeout, and quitting should not wait for that
             capture.join(timeout=0.3)
             self.stats.dropped = self._mailbox.dropped
-            self.stats.in_flight = self.stats.captured - self.stats.shown - self.stats.dropped
+            self.stats.in_flight = self.stats.captured - self.stats.shown - self.stats.dropped - self.stats.paused
         if self._error is not None:
             raise self._error
         return self.stats

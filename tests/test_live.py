@@ -203,3 +203,72 @@ def test_ctrl_c_in_live_mode_finalises_the_recording(tmp_path, cli_env):
     shown = json.loads(out)["live"]["shown"]
     assert shown > 5 and probe(rec)["frames"] == shown
     assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
+
+
+def test_window_hotkeys_drive_the_loop(models_dir, monkeypatch, tmp_path):
+    """The preview's hotkeys, with a scripted display in place of a real window."""
+    from stylecam.live import WindowSink
+
+    monkeypatch.setenv("STYLECAM_MODELS", str(models_dir))
+    keys = iter([None, "n", "+", "-", "-", " ", None, " ", "s", "p", "q"])
+    shown = []
+
+    class ScriptedDisplay:
+        def show(self, rgb):
+            shown.append(rgb.shape)
+            return next(keys, "q")
+
+        def close(self):
+            pass
+
+    class Source(FlakySource):
+        def read(self):
+            time.sleep(0.02)
+            return np.full((40, 60, 3), 90, np.uint8)
+
+    loop = LiveLoop(Source(), Stylizer("othernet", strength=0.5), [], warn=lambda m: None)
+    window = WindowSink(loop, ["othernet", "slownet", "testnet"], snapshot_dir=tmp_path, display=ScriptedDisplay())
+    loop.sinks = [window]
+    names, strengths, paused = [], [], []
+    real_handle = window.handle_key
+
+    def spy(key, image):
+        real_handle(key, image)
+        names.append(loop.engine.name)
+        strengths.append(loop.engine.strength)
+        paused.append(loop.paused)
+
+    window.handle_key = spy
+    stats = loop.run(duration=10)
+    assert loop.stopped and stats.seconds < 9  # q ended it
+    assert names[1] == "slownet" and names[-1] == "othernet"  # n, then p
+    assert strengths[2] == 0.6 and strengths[4] == 0.4
+    assert paused[5] and paused[6] and not paused[7]
+    assert stats.paused >= 1 and len(list(tmp_path.glob("stylecam_*.png"))) == 1
+    assert all(s == (40, 60, 3) for s in shown)
+
+
+def test_no_display_is_a_clear_error(tmp_path, cli_env):
+    from conftest import make_video
+
+    clip = make_video(tmp_path / "c.mp4", frames=10)
+    env = {k: v for k, v in cli_env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    r = run_cli(clip, "--live", "--style", "testnet", "--duration", "1", env=env, timeout=60)
+    assert r.returncode == 2 and "--no-window" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not Path("/usr/bin/Xvfb").exists(), reason="needs Xvfb (apt install xvfb)")
+def test_preview_window_on_a_virtual_display(tmp_path, cli_env):
+    from conftest import make_video
+
+    display = ":%d" % (90 + free_port() % 100)
+    xvfb = subprocess.Popen(["/usr/bin/Xvfb", display, "-screen", "0", "640x480x24"], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        clip = make_video(tmp_path / "c.mp4", frames=24, fps=24)
+        r = run_cli(clip, "--live", "--style", "testnet", "--duration", "2", "--json",
+                    env=dict(cli_env, DISPLAY=display), timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["live"]["shown"] > 10
+    finally:
+        xvfb.terminate()
