@@ -189,6 +189,7 @@ class StreamSink:
         self.stream.codec_context.time_base = Fraction(1, 1000)
         self.t0: float | None = None
         self.last_pts = -1
+        self.last_key = -10_000
 
     def write(self, image: np.ndarray, frame: LiveFrame) -> None:
         import av
@@ -199,6 +200,10 @@ class StreamSink:
             self.t0 = frame.captured
         pts = max(self.last_pts + 1, round((frame.captured - self.t0) * 1000))  # ms, from capture time
         vf.pts, vf.time_base = pts, Fraction(1, 1000)
+        if pts - self.last_key >= 1000:  # a keyframe every second of wall time, so a viewer
+            from av.video.frame import PictureType  # that joins late (OBS) starts within 1 s,
+            vf.pict_type = PictureType.I  # however slowly the frames come
+            self.last_key = pts
         self.last_pts = pts
         self.out.mux(self.stream.encode(vf))
 

@@ -50,7 +50,7 @@ def test_udp_live_loop_latency_drops_and_stream_out(cli_env):
     assert live["shown"] >= 10
     # the separate reader process saw our stream at the source's size and a plausible rate
     assert received["size"] == [320, 240]
-    assert received["frames"] >= 0.7 * live["shown"]
+    assert received["frames"] >= 0.5 * live["shown"]  # the reader joins at the first keyframe it sees
     assert 0.5 * live["fps"] < received["fps"] < 3 * live["fps"] + 5, (received, live)
 
 
