@@ -127,6 +127,7 @@ def main() -> int:
     p.add_argument("--style-size", type=int, default=256, help="long side of the style image for the style loss")
     p.add_argument("--gatys-images", type=int, default=0)
     p.add_argument("--gatys-iters", type=int, default=100)
+    p.add_argument("--gatys-size", type=int, default=0, help="long side for the Gatys comparison (default --size)")
     p.add_argument("--styles", default="", help="comma-separated subset")
     p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
     p.add_argument("--write", action="store_true", help="write models/README.md's report and the contact sheet")
@@ -145,7 +146,7 @@ def main() -> int:
         cw = float(info.training.get("content_weight", 1.0))
         sw = float(info.training.get("style_weight", 5.0))
         engine = Stylizer(info.path, device="cpu")
-        ours_c, ours_s, g_c, g_s = [], [], [], []
+        ours_c, ours_s, g_c, g_s, o_c, o_s = [], [], [], [], [], []
         for i, photo_path in enumerate(photos):
             img = np.asarray(load_rgb(photo_path, args.size))
             photo = to_tensor(Image.fromarray(img))[None]
@@ -156,9 +157,17 @@ def main() -> int:
             ours_c.append(float(c))
             ours_s.append(float(s))
             if i < args.gatys_images:
-                x = gatys(photo, loss, content_feat, cw, sw, args.gatys_iters)
+                gsize = args.gatys_size or args.size
+                gimg = np.asarray(load_rgb(photo_path, gsize))
+                gphoto = to_tensor(Image.fromarray(gimg))[None]
                 with torch.no_grad():
-                    c, s = loss(x, content_feat)
+                    gfeat = vgg(gphoto, (CONTENT_LAYER,))[CONTENT_LAYER]
+                    c, s = loss(to_tensor(Image.fromarray(engine.stylize(gimg)))[None], gfeat)
+                o_c.append(float(c))
+                o_s.append(float(s))
+                x = gatys(gphoto, loss, gfeat, cw, sw, args.gatys_iters)
+                with torch.no_grad():
+                    c, s = loss(x, gfeat)
                 g_c.append(float(c))
                 g_s.append(float(s))
         row = {"style": info.name, "content": np.mean(ours_c), "style_loss": np.mean(ours_s),
@@ -167,7 +176,7 @@ def main() -> int:
         if g_c:
             n = len(g_c)
             row |= {"g_content": np.mean(g_c), "g_style": np.mean(g_s),
-                    "r_content": np.mean(ours_c[:n]) / np.mean(g_c), "r_style": np.mean(ours_s[:n]) / np.mean(g_s)}
+                    "r_content": np.mean(o_c) / np.mean(g_c), "r_style": np.mean(o_s) / np.mean(g_s)}
         rows.append(row)
         print(f"{info.name}: {row} ({time.time() - t0:.0f}s)", flush=True)
 
@@ -188,8 +197,10 @@ def main() -> int:
         readme = ROOT / "models" / "README.md"
         text = readme.read_text() if readme.exists() else "# Bundled styles\n"
         start, end = "<!-- quality:start -->", "<!-- quality:end -->"
-        gatys_note = (f"Gatys baseline: L-BFGS, {args.gatys_iters} iterations, first {args.gatys_images} photos, "
-                      "same size and weights." if args.gatys_images else
+        gatys_note = (f"Gatys baseline: L-BFGS from the photo, {args.gatys_iters} iterations, first "
+                      f"{args.gatys_images} photo(s) at {args.gatys_size or args.size} px, same losses and weights; "
+                      "the ratio columns compare our net on the same photo at that size (the Gatys columns are at "
+                      "that size too, so compare them only with each other)." if args.gatys_images else
                       "No Gatys baseline in this run (`--gatys-images 0`).")
         block = (f"{start}\n## Quality report (`benchmarks/quality.py`)\n\n"
                  f"{len(photos)} photos of `photos/eval`, long side {args.size} px; style target: the painting at "
