@@ -32,12 +32,18 @@ class FlowEstimator:
     def __call__(self, gray_a: np.ndarray, gray_b: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         """Flow a->b between two outputs of `gray`, at `size` (W, H) if given."""
         flow = self.dis.calc(gray_a, gray_b, None)
-        if size is not None and (flow.shape[1], flow.shape[0]) != size:
-            sx, sy = size[0] / flow.shape[1], size[1] / flow.shape[0]
-            flow = cv2.resize(flow, size, interpolation=cv2.INTER_LINEAR)
-            flow[..., 0] *= sx
-            flow[..., 1] *= sy
+        return resize_flow(flow, size) if size is not None else flow
+
+
+def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Flow field resampled to `size` (W, H), its vectors scaled to the new pixel grid."""
+    if (flow.shape[1], flow.shape[0]) == size:
         return flow
+    sx, sy = size[0] / flow.shape[1], size[1] / flow.shape[0]
+    flow = cv2.resize(flow, size, interpolation=cv2.INTER_LINEAR)
+    flow[..., 0] *= sx
+    flow[..., 1] *= sy
+    return flow
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:

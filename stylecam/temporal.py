@@ -88,7 +88,7 @@ class FlowSmoothing:
     def __call__(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         import cv2
 
-        from .flow import reliable_mask, warp
+        from .flow import reliable_mask, resize_flow, warp
 
         gray = self.flow.gray(frame)
         if (self.prev_out is None or self.prev_out.shape != stylized.shape or self.strength == 0
@@ -101,11 +101,8 @@ class FlowSmoothing:
             fwd = self.flow(self.prev_gray, gray)
             mask = reliable_mask(back, fwd)
             mask = cv2.GaussianBlur(mask, (0, 0), 1.0)  # soft edges: no seams at occlusions
-            scale_x, scale_y = w / small[0], h / small[1]
             if (w, h) != small:
-                back = cv2.resize(back, (w, h), interpolation=cv2.INTER_LINEAR)
-                back[..., 0] *= scale_x
-                back[..., 1] *= scale_y
+                back = resize_flow(back, (w, h))
                 mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
             weight = (self.strength * mask)[..., None]
             out = (1 - weight) * stylized + weight * warp(self.prev_out, back)
