@@ -4,6 +4,7 @@ Contract (version 1), written by `training/export.py`:
   input  `input`:  float32 N,3,H,W, RGB, 0..255; N, H and W dynamic
   output `output`: float32 N,3,H,W, RGB, 0..255 (the runtime clips)
   H and W must be multiples of `stylecam.multiple` (the runtime pads and crops back).
+  Optional `stylecam.border`: pixels the runtime mirrors around each frame first.
   `metadata_props` keys `stylecam.*` describe the style (name, painting, artist, ...).
 
 Bundled styles live in `models/` at the repository root, installed as the
@@ -36,6 +37,7 @@ class StyleInfo:
     image_source: str = ""
     license: str = ""
     multiple: int = DEFAULT_MULTIPLE
+    border: int = 0  # pixels mirrored around each frame before inference (nets with zero-padded convs)
     precision: str = "fp32"
     arch: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
@@ -73,11 +75,15 @@ def read_info(path: str | Path) -> StyleInfo:
         multiple = int(meta.get("stylecam.multiple", DEFAULT_MULTIPLE))
     except ValueError:
         multiple = DEFAULT_MULTIPLE
+    try:
+        border = min(64, max(0, int(meta.get("stylecam.border", 0))))
+    except ValueError:
+        border = 0
     return StyleInfo(
         name=name, path=path, display_name=meta.get("stylecam.display_name", ""),
         painting=meta.get("stylecam.painting", ""), artist=meta.get("stylecam.artist", ""),
         image_source=meta.get("stylecam.image_source", ""), license=meta.get("stylecam.license", ""),
-        multiple=max(1, multiple), precision=meta.get("stylecam.precision", "fp32"),
+        multiple=max(1, multiple), border=border, precision=meta.get("stylecam.precision", "fp32"),
         arch=_json(meta.get("stylecam.arch", "")), training=_json(meta.get("stylecam.training", "")),
         notes=meta.get("stylecam.notes", ""),
     )

@@ -26,7 +26,7 @@ def pytest_configure(config):
 
 
 def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed: int = 0,
-                     extra_convs: int = 0) -> Path:
+                     extra_convs: int = 0, border: int = 0) -> Path:
     """A deterministic 'style' net that honours the contract and really needs padding:
     SpaceToDepth(multiple) only accepts H, W that are multiples of `multiple`.
     It mixes colours per block, so the output depends on the input (not the identity)."""
@@ -70,6 +70,7 @@ def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed:
     model.ir_version = 8
     meta = {"stylecam.contract": "1", "stylecam.name": name, "stylecam.display_name": f"Test net {name}",
             "stylecam.painting": "Test Pattern", "stylecam.artist": "Nobody", "stylecam.multiple": str(multiple),
+            "stylecam.border": str(border),
             "stylecam.training": json.dumps({"arch": "onnx.helper", "trained_steps": 0, "image_size": 0,
                                              "batch_size": 0})}
     for k, v in meta.items():

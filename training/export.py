@@ -63,6 +63,9 @@ def export_onnx(checkpoint: str | Path, output: str | Path, info: StyleInfo, fp1
     return errors
 
 
+ZERO_PAD_BORDER = 8
+
+
 def _metadata(ckpt: dict[str, Any], net: TransformerNet, info: StyleInfo, notes: str) -> dict[str, str]:
     recipe = dict(ckpt["recipe"]) | {"trained_steps": ckpt["step"]}
     return {
@@ -76,6 +79,9 @@ def _metadata(ckpt: dict[str, Any], net: TransformerNet, info: StyleInfo, notes:
         "stylecam.input": "RGB float32 NCHW 0..255",
         "stylecam.output": "RGB float32 NCHW 0..255 (clip)",
         "stylecam.multiple": str(TransformerNet.multiple),
+        # zero-padded convs darken the outermost pixels; the runtime mirrors this many
+        # pixels around each frame and crops them off again
+        "stylecam.border": str(ZERO_PAD_BORDER if net.config.padding == "zero" else 0),
         "stylecam.arch": json.dumps(net.config.to_dict()),
         "stylecam.training": json.dumps(recipe),
         "stylecam.notes": notes,
