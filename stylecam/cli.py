@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__, styles
-from .engine import DEVICES, Stylizer
+from .engine import DEVICES, QUALITIES, Stylizer
 from .errors import StylecamError
 from .temporal import MODES
 
@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preserve-color", action="store_true", help="keep the input's colours, take only the strokes")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where to run the net; an unavailable explicit device is an error (default: auto)")
+    p.add_argument("--quality", choices=QUALITIES, default="auto",
+                   help="best = the full style net; fast = the style's small CPU net (several times faster, "
+                        "a little less detail) where it has one; auto = fast on CPU, best on a GPU (default: auto)")
     p.add_argument("--threads", type=_int_range(1, 256), default=None, help="CPU inference threads (default: all)")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
@@ -131,17 +134,27 @@ def _warn(message: str) -> None:
     print(f"stylecam: warning: {message}", file=sys.stderr)
 
 
+def _make_engine(args: argparse.Namespace) -> Stylizer:
+    engine = Stylizer(args.style, device=args.device, strength=args.strength, preserve_color=args.preserve_color,
+                      threads=args.threads, quality=args.quality)
+    if args.quality == "fast" and engine.quality_used != "fast":
+        _warn(f"style {engine.name!r} has no fast net; running its full net")
+    return engine
+
+
 def _list_styles(as_json: bool) -> int:
     infos = styles.list_styles()
     if as_json:
         print(json.dumps([{"name": i.name, "display_name": i.title, "painting": i.painting, "artist": i.artist,
                            "image_source": i.image_source, "license": i.license, "path": str(i.path),
-                           "training": i.training} for i in infos], indent=2))
+                           "training": i.training, "fast_net": styles.variant_path(i.path, ".fast") is not None}
+                          for i in infos], indent=2))
     elif not infos:
         print("no styles installed; pass a model with --style path/to/style.onnx")
     else:
         for info in infos:
-            print(info.summary())
+            fast = "  +fast net" if styles.variant_path(info.path, ".fast") else ""
+            print(info.summary() + fast)
     return 0
 
 
@@ -159,15 +172,14 @@ def run(args: argparse.Namespace) -> int:
 
     src = Path(args.input)
     kind_of(src)  # fail on a missing/unsupported input before loading the model
-    engine = Stylizer(args.style, device=args.device, strength=args.strength,
-                      preserve_color=args.preserve_color, threads=args.threads)
+    engine = _make_engine(args)
     options = VideoOptions(batch=args.batch, smooth=args.smooth or "flow", smooth_strength=args.smooth_strength,
                            crf=args.crf, progress=False if (args.quiet or args.json) else None)
     results = stylize_path(src, Path(args.output) if args.output else None, engine, options,
                            overwrite=args.overwrite, warn=_warn)
     failed = [r for r in results if r.error]
     if args.json:
-        summary: dict[str, Any] = {"style": engine.name, "device": engine.device,
+        summary: dict[str, Any] = {"style": engine.name, "device": engine.device, "quality": engine.quality_used,
                                    "results": [r.to_dict() for r in results]}
         print(json.dumps(summary, indent=2))
     elif not args.quiet:
@@ -202,8 +214,7 @@ def run_live(args: argparse.Namespace) -> int:
         from .io import check_output
         inputs = [Path(args.input)] if args.input and Path(args.input).is_file() else []
         check_output(Path(args.output), inputs, args.overwrite)
-    engine = Stylizer(args.style, device=args.device, strength=args.strength,
-                      preserve_color=args.preserve_color, threads=args.threads)
+    engine = _make_engine(args)
     try:
         source.open()  # learn the frame size before the sinks are made; stays open for the loop
         first = source.read()
@@ -243,7 +254,8 @@ def run_live(args: argparse.Namespace) -> int:
             sink.close()
     summary = stats.summary()
     if args.json:
-        print(json.dumps({"style": engine.name, "device": engine.device, "source": source.name, "live": summary},
+        print(json.dumps({"style": engine.name, "device": engine.device, "quality": engine.quality_used,
+                          "source": source.name, "live": summary},
                          indent=2))
     elif not args.quiet:
         print(f"live: {summary['shown']} frames at {summary['fps']} fps, latency p50 {summary['latency_ms_p50']} ms, "

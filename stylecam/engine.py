@@ -16,6 +16,13 @@ from . import styles
 from .errors import StylecamError
 
 Device = Literal["auto", "cpu", "cuda", "tensorrt"]
+QUALITIES = ("auto", "best", "fast")
+
+
+def _is_bundled_name(style: str | os.PathLike[str]) -> bool:
+    """Variants are looked up for style names, not for an explicit .onnx path (that file is what runs)."""
+    text = os.fspath(style)
+    return not (text.endswith(".onnx") or os.sep in text or (os.altsep is not None and os.altsep in text))
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt")
 
 _PROVIDER = {
@@ -76,12 +83,15 @@ class Stylizer:
     >>> outs = s.stylize_batch([f1, f2, f3])    # one session call for same-size frames
 
     `strength` (0..1) blends with the original; `preserve_color` keeps the input's
-    colours and takes only the luminance from the style.
+    colours and takes only the luminance from the style. `quality` picks the net:
+    "best" the full net, "fast" the style's small CPU net (`<name>.fast.onnx`) where it
+    has one, "auto" fast on CPU and best on a GPU. `quality_used` says which ran.
     """
 
     def __init__(self, style: str | os.PathLike[str] = "mosaic", *, device: Device | str = "auto",
                  strength: float = 1.0, preserve_color: bool = False, threads: int | None = None,
-                 precision: Literal["auto", "fp32", "fp16"] = "auto"):
+                 precision: Literal["auto", "fp32", "fp16"] = "auto",
+                 quality: Literal["auto", "best", "fast"] = "auto"):
         import onnxruntime as ort
 
         self.strength = strength
@@ -93,9 +103,18 @@ class Stylizer:
         gpu = any((p if isinstance(p, str) else p[0]) != "CPUExecutionProvider" for p in chain)
         if precision not in ("auto", "fp32", "fp16"):
             raise StylecamError(f"unknown precision {precision!r}; choose auto, fp32 or fp16")
+        if quality not in QUALITIES:
+            raise StylecamError(f"unknown quality {quality!r}; choose {', '.join(QUALITIES)}")
+        self.quality_requested = quality
         model_path = path
-        if gpu and precision in ("auto", "fp16"):
+        fast = styles.variant_path(path, ".fast") if _is_bundled_name(style) else None
+        # a GPU runs the full net in real time; the fast net is for CPUs
+        if fast is not None and (quality == "fast" or (quality == "auto" and not gpu)):
+            model_path = fast
+            self.info = styles.read_info(fast)
+        elif gpu and precision in ("auto", "fp16"):
             model_path = styles.variant_path(path, ".fp16") or path
+        self.quality_used = "fast" if model_path == fast else "best"
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -176,13 +195,15 @@ class Stylizer:
 
     def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         h, w = frames[0].shape[:2]
-        m = self.info.multiple
-        ph = max(MIN_SIDE, -(-h // m) * m) - h
-        pw = max(MIN_SIDE, -(-w // m) * m) - w
+        m, b = self.info.multiple, self.info.border
+        ph = max(MIN_SIDE, -(-(h + 2 * b) // m) * m) - h - b
+        pw = max(MIN_SIDE, -(-(w + 2 * b) // m) * m) - w - b
         batch = np.stack(frames).astype(np.float32).transpose(0, 3, 1, 2)
+        if b:  # mirror the top/left border: flip, pad at the end, flip back
+            batch = pad_reflect(batch[:, :, ::-1, ::-1], b, b)[:, :, ::-1, ::-1]
         if ph or pw:
             batch = pad_reflect(batch, ph, pw)
-        result = self.infer(np.ascontiguousarray(batch))[:, :, :h, :w]
+        result = self.infer(np.ascontiguousarray(batch))[:, :, b:b + h, b:b + w]
         styled = np.clip(result.transpose(0, 2, 3, 1), 0, 255)
         outs = []
         for original, s in zip(frames, styled):

@@ -364,7 +364,7 @@ class WindowSink:
         name = self.styles[(i + step) % len(self.styles)]
         old = self.loop.engine
         self.loop.engine = Stylizer(name, device=old.device_requested, strength=old.strength,
-                                    preserve_color=old.preserve_color)
+                                    preserve_color=old.preserve_color, quality=old.quality_requested)
         if self.loop.smoother is not None:
             self.loop.smoother.reset()  # do not blend the old style into the new one
 

@@ -258,3 +258,30 @@ def test_variable_frame_rate_timestamps_are_kept(tmp_path, cli_env, out_ext):
     a, b = frame_times(src), frame_times(out)
     assert len(b) == len(a) == len(times_ms)
     assert [t - a[0] for t in a] == [t - b[0] for t in b]
+
+
+def test_quality_switch_and_listing(tmp_path, monkeypatch):
+    from conftest import build_test_model
+
+    models = tmp_path / "models"
+    models.mkdir()
+    build_test_model(models / "paint.onnx", name="paint", seed=3)
+    build_test_model(models / "paint.fast.onnx", name="paint", seed=4)
+    build_test_model(models / "plain.onnx", name="plain", seed=5)
+    env = {**os.environ, "STYLECAM_MODELS": str(models)}
+    listing = run_cli("--list-styles", env=env)
+    assert listing.returncode == 0
+    lines = {line.split()[0]: line for line in listing.stdout.splitlines()}
+    assert "+fast net" in lines["paint"] and "+fast net" not in lines["plain"]
+    img = tmp_path / "in.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (30, 40, 3), np.uint8)).save(img)
+    outs = {}
+    for quality in ("best", "fast"):
+        out = tmp_path / f"{quality}.png"
+        r = run_cli(str(img), "-o", str(out), "--style", "paint", "--quality", quality, "--json", env=env)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["quality"] == quality
+        outs[quality] = np.asarray(Image.open(out))
+    assert not np.array_equal(outs["best"], outs["fast"])
+    r = run_cli(str(img), "-o", str(tmp_path / "plain.png"), "--style", "plain", "--quality", "fast", env=env)
+    assert r.returncode == 0 and "has no fast net; running its full net" in r.stderr

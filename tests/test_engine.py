@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -178,3 +179,52 @@ def test_any_size_property(test_model):
         assert [o.shape for o in outs] == [(h, w, 3)] * n
 
     check()
+
+
+@pytest.fixture()
+def fast_models(tmp_path, monkeypatch) -> Path:
+    """`paint` has a full and a fast net (different weights, so outputs tell them apart);
+    `plain` has only a full one."""
+    from conftest import build_test_model
+
+    build_test_model(tmp_path / "paint.onnx", name="paint", seed=3)
+    build_test_model(tmp_path / "paint.fast.onnx", name="paint", seed=4)
+    build_test_model(tmp_path / "plain.onnx", name="plain", seed=5)
+    monkeypatch.setenv("STYLECAM_MODELS", str(tmp_path))
+    return tmp_path
+
+
+def test_quality_picks_the_fast_net_on_cpu(fast_models):
+    frame = rand_frame(20, 28)
+    best = Stylizer("paint", device="cpu", quality="best")
+    fast = Stylizer("paint", device="cpu", quality="fast")
+    auto = Stylizer("paint", device="cpu")  # auto on a CPU = fast
+    assert best.quality_used == "best" and best.model_path.name == "paint.onnx"
+    assert fast.quality_used == "fast" and fast.model_path.name == "paint.fast.onnx"
+    assert auto.quality_used == "fast"
+    assert not np.array_equal(best.stylize(frame), fast.stylize(frame))
+    assert np.array_equal(fast.stylize(frame), auto.stylize(frame))
+    # variants are not styles of their own, and an explicit path runs exactly that file
+    assert [i.name for i in stylecam.list_styles() if i.path.parent == fast_models] == ["paint", "plain"]
+    assert Stylizer(fast_models / "paint.onnx", device="cpu").quality_used == "best"
+    # a style without a fast net runs its full net whatever is asked
+    assert Stylizer("plain", device="cpu", quality="fast").quality_used == "best"
+    with pytest.raises(StylecamError, match="unknown quality"):
+        Stylizer("paint", quality="fastest")
+
+
+def test_border_is_mirrored_around_and_cropped_off(tmp_path):
+    """A net with `stylecam.border` sees the frame framed by a mirrored border; the output
+    has the frame's size. The test net mixes colours per 4x4 block, so an 8-pixel border
+    keeps the blocks where they were and the output must equal the border-less run."""
+    from conftest import build_test_model
+
+    plain = Stylizer(build_test_model(tmp_path / "a.onnx", seed=7), device="cpu")
+    framed = Stylizer(build_test_model(tmp_path / "b.onnx", seed=7, border=8), device="cpu")
+    assert framed.info.border == 8 and plain.info.border == 0
+    for h, w in ((36, 52), (37, 53), (1, 9), (5, 1)):
+        frame = rand_frame(h, w)
+        out = framed.stylize(frame)
+        assert out.shape == frame.shape
+        if h % 4 == 0 and w % 4 == 0:
+            assert np.array_equal(out, plain.stylize(frame))
