@@ -46,11 +46,15 @@ def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return flow
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Sample `image` at (x, y) + flow[y, x] (bilinear, border replicated)."""
+def warp(image: np.ndarray, flow: np.ndarray, sharp: bool = False) -> np.ndarray:
+    """Sample `image` at (x, y) + flow[y, x] (bilinear, or bicubic if `sharp`; border replicated).
+
+    Bicubic matters where a warp is applied to its own output frame after frame: bilinear
+    resampling blurs a little each time and the blur adds up (it may overshoot: clip)."""
     h, w = flow.shape[:2]
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
+    interpolation = cv2.INTER_CUBIC if sharp else cv2.INTER_LINEAR
+    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], interpolation,
                      borderMode=cv2.BORDER_REPLICATE)
 
 

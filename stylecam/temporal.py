@@ -105,7 +105,8 @@ class FlowSmoothing:
                 back = resize_flow(back, (w, h))
                 mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
             weight = (self.strength * mask)[..., None]
-            out = (1 - weight) * stylized + weight * warp(self.prev_out, back)
+            out = (1 - weight) * stylized + weight * warp(self.prev_out, back, sharp=True)
+            np.clip(out, 0, 255, out=out)
         self.prev_in, self.prev_gray, self.prev_out = frame, gray, out
         return np.rint(out).astype(np.uint8)
 
