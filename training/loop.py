@@ -315,7 +315,8 @@ def _losses(model: torch.nn.Module, vgg: LossNetwork, x: torch.Tensor, style_gra
         if config.temporal_weight > 0:
             # one forward over [x, warp(x)]: DDP allows a single forward per backward
             grid = losses.random_affine_grid(x.shape[0], x.shape[2], x.shape[3], gen, device=x.device)
-            y, y_of_warped = model(torch.cat([x, losses.warp(x, grid)])).chunk(2)
+            moved = losses.perturb_like_next_frame(losses.warp(x, grid), gen)
+            y, y_of_warped = model(torch.cat([x, moved])).chunk(2)
         else:
             y = model(x)
         with torch.no_grad():

@@ -44,6 +44,17 @@ def warp(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
                                            padding_mode="border", align_corners=False)
 
 
+def perturb_like_next_frame(x: torch.Tensor, generator: torch.Generator, noise: float = 4.0,
+                            gain: float = 0.04) -> torch.Tensor:
+    """What else changes between two video frames besides motion: sensor noise (std `noise`
+    in 0..255 units) and a small exposure change (x(1 +- gain)). Feed-forward style nets
+    amplify exactly these into flicker (Gupta et al. 2017), so the temporal loss sees them."""
+    n = x.shape[0]
+    scale = 1 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * gain
+    grain = torch.randn(x.shape, generator=generator) * noise
+    return (x * scale.to(x.device) + grain.to(x.device)).clamp(0, 255)
+
+
 def temporal_loss(net_out_of_warped: torch.Tensor, warped_net_out: torch.Tensor, border: int = 8) -> torch.Tensor:
     """Equivariance loss (ReCoNet / Gao et al. style): f(warp(x)) should equal warp(f(x)).
 
