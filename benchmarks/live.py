@@ -29,15 +29,20 @@ def main() -> int:
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = p.parse_args()
+    from stylecam import styles
+
     rows = []
-    for smooth in ("none", "flow"):
+    runs = [("best", "none"), ("best", "flow")]
+    if styles.variant_path(styles.resolve(args.style), ".fast"):
+        runs += [("fast", "none"), ("fast", "flow")]
+    for quality, smooth in runs:
         port = free_port()
         sender = subprocess.Popen([sys.executable, str(ROOT / "tests" / "udp_sender.py"), f"udp://127.0.0.1:{port}",
                                    str(args.seconds + 6), "640", "360", str(args.fps)], stdout=subprocess.DEVNULL)
         try:
             r = subprocess.run([sys.executable, "-m", "stylecam", f"udp://127.0.0.1:{port}", "--style", args.style,
                                 "--no-window", "--stream", f"udp://127.0.0.1:{free_port()}", "--smooth", smooth,
-                                "--device", "cpu", "--duration", str(args.seconds), "--json"],
+                                "--quality", quality, "--device", "cpu", "--duration", str(args.seconds), "--json"],
                                capture_output=True, text=True)
         finally:
             sender.kill()
@@ -45,11 +50,11 @@ def main() -> int:
             print(r.stderr, file=sys.stderr)
             return 1
         live = json.loads(r.stdout)["live"]
-        rows.append(f"| {args.style} | {smooth} | {live['fps']} | {live['inference_ms_mean']} | "
+        rows.append(f"| {args.style} | {quality} | {smooth} | {live['fps']} | {live['inference_ms_mean']} | "
                     f"{live['latency_ms_p50']} | {live['latency_ms_p95']} | {live['captured']} | {live['dropped']} |")
         print(rows[-1], flush=True)
-    table = ("| style | smoothing | output fps | inference ms/frame | latency p50 ms | latency p95 ms | "
-             "frames captured | stale frames dropped |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+    table = ("| style | net | smoothing | output fps | inference ms/frame | latency p50 ms | latency p95 ms | "
+             "frames captured | stale frames dropped |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
     if args.write:
         write_section("live", "## Live mode (`benchmarks/live.py`)\n\n"
                       f"640x360 MPEG-TS over UDP on 127.0.0.1 at {args.fps} fps (sender in another process), "

@@ -40,7 +40,7 @@ def make_clip(src: Path, dst: Path, frames: int, size=(640, 360)) -> None:
         out.mux(vout.encode())
 
 
-def inference_only(clip: Path, style: str, batch: int) -> int:
+def inference_only(clip: Path, style: str, batch: int, quality: str) -> int:
     """Decode the whole clip into memory, then time the engine alone; prints frames/s."""
     from stylecam import Stylizer
     from stylecam.io import open_video
@@ -48,7 +48,7 @@ def inference_only(clip: Path, style: str, batch: int) -> int:
     source = open_video(clip)
     frames = [f.image for f in source]
     source.close()
-    engine = Stylizer(style, device="cpu")
+    engine = Stylizer(style, device="cpu", quality=quality)
     engine.stylize_batch(frames[:batch])  # warm-up
     t0 = time.perf_counter()
     for i in range(0, len(frames), batch):
@@ -62,13 +62,14 @@ def main() -> int:
     p.add_argument("--style", default="mosaic")
     p.add_argument("--frames", type=int, default=48)
     p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--quality", choices=("best", "fast"), default="best", help="which net of the style")
     p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--inference-only", metavar="CLIP", help=argparse.SUPPRESS)
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = p.parse_args()
     if args.inference_only:
-        return inference_only(Path(args.inference_only), args.style, args.batch)
+        return inference_only(Path(args.inference_only), args.style, args.batch, args.quality)
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip640x360.mp4"
@@ -78,7 +79,7 @@ def main() -> int:
         infer_fps, job, wall = 0.0, None, float("inf")
         for _ in range(args.repeats):
             r = subprocess.run([sys.executable, __file__, "--inference-only", str(clip), "--style", args.style,
-                                "--batch", str(args.batch)], capture_output=True, text=True)
+                                "--batch", str(args.batch), "--quality", args.quality], capture_output=True, text=True)
             if r.returncode:
                 print(r.stderr, file=sys.stderr)
                 return 1
@@ -86,7 +87,8 @@ def main() -> int:
             out = Path(tmp) / "out.mp4"
             t0 = time.perf_counter()
             r = subprocess.run([sys.executable, "-m", "stylecam", str(clip), "-o", str(out), "--style", args.style,
-                                "--batch", str(args.batch), "--device", "cpu", "-q", "--json", "-y"],
+                                "--batch", str(args.batch), "--quality", args.quality, "--device", "cpu", "-q", "--json",
+                                "-y"],
                                capture_output=True, text=True)
             took = time.perf_counter() - t0
             if r.returncode:
@@ -100,9 +102,9 @@ def main() -> int:
     cli_fps = job["frames"] / job["seconds"]
     wall_fps = job["frames"] / wall
     ratio = cli_fps / infer_fps
-    table = ("| style | frames | batch | inference only (fps) | CLI end to end (fps) | ratio | "
-             "CLI incl. start-up (fps) |\n|---|---|---|---|---|---|---|\n"
-             f"| {args.style} | {len(frames)} | {args.batch} | {infer_fps:.2f} | {cli_fps:.2f} | "
+    table = ("| style | net | frames | batch | inference only (fps) | CLI end to end (fps) | ratio | "
+             "CLI incl. start-up (fps) |\n|---|---|---|---|---|---|---|---|\n"
+             f"| {args.style} | {args.quality} | {len(frames)} | {args.batch} | {infer_fps:.2f} | {cli_fps:.2f} | "
              f"**{ratio:.2f}** | {wall_fps:.2f} |")
     print(table)
     if args.write:

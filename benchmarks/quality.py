@@ -28,6 +28,7 @@ from report import ROOT, machine  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from stylecam import Stylizer, list_styles  # noqa: E402
+from stylecam.styles import variant_path  # noqa: E402
 from training import losses  # noqa: E402
 from training.data import load_rgb, to_tensor  # noqa: E402
 from training.vgg import LossNetwork  # noqa: E402
@@ -129,6 +130,8 @@ def main() -> int:
     p.add_argument("--gatys-iters", type=int, default=100)
     p.add_argument("--gatys-size", type=int, default=0, help="long side for the Gatys comparison (default --size)")
     p.add_argument("--styles", default="", help="comma-separated subset")
+    p.add_argument("--fast-only", action="store_true",
+                   help="only the fast-net comparison (styles with a <name>.fast.onnx); leaves the main report alone")
     p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
     p.add_argument("--write", action="store_true", help="write models/README.md's report and the contact sheet")
     args = p.parse_args()
@@ -139,14 +142,18 @@ def main() -> int:
         q.requires_grad_(False)
     photos = sorted((shared / "photos" / "eval").glob("*.jpg"))[: args.images]
     styles = [s for s in list_styles() if not args.styles or s.name in args.styles.split(",")]
-    rows = []
+    if args.fast_only:
+        styles = [s for s in styles if variant_path(s.path, ".fast")]
+    rows, fast_rows = [], []
     for info in styles:
         t0 = time.time()
         loss = Losses(vgg, shared / "styles" / f"{info.name}.jpg", args.style_size)
         cw = float(info.training.get("content_weight", 1.0))
         sw = float(info.training.get("style_weight", 5.0))
         engine = Stylizer(info.path, device="cpu")
-        ours_c, ours_s, g_c, g_s, o_c, o_s = [], [], [], [], [], []
+        fast_path = variant_path(info.path, ".fast")
+        fast = Stylizer(fast_path, device="cpu") if fast_path else None
+        ours_c, ours_s, g_c, g_s, o_c, o_s, f_c, f_s = [], [], [], [], [], [], [], []
         for i, photo_path in enumerate(photos):
             img = np.asarray(load_rgb(photo_path, args.size))
             photo = to_tensor(Image.fromarray(img))[None]
@@ -156,6 +163,11 @@ def main() -> int:
                 c, s = loss(out, content_feat)
             ours_c.append(float(c))
             ours_s.append(float(s))
+            if fast is not None:
+                with torch.no_grad():
+                    c, s = loss(to_tensor(Image.fromarray(fast.stylize(img)))[None], content_feat)
+                f_c.append(float(c))
+                f_s.append(float(s))
             if i < args.gatys_images:
                 gsize = args.gatys_size or args.size
                 gimg = np.asarray(load_rgb(photo_path, gsize))
@@ -178,6 +190,14 @@ def main() -> int:
             row |= {"g_content": np.mean(g_c), "g_style": np.mean(g_s),
                     "r_content": np.mean(o_c) / np.mean(g_c), "r_style": np.mean(o_s) / np.mean(g_s)}
         rows.append(row)
+        if f_c:
+            fi = fast.info.training
+            fast_rows.append(
+                f"| {info.name} | {fi.get('arch', '?')} {fi.get('trained_steps', '?')} steps | "
+                f"{info.training.get('arch', '?')} {row['steps']} steps | {np.mean(f_c):.4g} | {np.mean(f_s):.4g} | "
+                f"{row['content']:.4g} | {row['style_loss']:.4g} | **{np.mean(f_c) / row['content']:.2f}** | "
+                f"**{np.mean(f_s) / row['style_loss']:.2f}** |")
+            print(fast_rows[-1], flush=True)
         print(f"{info.name}: {row} ({time.time() - t0:.0f}s)", flush=True)
 
     head = ("| style | trained steps | crop px | content/style weight | content loss | style loss |"
@@ -191,28 +211,44 @@ def main() -> int:
             line += f" {r['g_content']:.4g} | {r['g_style']:.4g} | {r['r_content']:.2f} | {r['r_style']:.2f} |"
         lines.append(line)
     table = "\n".join(lines)
-    print(table)
-    if args.write:
+    fast_table = ("| style | fast net | full net | fast content loss | fast style loss | full content loss | "
+                  "full style loss | fast/full content | fast/full style |\n|---|---|---|---|---|---|---|---|---|\n"
+                  + "\n".join(fast_rows))
+    if not args.fast_only:
+        print(table)
+    if fast_rows:
+        print(fast_table)
+    if args.write and fast_rows:
+        write_block(ROOT / "models" / "README.md", "fast",
+                    "## Fast nets against the full nets (`benchmarks/quality.py`)\n\n"
+                    f"Same photos, sizes and losses as the quality report ({len(photos)} photos of `photos/eval`, "
+                    f"{args.size} px). `--quality fast` (and `auto` on a CPU) runs the fast net; the goal is both "
+                    f"ratios <= 1.25.\n\n{fast_table}\n\n_Machine: {machine()}._")
+    if args.write and not args.fast_only:
         contact_sheet(shared, styles, ROOT / "models" / "contact_sheet.png")
-        readme = ROOT / "models" / "README.md"
-        text = readme.read_text() if readme.exists() else "# Bundled styles\n"
-        start, end = "<!-- quality:start -->", "<!-- quality:end -->"
         gatys_note = (f"Gatys baseline: L-BFGS from the photo, {args.gatys_iters} iterations, first "
                       f"{args.gatys_images} photo(s) at {args.gatys_size or args.size} px, same losses and weights; "
                       "the ratio columns compare our net on the same photo at that size (the Gatys columns are at "
                       "that size too, so compare them only with each other)." if args.gatys_images else
                       "No Gatys baseline in this run (`--gatys-images 0`).")
-        block = (f"{start}\n## Quality report (`benchmarks/quality.py`)\n\n"
+        write_block(ROOT / "models" / "README.md", "quality", "## Quality report (`benchmarks/quality.py`)\n\n"
                  f"{len(photos)} photos of `photos/eval`, long side {args.size} px; style target: the painting at "
                  f"{args.style_size} px long side. Losses on the Caffe VGG16 scale (0..255 BGR input), style loss "
                  f"summed over {', '.join(STYLE_LAYERS)} unweighted. {gatys_note}\n\n{table}\n\n"
-                 f"![contact sheet](contact_sheet.png)\n\n_Machine: {machine()}._\n{end}")
-        if start in text:
-            text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
-        readme.write_text(text)
+                    f"![contact sheet](contact_sheet.png)\n\n_Machine: {machine()}._")
     return 0
+
+
+def write_block(readme: Path, key: str, body: str) -> None:
+    """Replace the text between <!-- key:start --> and <!-- key:end --> (appended if missing)."""
+    text = readme.read_text() if readme.exists() else "# Bundled styles\n"
+    start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
+    block = f"{start}\n{body}\n{end}"
+    if start in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    readme.write_text(text)
 
 
 if __name__ == "__main__":

