@@ -1,8 +1,10 @@
 """Export trained runs to models/<style>.onnx with each painting's metadata.
 
-    python training/recipes/export_styles.py RUNS_DIR [STYLE ...] [--notes TEXT]
+    python training/recipes/export_styles.py RUNS_DIR [STYLE ...] [--notes TEXT] [--variant fast]
 
-RUNS_DIR/<style>/last.pt is exported for every style given (default: all ten).
+RUNS_DIR/<style>/last.pt is exported for every style given (default: all ten), to
+models/<style>.onnx, or models/<style>.fast.onnx with --variant fast (the net that
+`--quality fast` runs).
 """
 from __future__ import annotations
 
@@ -37,13 +39,15 @@ def main() -> int:
     p.add_argument("styles", nargs="*")
     p.add_argument("--out", default=str(ROOT / "models"))
     p.add_argument("--notes", default="")
+    p.add_argument("--variant", choices=("fast",), help="export as the style's fast net")
     p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
     args = p.parse_args()
     for style in args.styles or sorted(PAINTINGS):
         display, painting, artist, source, terms = PAINTINGS[style]
         info = StyleInfo(name=style, display_name=display, painting=painting, artist=artist,
                          image_source=f"{source}/{style}.jpg", license=f"style image: {terms}")
-        errors = export_onnx(Path(args.runs) / style / "last.pt", Path(args.out) / f"{style}.onnx", info,
+        target = Path(args.out) / (f"{style}.{args.variant}.onnx" if args.variant else f"{style}.onnx")
+        errors = export_onnx(Path(args.runs) / style / "last.pt", target, info,
                              parity_images=default_parity_images(Path(args.shared) / "photos" / "eval"),
                              notes=args.notes)
         print(f"{style}: parity max abs error {max(errors.values()):.4f}", flush=True)
