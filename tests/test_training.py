@@ -155,3 +155,31 @@ def test_wrong_files_are_clear_errors(full_run, tmp_path):
     r = run_training("train", "--style-image", "/nope.jpg", "--data", str(tmp_path), "--out", str(tmp_path / "z"),
                      "--vgg-weights", str(vgg_weights()))
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_fast_arch_with_temporal_loss_trains_exports_and_gets_its_border(tmp_path):
+    """The CPU fast net (zero-padded convs) with the temporal loss: a few steps, export, and
+    the runtime reproduces PyTorch on a frame mirrored by the model's border."""
+    from training.loop import load_checkpoint, net_from_checkpoint
+
+    import stylecam
+
+    args = train_args(tmp_path / "fast", 3, "--workers", "0", "--temporal-weight", "10")
+    args[args.index("tiny")] = "fast"
+    r = run_training(*args)
+    assert r.returncode == 0, r.stderr
+    with open(tmp_path / "fast" / "log.csv") as f:
+        assert all(float(row["temporal"]) > 0 for row in csv.DictReader(f))
+    model = tmp_path / "x.fast.onnx"
+    r = run_training("export", str(tmp_path / "fast" / "last.pt"), "-o", str(model))
+    assert r.returncode == 0, r.stderr
+    s = stylecam.Stylizer(model, device="cpu")
+    assert s.info.border == 8 and s.info.arch["padding"] == "zero"
+    net = net_from_checkpoint(load_checkpoint(tmp_path / "fast" / "last.pt")).eval()
+    frame = np.random.default_rng(1).integers(0, 256, (41, 59, 3), dtype=np.uint8)
+    b, hp, wp = 8, -(-(41 + 16) // 4) * 4, -(-(59 + 16) // 4) * 4
+    padded = np.pad(frame, ((b, hp - 41 - b), (b, wp - 59 - b), (0, 0)), mode="reflect")
+    with torch.no_grad():
+        ref = net(torch.from_numpy(padded).permute(2, 0, 1)[None].float())[0].permute(1, 2, 0)
+    ref = ref.clamp(0, 255).numpy()[b:b + 41, b:b + 59]
+    assert np.abs(s.stylize(frame).astype(np.float32) - ref).max() <= 1.0
