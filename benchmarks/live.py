@@ -29,6 +29,7 @@ def main() -> int:
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = p.parse_args()
+    sys.path.insert(0, str(ROOT))
     from stylecam import styles
 
     rows = []
