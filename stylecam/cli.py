@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--smooth", choices=MODES, default=None,
                    help="temporal smoothing against flicker: flow = blend with the previous output warped "
                         "along optical flow where it is reliable (steady, no trails); ema = plain blend "
-                        "(smears motion); none (default: flow)")
+                        "(smears motion); none (default: none for nets trained to be steady, such as the fast "
+                        "nets, flow for the others)")
     v.add_argument("--smooth-strength", type=_fraction, default=None,
                    help="how much of the previous output to keep, 0..1 (flow default 0.6, ema 0.5)")
     v.add_argument("--crf", type=_int_range(0, 51), default=18, help="H.264 quality, lower is better (default: 18)")
@@ -173,14 +174,14 @@ def run(args: argparse.Namespace) -> int:
     src = Path(args.input)
     kind_of(src)  # fail on a missing/unsupported input before loading the model
     engine = _make_engine(args)
-    options = VideoOptions(batch=args.batch, smooth=args.smooth or "flow", smooth_strength=args.smooth_strength,
+    options = VideoOptions(batch=args.batch, smooth=args.smooth or engine.default_smoothing, smooth_strength=args.smooth_strength,
                            crf=args.crf, progress=False if (args.quiet or args.json) else None)
     results = stylize_path(src, Path(args.output) if args.output else None, engine, options,
                            overwrite=args.overwrite, warn=_warn)
     failed = [r for r in results if r.error]
     if args.json:
         summary: dict[str, Any] = {"style": engine.name, "device": engine.device, "quality": engine.quality_used,
-                                   "results": [r.to_dict() for r in results]}
+                                   "smooth": options.smooth, "results": [r.to_dict() for r in results]}
         print(json.dumps(summary, indent=2))
     elif not args.quiet:
         for r in results:
@@ -227,7 +228,7 @@ def run_live(args: argparse.Namespace) -> int:
         raise StylecamError(str(exc)) from None
     h, w = first.shape[:2]
     fps = float(args.cam_fps or 30)
-    loop = LiveLoop(source, engine, [], make_smoother(args.smooth or "flow", args.smooth_strength), warn=_warn)
+    loop = LiveLoop(source, engine, [], make_smoother(args.smooth or engine.default_smoothing, args.smooth_strength), warn=_warn)
     sinks: list[Any] = []
     try:
         if not args.no_window:

@@ -138,6 +138,16 @@ class Stylizer:
     # -- public API ---------------------------------------------------------------------
 
     @property
+    def default_smoothing(self) -> str:
+        """A net trained with the temporal loss is steady by itself (flow smoothing on top
+        would soften its strokes for little gain); any other net gets flow smoothing."""
+        try:
+            steady = float(self.info.training.get("temporal_weight", 0) or 0) > 0
+        except (TypeError, ValueError):
+            steady = False
+        return "none" if steady else "flow"
+
+    @property
     def name(self) -> str:
         return self.info.name
 

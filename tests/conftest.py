@@ -26,7 +26,8 @@ def pytest_configure(config):
 
 
 def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed: int = 0,
-                     extra_convs: int = 0, border: int = 0) -> Path:
+                     extra_convs: int = 0, border: int = 0,
+                     temporal_weight: float = 0.0) -> Path:
     """A deterministic 'style' net that honours the contract and really needs padding:
     SpaceToDepth(multiple) only accepts H, W that are multiples of `multiple`.
     It mixes colours per block, so the output depends on the input (not the identity)."""
@@ -72,7 +73,7 @@ def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed:
             "stylecam.painting": "Test Pattern", "stylecam.artist": "Nobody", "stylecam.multiple": str(multiple),
             "stylecam.border": str(border),
             "stylecam.training": json.dumps({"arch": "onnx.helper", "trained_steps": 0, "image_size": 0,
-                                             "batch_size": 0})}
+                                             "batch_size": 0, "temporal_weight": temporal_weight})}
     for k, v in meta.items():
         model.metadata_props.add(key=k, value=v)
     onnx.checker.check_model(model)

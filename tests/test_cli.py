@@ -285,3 +285,22 @@ def test_quality_switch_and_listing(tmp_path, monkeypatch):
     assert not np.array_equal(outs["best"], outs["fast"])
     r = run_cli(str(img), "-o", str(tmp_path / "plain.png"), "--style", "plain", "--quality", "fast", env=env)
     assert r.returncode == 0 and "has no fast net; running its full net" in r.stderr
+
+
+def test_default_smoothing_follows_the_net(tmp_path):
+    """Flow smoothing by default, except for nets trained with the temporal loss (steady already)."""
+    from conftest import build_test_model
+
+    models = tmp_path / "models"
+    models.mkdir()
+    build_test_model(models / "plain.onnx", name="plain")
+    build_test_model(models / "steady.onnx", name="steady", temporal_weight=60)
+    env = {**os.environ, "STYLECAM_MODELS": str(models)}
+    clip = make_video(tmp_path / "in.mp4", frames=6)
+    for style, expected in (("plain", "flow"), ("steady", "none")):
+        r = run_cli(str(clip), "-o", str(tmp_path / f"{style}.mp4"), "--style", style, "--json", env=env)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["smooth"] == expected
+    r = run_cli(str(clip), "-o", str(tmp_path / "forced.mp4"), "--style", "steady", "--smooth", "flow", "--json",
+                env=env)
+    assert r.returncode == 0 and json.loads(r.stdout)["smooth"] == "flow"
