@@ -193,7 +193,7 @@ def main() -> int:
         if f_c:
             fi = fast.info.training
             fast_rows.append(
-                f"| {info.name} | {fi.get('arch', '?')} {fi.get('trained_steps', '?')} steps | "
+                f"| {info.name} | `{fast.model_path.name}` ({fi.get('arch', '?')}, {fi.get('trained_steps', '?')} steps) | "
                 f"{info.training.get('arch', '?')} {row['steps']} steps | {np.mean(f_c):.4g} | {np.mean(f_s):.4g} | "
                 f"{row['content']:.4g} | {row['style_loss']:.4g} | **{np.mean(f_c) / row['content']:.2f}** | "
                 f"**{np.mean(f_s) / row['style_loss']:.2f}** |")

@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import ROOT, write_section  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-from stylecam import Stylizer  # noqa: E402
+from stylecam import Stylizer, styles  # noqa: E402
+from training.quantize import quantize_int8  # noqa: E402
 
 
 
@@ -53,34 +54,6 @@ def matmul_peak(repeats: int = 10) -> float:
     return 2 * n ** 3 / t / 1e9
 
 
-def quantize_int8(model: Path, out: Path, photos: list[Path]) -> None:
-    """Static QDQ int8, calibrated on real photos."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from PIL import Image
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.items = iter(photos)
-
-        def get_next(self):
-            p = next(self.items, None)
-            if p is None:
-                return None
-            img = Image.open(p).convert("RGB").resize((320, 180))
-            return {"input": np.asarray(img, np.float32).transpose(2, 0, 1)[None].copy()}
-
-    import logging
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # the quantizer warns per instance-norm weight; nothing to act on
-    try:
-        quantize_static(str(model), str(out), Reader(), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
-    finally:
-        root.setLevel(level)
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--style", default="mosaic")
@@ -93,8 +66,8 @@ def main() -> int:
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = p.parse_args()
 
-    nets = {"best": Stylizer(args.style, device="cpu", quality="best")}
-    fast = Stylizer(args.style, device="cpu", quality="fast")
+    nets = {"best": Stylizer(args.style, device="cpu", quality="best", precision="fp32")}
+    fast = Stylizer(args.style, device="cpu", quality="fast", precision="fp32")
     if fast.quality_used == "fast":
         nets["fast"] = fast
     peak = matmul_peak()
@@ -119,8 +92,10 @@ def main() -> int:
                 torch_nets[q] = TransformerNet(cfg).eval()
         except Exception as exc:  # torch missing or unknown arch: leave the columns empty
             print(f"(no GFLOP count / PyTorch row for the {q} net: {exc})")
-        int8_path = Path(tmp.name) / f"{args.style}.{q}.int8.onnx"
-        quantize_int8(net.model_path, int8_path, photos)
+        shipped = styles.variant_path(net.model_path, ".int8")  # measure what ships, if it does
+        int8_path = shipped or Path(tmp.name) / f"{args.style}.{q}.int8.onnx"
+        if not shipped:
+            quantize_int8(net.model_path, int8_path, photos)
         int8[q] = Stylizer(int8_path, device="cpu")
 
     from PIL import Image

@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     failed = [r for r in results if r.error]
     if args.json:
         summary: dict[str, Any] = {"style": engine.name, "device": engine.device, "quality": engine.quality_used,
-                                   "smooth": options.smooth, "results": [r.to_dict() for r in results]}
+                                   "precision": engine.info.precision, "smooth": options.smooth, "results": [r.to_dict() for r in results]}
         print(json.dumps(summary, indent=2))
     elif not args.quiet:
         for r in results:

@@ -86,11 +86,13 @@ class Stylizer:
     colours and takes only the luminance from the style. `quality` picks the net:
     "best" the full net, "fast" the style's small CPU net (`<name>.fast.onnx`) where it
     has one, "auto" fast on CPU and best on a GPU. `quality_used` says which ran.
+    `precision` "auto" loads the chosen file's `.fp16` variant on a GPU and its `.int8`
+    variant on CPU where they exist (`info.precision` says what was loaded).
     """
 
     def __init__(self, style: str | os.PathLike[str] = "mosaic", *, device: Device | str = "auto",
                  strength: float = 1.0, preserve_color: bool = False, threads: int | None = None,
-                 precision: Literal["auto", "fp32", "fp16"] = "auto",
+                 precision: Literal["auto", "fp32", "fp16", "int8"] = "auto",
                  quality: Literal["auto", "best", "fast"] = "auto"):
         import onnxruntime as ort
 
@@ -101,8 +103,8 @@ class Stylizer:
         self.info = styles.read_info(path)
         chain = _provider_chain(device, _cache_dir())
         gpu = any((p if isinstance(p, str) else p[0]) != "CPUExecutionProvider" for p in chain)
-        if precision not in ("auto", "fp32", "fp16"):
-            raise StylecamError(f"unknown precision {precision!r}; choose auto, fp32 or fp16")
+        if precision not in ("auto", "fp32", "fp16", "int8"):
+            raise StylecamError(f"unknown precision {precision!r}; choose auto, fp32, fp16 or int8")
         if quality not in QUALITIES:
             raise StylecamError(f"unknown quality {quality!r}; choose {', '.join(QUALITIES)}")
         self.quality_requested = quality
@@ -111,10 +113,14 @@ class Stylizer:
         # a GPU runs the full net in real time; the fast net is for CPUs
         if fast is not None and (quality == "fast" or (quality == "auto" and not gpu)):
             model_path = fast
-            self.info = styles.read_info(fast)
-        elif gpu and precision in ("auto", "fp16"):
-            model_path = styles.variant_path(path, ".fp16") or path
         self.quality_used = "fast" if model_path == fast else "best"
+        # precision variants beside the chosen file: fp16 for GPU providers, int8 (QDQ) for CPU
+        if gpu and precision in ("auto", "fp16"):
+            model_path = styles.variant_path(model_path, ".fp16") or model_path
+        elif not gpu and precision in ("auto", "int8"):
+            model_path = styles.variant_path(model_path, ".int8") or model_path
+        if model_path != path:
+            self.info = styles.read_info(model_path)
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -189,6 +189,7 @@ def fast_models(tmp_path, monkeypatch) -> Path:
 
     build_test_model(tmp_path / "paint.onnx", name="paint", seed=3)
     build_test_model(tmp_path / "paint.fast.onnx", name="paint", seed=4)
+    build_test_model(tmp_path / "paint.fast.int8.onnx", name="paint", seed=6)
     build_test_model(tmp_path / "plain.onnx", name="plain", seed=5)
     monkeypatch.setenv("STYLECAM_MODELS", str(tmp_path))
     return tmp_path
@@ -197,15 +198,18 @@ def fast_models(tmp_path, monkeypatch) -> Path:
 def test_quality_picks_the_fast_net_on_cpu(fast_models):
     frame = rand_frame(20, 28)
     best = Stylizer("paint", device="cpu", quality="best")
-    fast = Stylizer("paint", device="cpu", quality="fast")
-    auto = Stylizer("paint", device="cpu")  # auto on a CPU = fast
+    fast = Stylizer("paint", device="cpu", quality="fast", precision="fp32")
+    auto = Stylizer("paint", device="cpu")  # auto on a CPU = fast, and its int8 file where there is one
     assert best.quality_used == "best" and best.model_path.name == "paint.onnx"
     assert fast.quality_used == "fast" and fast.model_path.name == "paint.fast.onnx"
-    assert auto.quality_used == "fast"
+    assert auto.quality_used == "fast" and auto.model_path.name == "paint.fast.int8.onnx"
+    assert not np.array_equal(fast.stylize(frame), auto.stylize(frame))
+    fast = Stylizer("paint", device="cpu", quality="fast", precision="int8")
     assert not np.array_equal(best.stylize(frame), fast.stylize(frame))
     assert np.array_equal(fast.stylize(frame), auto.stylize(frame))
     # variants are not styles of their own, and an explicit path runs exactly that file
-    assert [i.name for i in stylecam.list_styles() if i.path.parent == fast_models] == ["paint", "plain"]
+    listed = [i.path.name for i in stylecam.list_styles() if i.path.parent == fast_models]
+    assert listed == ["paint.onnx", "plain.onnx"]
     assert Stylizer(fast_models / "paint.onnx", device="cpu").quality_used == "best"
     # a style without a fast net runs its full net whatever is asked
     assert Stylizer("plain", device="cpu", quality="fast").quality_used == "best"

@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--parity-images", default=None,
                    help="folder of real photos for the parity check (two are used besides random inputs)")
     e.add_argument("--fp16", action="store_true", help="also write NAME.fp16.onnx (for GPU providers)")
+
+    q = sub.add_parser("quantize", help="int8 static quantization of an exported model (CPU speed-up)",
+                       formatter_class=_HelpFormatter)
+    q.add_argument("model", help="exported ONNX model, e.g. models/mosaic.fast.onnx")
+    q.add_argument("-o", "--output", help="default: MODEL with .int8.onnx, which the runtime prefers on CPU")
+    q.add_argument("--calibration", required=True, help="folder of photos for calibration")
+    q.add_argument("--images", type=int, default=16, help="calibration photos used")
     return parser
 
 
@@ -128,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
             train(TrainConfig(**values))
+        elif args.command == "quantize":
+            from pathlib import Path
+
+            from .quantize import quantize_int8
+            out = args.output or str(Path(args.model).with_suffix("")) + ".int8.onnx"
+            photos = sorted(p for p in Path(args.calibration).glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+            quantize_int8(args.model, out, photos[: args.images])
+            print(f"wrote {out} (int8, calibrated on {min(len(photos), args.images)} photos)")
         else:
             from pathlib import Path
 
