@@ -183,3 +183,19 @@ def test_fast_arch_with_temporal_loss_trains_exports_and_gets_its_border(tmp_pat
         ref = net(torch.from_numpy(padded).permute(2, 0, 1)[None].float())[0].permute(1, 2, 0)
     ref = ref.clamp(0, 255).numpy()[b:b + 41, b:b + 59]
     assert np.abs(s.stylize(frame).astype(np.float32) - ref).max() <= 1.0
+
+
+def test_quantize_writes_an_int8_copy_the_runtime_prefers_on_cpu(tmp_path):
+    from conftest import build_test_model
+
+    import stylecam
+
+    build_test_model(tmp_path / "q.onnx", name="q")
+    r = run_training("quantize", str(tmp_path / "q.onnx"), "--calibration", str(SHARED / "photos" / "eval"),
+                     "--images", "2")
+    assert r.returncode == 0, r.stderr
+    s = stylecam.Stylizer(tmp_path / "q.onnx", device="cpu")
+    assert s.model_path.name == "q.int8.onnx" and s.info.precision == "int8" and s.info.name == "q"
+    assert stylecam.Stylizer(tmp_path / "q.onnx", device="cpu", precision="fp32").model_path.name == "q.onnx"
+    frame = np.random.default_rng(0).integers(0, 256, (30, 44, 3), dtype=np.uint8)
+    assert s.stylize(frame).shape == frame.shape
