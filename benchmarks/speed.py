@@ -25,17 +25,24 @@ from training.quantize import quantize_int8  # noqa: E402
 
 
 
-def timeit(fn, repeats: int) -> float:
+def timeit(fn, repeats: int, min_seconds: float = 1.0) -> float:
+    """Seconds per call: the best of `repeats` runs, each calling fn for at least
+    `min_seconds` (a single 50 ms call is at the mercy of any other process)."""
     fn()  # warm-up
     best = float("inf")
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
+        calls, t0 = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            took = time.perf_counter() - t0
+            if took >= min_seconds:
+                break
+        best = min(best, took / calls)
     return best
 
 
-def matmul_peak(repeats: int = 10) -> float:
+def matmul_peak(repeats: int = 5) -> float:
     """GFLOP/s of a large fp32 matmul through onnxruntime's MLAS (the kernels our convs use)."""
     import onnx
     import onnxruntime as ort

@@ -239,7 +239,8 @@ def main() -> int:
     sintel_table = sintel(shared, engine)
     print(table, summary, sintel_table, sep="\n\n")
     if args.write:
-        title = "Temporal stability" if args.section == "temporal" else f"Temporal stability ({args.section})"
+        arch = engine.info.training.get("arch", "?")
+        title = "Temporal stability" if args.section == "temporal" else f"Temporal stability, {arch} net"
         write_section(args.section, f"## {title} (`benchmarks/temporal.py`)\n\n"
                       f"Style `{engine.info.name}` ({engine.info.training.get('arch', '?')} net, "
                       f"`{engine.model_path.name}`); each clip's first "
