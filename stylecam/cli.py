@@ -76,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where to run the net; an unavailable explicit device is an error (default: auto)")
     p.add_argument("--quality", choices=QUALITIES, default="auto",
-                   help="best = the full style net; fast = the style's small CPU net (several times faster, "
-                        "a little less detail) where it has one; auto = fast on CPU, best on a GPU (default: auto)")
+                   help="best = the full style net; fast = the style's small CPU net (about 10x faster on CPU, "
+                        "judged in models/README.md) where it has one; auto = fast on CPU, best on a GPU (default: auto)")
     p.add_argument("--threads", type=_int_range(1, 256), default=None, help="CPU inference threads (default: all)")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
@@ -174,14 +174,16 @@ def run(args: argparse.Namespace) -> int:
     src = Path(args.input)
     kind_of(src)  # fail on a missing/unsupported input before loading the model
     engine = _make_engine(args)
-    options = VideoOptions(batch=args.batch, smooth=args.smooth or engine.default_smoothing, smooth_strength=args.smooth_strength,
+    options = VideoOptions(batch=args.batch, smooth=args.smooth or engine.default_smoothing,
+                           smooth_strength=args.smooth_strength,
                            crf=args.crf, progress=False if (args.quiet or args.json) else None)
     results = stylize_path(src, Path(args.output) if args.output else None, engine, options,
                            overwrite=args.overwrite, warn=_warn)
     failed = [r for r in results if r.error]
     if args.json:
         summary: dict[str, Any] = {"style": engine.name, "device": engine.device, "quality": engine.quality_used,
-                                   "precision": engine.info.precision, "smooth": options.smooth, "results": [r.to_dict() for r in results]}
+                                   "precision": engine.info.precision, "smooth": options.smooth,
+                                   "results": [r.to_dict() for r in results]}
         print(json.dumps(summary, indent=2))
     elif not args.quiet:
         for r in results:
@@ -228,7 +230,8 @@ def run_live(args: argparse.Namespace) -> int:
         raise StylecamError(str(exc)) from None
     h, w = first.shape[:2]
     fps = float(args.cam_fps or 30)
-    loop = LiveLoop(source, engine, [], make_smoother(args.smooth or engine.default_smoothing, args.smooth_strength), warn=_warn)
+    smoother = make_smoother(args.smooth or engine.default_smoothing, args.smooth_strength)
+    loop = LiveLoop(source, engine, [], smoother, warn=_warn)
     sinks: list[Any] = []
     try:
         if not args.no_window:

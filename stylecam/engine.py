@@ -17,12 +17,6 @@ from .errors import StylecamError
 
 Device = Literal["auto", "cpu", "cuda", "tensorrt"]
 QUALITIES = ("auto", "best", "fast")
-
-
-def _is_bundled_name(style: str | os.PathLike[str]) -> bool:
-    """Variants are looked up for style names, not for an explicit .onnx path (that file is what runs)."""
-    text = os.fspath(style)
-    return not (text.endswith(".onnx") or os.sep in text or (os.altsep is not None and os.altsep in text))
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt")
 
 _PROVIDER = {
@@ -109,7 +103,8 @@ class Stylizer:
             raise StylecamError(f"unknown quality {quality!r}; choose {', '.join(QUALITIES)}")
         self.quality_requested = quality
         model_path = path
-        fast = styles.variant_path(path, ".fast") if _is_bundled_name(style) else None
+        # a style name may switch to its fast net; an explicit .onnx path runs that net
+        fast = None if styles.is_model_path(style) else styles.variant_path(path, ".fast")
         # a GPU runs the full net in real time; the fast net is for CPUs
         if fast is not None and (quality == "fast" or (quality == "auto" and not gpu)):
             model_path = fast

@@ -143,11 +143,17 @@ def list_styles() -> list[StyleInfo]:
     return [read_info(p) for p in available_styles().values()]
 
 
+def is_model_path(style: str | os.PathLike[str]) -> bool:
+    """True for a path to a model file, False for a style name."""
+    text = os.fspath(style)
+    return text.endswith(".onnx") or os.sep in text or bool(os.altsep and os.altsep in text)
+
+
 def resolve(style: str | os.PathLike[str]) -> Path:
     """A style name or a path to an .onnx file -> the model path, or a helpful error."""
     text = os.fspath(style)
     candidate = Path(text).expanduser()
-    if text.endswith(".onnx") or os.sep in text or (os.altsep and os.altsep in text):
+    if is_model_path(text):
         if not candidate.is_file():
             raise StylecamError(f"model file not found: {candidate}")
         return candidate

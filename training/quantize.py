@@ -39,7 +39,8 @@ def quantize_int8(model: str | Path, output: str | Path, photos: list[Path], siz
     finally:
         root.setLevel(level)
     q = onnx.load(str(output))
-    for prop in q.metadata_props:
-        if prop.key == "stylecam.precision":
-            prop.value = "int8"
+    meta = {p.key: p.value for p in q.metadata_props} | {"stylecam.precision": "int8"}
+    del q.metadata_props[:]
+    for key, value in meta.items():
+        q.metadata_props.add(key=key, value=value)
     onnx.save(q, str(output))
