@@ -86,7 +86,8 @@ def models_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("models")
     build_test_model(folder / "testnet.onnx")
     build_test_model(folder / "othernet.onnx", name="othernet", seed=1)
-    build_test_model(folder / "slownet.onnx", name="slownet", seed=2, extra_convs=12)
+    # slow enough (~60 ms a 320x240 frame on 2 cores) to be slower than a 25 fps source on a fast machine
+    build_test_model(folder / "slownet.onnx", name="slownet", seed=2, extra_convs=24)
     return folder
 
 
@@ -173,3 +174,12 @@ def probe(path: Path) -> dict:
         return {"frames": frames, "width": v.codec_context.width, "height": v.codec_context.height,
                 "audio_channels": audio, "fps": rate, "rotation": rotation,
                 "span": (last_pts - first_pts) if frames else 0.0}
+
+
+def default_sigint() -> None:
+    """Popen preexec_fn: Ctrl+C as a terminal delivers it. A shell starts background jobs
+    (`.ci/run &`) with SIGINT ignored, the child would inherit that and Python would then
+    install no KeyboardInterrupt handler at all."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -188,13 +188,13 @@ def test_paced_file_source_keeps_real_time(tmp_path):
 def test_ctrl_c_in_live_mode_finalises_the_recording(tmp_path, cli_env):
     import signal
 
-    from conftest import make_video, probe
+    from conftest import default_sigint, make_video, probe
 
     clip = make_video(tmp_path / "c.mp4", frames=48, fps=24)
     rec = tmp_path / "rec.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "stylecam", str(clip), "--live", "--no-window", "-o", str(rec),
                              "--style", "testnet", "--json"], env=cli_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     time.sleep(2.5)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
