@@ -24,7 +24,7 @@ import torch
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import ROOT, machine  # noqa: E402
+from report import ROOT, machine, write_block  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from stylecam import Stylizer, list_styles  # noqa: E402
@@ -33,6 +33,7 @@ from training import losses  # noqa: E402
 from training.data import load_rgb, to_tensor  # noqa: E402
 from training.vgg import LossNetwork  # noqa: E402
 
+MODELS_README = ROOT / "models" / "README.md"
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 CONTENT_LAYER = "relu2_2"
 # published outputs: style -> (pytorch/examples file, Johnson file)
@@ -219,11 +220,11 @@ def main() -> int:
     if fast_rows:
         print(fast_table)
     if args.write and fast_rows:
-        write_block(ROOT / "models" / "README.md", "fast",
+        write_block(MODELS_README, "fast",
                     "## Fast nets against the full nets (`benchmarks/quality.py`)\n\n"
                     f"Same photos, sizes and losses as the quality report ({len(photos)} photos of `photos/eval`, "
                     f"{args.size} px). `--quality fast` (and `auto` on a CPU) runs the fast net; the goal is both "
-                    f"ratios <= 1.25.\n\n{fast_table}\n\n_Machine: {machine()}._")
+                    f"ratios <= 1.25.\n\n{fast_table}\n\n_Machine: {machine()}._", "# Bundled styles\n")
     if args.write and not args.fast_only:
         contact_sheet(shared, styles, ROOT / "models" / "contact_sheet.png")
         gatys_note = (f"Gatys baseline: L-BFGS from the photo, {args.gatys_iters} iterations, first "
@@ -231,24 +232,12 @@ def main() -> int:
                       "the ratio columns compare our net on the same photo at that size (the Gatys columns are at "
                       "that size too, so compare them only with each other)." if args.gatys_images else
                       "No Gatys baseline in this run (`--gatys-images 0`).")
-        write_block(ROOT / "models" / "README.md", "quality", "## Quality report (`benchmarks/quality.py`)\n\n"
+        write_block(MODELS_README, "quality", "## Quality report (`benchmarks/quality.py`)\n\n"
                  f"{len(photos)} photos of `photos/eval`, long side {args.size} px; style target: the painting at "
                  f"{args.style_size} px long side. Losses on the Caffe VGG16 scale (0..255 BGR input), style loss "
                  f"summed over {', '.join(STYLE_LAYERS)} unweighted. {gatys_note}\n\n{table}\n\n"
-                    f"![contact sheet](contact_sheet.png)\n\n_Machine: {machine()}._")
+                    f"![contact sheet](contact_sheet.png)\n\n_Machine: {machine()}._", "# Bundled styles\n")
     return 0
-
-
-def write_block(readme: Path, key: str, body: str) -> None:
-    """Replace the text between <!-- key:start --> and <!-- key:end --> (appended if missing)."""
-    text = readme.read_text() if readme.exists() else "# Bundled styles\n"
-    start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
-    block = f"{start}\n{body}\n{end}"
-    if start in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    readme.write_text(text)
 
 
 if __name__ == "__main__":

@@ -50,11 +50,17 @@ def machine() -> str:
 
 
 def write_section(name: str, markdown: str) -> None:
-    """Replace (or append) the section `name` of BENCHMARKS.md."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    """Replace (or append) the section `name` of BENCHMARKS.md, stamped with date and machine."""
     stamp = _dt.date.today().isoformat()
-    block = f"{start}\n{markdown.strip()}\n\n_Measured {stamp} on: {machine()}._\n{end}"
-    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "# Benchmarks\n"
+    write_block(BENCHMARKS_MD, name, f"{markdown.strip()}\n\n_Measured {stamp} on: {machine()}._", "# Benchmarks\n")
+
+
+def write_block(path: Path, name: str, body: str, new_file: str) -> None:
+    """Replace the text between <!-- name:start --> and <!-- name:end --> in `path`
+    (appended if missing; `new_file` is the text of a file that does not exist yet)."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{body}\n{end}"
+    text = path.read_text() if path.exists() else new_file
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    BENCHMARKS_MD.write_text(text)
+    path.write_text(text)

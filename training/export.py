@@ -52,7 +52,7 @@ def export_onnx(checkpoint: str | Path, output: str | Path, info: StyleInfo, fp1
     tmp = output.with_name(f".{output.name}.tmp")
     try:
         _export(net, tmp)
-        _set_metadata(tmp, metadata | {"stylecam.precision": "fp32"})
+        set_metadata(tmp, metadata | {"stylecam.precision": "fp32"})
         errors = parity_check(net, tmp, parity_images)
         os.replace(tmp, output)
     finally:
@@ -105,7 +105,7 @@ def _export(net: TransformerNet, path: Path) -> None:
     program.save(str(path))
 
 
-def _set_metadata(path: Path, metadata: dict[str, str]) -> None:
+def set_metadata(path: Path, metadata: dict[str, str]) -> None:
     import onnx
 
     model = onnx.load(str(path))
@@ -152,7 +152,7 @@ def _to_fp16(src: Path, dst: Path, metadata: dict[str, str]) -> None:
     model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
     tmp = dst.with_name(f".{dst.name}.tmp")
     onnx.save(model, str(tmp))
-    _set_metadata(tmp, metadata)
+    set_metadata(tmp, metadata)
     os.replace(tmp, dst)
 
 

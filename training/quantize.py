@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .export import set_metadata
+
 
 def quantize_int8(model: str | Path, output: str | Path, photos: list[Path], size: tuple[int, int] = (320, 180)) -> None:
     import onnx
@@ -38,9 +40,5 @@ def quantize_int8(model: str | Path, output: str | Path, photos: list[Path], siz
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
     finally:
         root.setLevel(level)
-    q = onnx.load(str(output))
-    meta = {p.key: p.value for p in q.metadata_props} | {"stylecam.precision": "int8"}
-    del q.metadata_props[:]
-    for key, value in meta.items():
-        q.metadata_props.add(key=key, value=value)
-    onnx.save(q, str(output))
+    meta = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
+    set_metadata(output, meta | {"stylecam.precision": "int8"})
