@@ -232,6 +232,8 @@ def run_live(args: argparse.Namespace) -> int:
     fps = float(args.cam_fps or 30)
     smoother = make_smoother(args.smooth or engine.default_smoothing, args.smooth_strength)
     loop = LiveLoop(source, engine, [], smoother, warn=_warn)
+    if args.smooth is None:
+        loop.smoother_for = lambda e: make_smoother(e.default_smoothing, args.smooth_strength)
     sinks: list[Any] = []
     try:
         if not args.no_window:

@@ -365,7 +365,9 @@ class WindowSink:
         old = self.loop.engine
         self.loop.engine = Stylizer(name, device=old.device_requested, strength=old.strength,
                                     preserve_color=old.preserve_color, quality=old.quality_requested)
-        if self.loop.smoother is not None:
+        if self.loop.smoother_for is not None:
+            self.loop.smoother = self.loop.smoother_for(self.loop.engine)
+        elif self.loop.smoother is not None:
             self.loop.smoother.reset()  # do not blend the old style into the new one
 
     def write(self, image: np.ndarray, frame: LiveFrame) -> None:
@@ -468,6 +470,9 @@ class LiveLoop:
         self.retry_delays, self.give_up_after = retry_delays, give_up_after
         self.stats = LiveStats()
         self.paused = False
+        # set when the user left --smooth to the style: a style switch then picks the new
+        # net's own default (a temporally trained net needs none, others get flow)
+        self.smoother_for: Callable[[Stylizer], Smoother] | None = None
         self._stop = threading.Event()
         self._mailbox = _Mailbox()
         self._error: BaseException | None = None

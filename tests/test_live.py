@@ -248,6 +248,40 @@ def test_window_hotkeys_drive_the_loop(models_dir, monkeypatch, tmp_path):
     assert all(s == (40, 60, 3) for s in shown)
 
 
+def test_style_switch_picks_the_new_nets_smoothing(tmp_path, monkeypatch):
+    """With --smooth left to the style, n/p switch to the next net's own default: none
+    for a temporally trained net, flow for the others; a chosen mode stays."""
+    from conftest import build_test_model
+    from stylecam.live import WindowSink
+    from stylecam.temporal import FlowSmoothing, NoSmoothing, make_smoother
+
+    build_test_model(tmp_path / "plainnet.onnx", name="plainnet")
+    build_test_model(tmp_path / "steadynet.onnx", name="steadynet", temporal_weight=60.0)
+    monkeypatch.setenv("STYLECAM_MODELS", str(tmp_path))
+
+    class NoDisplay:
+        def show(self, rgb):
+            return None
+
+        def close(self):
+            pass
+
+    engine = Stylizer("plainnet")
+    loop = LiveLoop(FlakySource(), engine, [], make_smoother(engine.default_smoothing), warn=lambda m: None)
+    loop.smoother_for = lambda e: make_smoother(e.default_smoothing)
+    window = WindowSink(loop, ["plainnet", "steadynet"], display=NoDisplay())
+    assert isinstance(loop.smoother, FlowSmoothing)
+    window.handle_key("n", np.zeros((8, 8, 3), np.uint8))
+    assert loop.engine.name == "steadynet" and isinstance(loop.smoother, NoSmoothing)
+    window.handle_key("p", np.zeros((8, 8, 3), np.uint8))
+    assert loop.engine.name == "plainnet" and isinstance(loop.smoother, FlowSmoothing)
+
+    chosen = make_smoother("flow")  # the user's --smooth flow: kept across switches
+    loop.smoother, loop.smoother_for = chosen, None
+    window.handle_key("n", np.zeros((8, 8, 3), np.uint8))
+    assert loop.engine.name == "steadynet" and loop.smoother is chosen
+
+
 def test_no_display_is_a_clear_error(tmp_path, cli_env):
     from conftest import make_video
 
