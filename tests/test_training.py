@@ -119,7 +119,7 @@ def test_broken_export_fails_the_parity_check(full_run, tmp_path, monkeypatch):
     monkeypatch.setattr(export, "_export", sabotaged)
     out = tmp_path / "bad.onnx"
     with pytest.raises(TrainingError, match="parity"):
-        export.export_onnx(full_run / "last.pt", out, export.StyleInfo(name="bad"))
+        export.export_onnx(full_run / "last.pt", out, export.StyleCredits(name="bad"))
     assert not out.exists()
 
 

@@ -146,10 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from pathlib import Path
 
-            from .export import StyleInfo, default_parity_images, export_onnx
-            info = StyleInfo(name=args.name or Path(args.output).stem.split(".")[0], display_name=args.display_name,
-                             painting=args.painting, artist=args.artist, image_source=args.image_source,
-                             license=args.license)
+            from .export import StyleCredits, default_parity_images, export_onnx
+            info = StyleCredits(name=args.name or Path(args.output).stem.split(".")[0], display_name=args.display_name,
+                                painting=args.painting, artist=args.artist, image_source=args.image_source,
+                                license=args.license)
             errors = export_onnx(args.checkpoint, args.output, info, fp16=args.fp16,
                                  parity_images=default_parity_images(args.parity_images), notes=args.notes)
             print(f"wrote {args.output}; parity max abs error {json.dumps({k: round(v, 4) for k, v in errors.items()})}")

@@ -1,6 +1,6 @@
 """Export a trained checkpoint to the ONNX model contract the runtime reads.
 
-Contract (see stylecam/models.py): input `input`, output `output`, float32 NCHW RGB in
+Contract (read by stylecam/styles.py): input `input`, output `output`, float32 NCHW RGB in
 0..255, dynamic N/H/W (H and W multiples of `stylecam.multiple`), style metadata in
 `metadata_props` under `stylecam.*` keys. The export is parity-checked against PyTorch
 and refused (no file written) if it does not match.
@@ -30,8 +30,8 @@ PARITY_TOLERANCE = 0.5  # max abs error on the 0..255 scale
 
 
 @dataclass
-class StyleInfo:
-    """Human-facing description stored in the model."""
+class StyleCredits:
+    """Who and what the style is: written into the model, read back as stylecam.StyleInfo."""
 
     name: str
     display_name: str = ""
@@ -41,7 +41,7 @@ class StyleInfo:
     license: str = ""
 
 
-def export_onnx(checkpoint: str | Path, output: str | Path, info: StyleInfo, fp16: bool = False,
+def export_onnx(checkpoint: str | Path, output: str | Path, info: StyleCredits, fp16: bool = False,
                 parity_images: Iterable[str | Path] = (), notes: str = "") -> dict[str, float]:
     """Write `output` (and `<stem>.fp16.onnx` if fp16) and return the parity errors."""
     ckpt = load_checkpoint(checkpoint)
@@ -66,7 +66,7 @@ def export_onnx(checkpoint: str | Path, output: str | Path, info: StyleInfo, fp1
 ZERO_PAD_BORDER = 8
 
 
-def _metadata(ckpt: dict[str, Any], net: TransformerNet, info: StyleInfo, notes: str) -> dict[str, str]:
+def _metadata(ckpt: dict[str, Any], net: TransformerNet, info: StyleCredits, notes: str) -> dict[str, str]:
     recipe = dict(ckpt["recipe"]) | {"trained_steps": ckpt["step"]}
     return {
         "stylecam.contract": CONTRACT_VERSION,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from training.export import StyleInfo, default_parity_images, export_onnx  # noqa: E402
+from training.export import StyleCredits, default_parity_images, export_onnx  # noqa: E402
 
 FNS = "jcjohnson/fast-neural-style images/styles"
 PTE = "pytorch/examples fast_neural_style/images/style-images"
@@ -44,8 +44,8 @@ def main() -> int:
     args = p.parse_args()
     for style in args.styles or sorted(PAINTINGS):
         display, painting, artist, source, terms = PAINTINGS[style]
-        info = StyleInfo(name=style, display_name=display, painting=painting, artist=artist,
-                         image_source=f"{source}/{style}.jpg", license=f"style image: {terms}")
+        info = StyleCredits(name=style, display_name=display, painting=painting, artist=artist,
+                            image_source=f"{source}/{style}.jpg", license=f"style image: {terms}")
         target = Path(args.out) / (f"{style}.{args.variant}.onnx" if args.variant else f"{style}.onnx")
         errors = export_onnx(Path(args.runs) / style / "last.pt", target, info,
                              parity_images=default_parity_images(Path(args.shared) / "photos" / "eval"),
