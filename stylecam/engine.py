@@ -209,12 +209,11 @@ class Stylizer:
         m, b = self.info.multiple, self.info.border
         ph = max(MIN_SIDE, -(-(h + 2 * b) // m) * m) - h - b
         pw = max(MIN_SIDE, -(-(w + 2 * b) // m) * m) - w - b
-        batch = np.stack(frames).astype(np.float32).transpose(0, 3, 1, 2)
-        if b:  # mirror the top/left border: flip, pad at the end, flip back
-            batch = pad_reflect(batch[:, :, ::-1, ::-1], b, b)[:, :, ::-1, ::-1]
-        if ph or pw:
-            batch = pad_reflect(batch, ph, pw)
-        result = self.infer(np.ascontiguousarray(batch))[:, :, b:b + h, b:b + w]
+        stack = np.stack(frames)  # N,H,W,3 uint8: pad before the float copy (4x less to move)
+        if b or ph or pw:  # mirror a border of b on every side, then up to the multiple
+            stack = mirror_pad(stack, (b, ph), (b, pw))
+        batch = np.ascontiguousarray(stack.transpose(0, 3, 1, 2), dtype=np.float32)
+        result = self.infer(batch)[:, :, b:b + h, b:b + w]
         styled = np.clip(result.transpose(0, 2, 3, 1), 0, 255)
         outs = []
         for original, s in zip(frames, styled):
@@ -234,18 +233,25 @@ def _check_frame(frame: np.ndarray) -> None:
         raise StylecamError(f"empty frame {frame.shape}")
 
 
-def pad_reflect(batch: np.ndarray, ph: int, pw: int) -> np.ndarray:
-    """Pad N,C,H,W at the bottom/right by mirroring (repeating the mirror when the pad is
-    larger than the image; a 1-pixel side can only be repeated)."""
-    for axis, pad in ((2, ph), (3, pw)):
-        while pad > 0:
-            size = batch.shape[axis]
-            step = pad if size == 1 else min(pad, size - 1)
-            widths = [(0, 0)] * 4
-            widths[axis] = (0, step)
-            batch = np.pad(batch, widths, mode="edge" if size == 1 else "reflect")
-            pad -= step
-    return batch
+def mirror_index(n: int, before: int, after: int) -> np.ndarray:
+    """Source index of every position of a length-n axis extended by `before`/`after`
+    mirrored samples (reflect-101, repeating the mirror when a pad is longer than the axis;
+    a 1-long axis can only repeat its sample)."""
+    i = np.arange(-before, n + after)
+    if n == 1:
+        return np.zeros_like(i)
+    period = 2 * (n - 1)
+    i = np.mod(i, period)
+    return np.where(i < n, i, period - i)
+
+
+def mirror_pad(images: np.ndarray, rows: tuple[int, int], cols: tuple[int, int],
+               axes: tuple[int, int] = (1, 2)) -> np.ndarray:
+    """Pad images (rows/cols = (before, after)) by mirroring, in one gather per axis:
+    np.pad's reflect mode copies the whole array once per step and side."""
+    hi, wi = axes
+    images = images.take(mirror_index(images.shape[hi], *rows), axis=hi)
+    return images.take(mirror_index(images.shape[wi], *cols), axis=wi)
 
 
 def transfer_luminance(styled: np.ndarray, original: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 
 import stylecam
 from stylecam import StylecamError, Stylizer
-from stylecam.engine import pad_reflect
+from stylecam.engine import mirror_pad
 
 from conftest import build_test_model
 
@@ -149,11 +149,29 @@ def test_model_multiple_is_read_from_metadata(tmp_path):
     assert s.stylize(rand_frame(13, 21)).shape == (13, 21, 3)
 
 
-def test_pad_reflect_large_pads():
-    x = np.arange(6, dtype=np.float32).reshape(1, 1, 2, 3)
-    out = pad_reflect(x, 7, 9)
-    assert out.shape == (1, 1, 9, 12)
-    assert np.array_equal(out[0, 0, :2, :3], x[0, 0])
+def _pad_by_steps(x: np.ndarray, before: int, after: int, axis: int) -> np.ndarray:
+    """Reference: np.pad's reflect, repeated while a pad is longer than the axis."""
+    for side, pad in ((0, before), (1, after)):
+        while pad > 0:
+            size = x.shape[axis]
+            step = pad if size == 1 else min(pad, size - 1)
+            widths = [(0, 0)] * x.ndim
+            widths[axis] = (step, 0) if side == 0 else (0, step)
+            x = np.pad(x, widths, mode="edge" if size == 1 else "reflect")
+            pad -= step
+    return x
+
+
+def test_mirror_pad_matches_repeated_reflect():
+    rng = np.random.default_rng(0)
+    for h, w, top, bottom, left, right in [(2, 3, 0, 7, 0, 9), (1, 5, 3, 4, 6, 0), (9, 1, 8, 8, 2, 2),
+                                           (360, 640, 8, 16, 8, 8), (5, 7, 0, 0, 0, 0), (4, 4, 11, 13, 3, 17)]:
+        x = rng.integers(0, 256, (2, h, w, 3), dtype=np.uint8)
+        want = _pad_by_steps(_pad_by_steps(x, top, bottom, 1), left, right, 2)
+        got = mirror_pad(x, (top, bottom), (left, right))
+        assert got.shape == (2, h + top + bottom, w + left + right, 3)
+        assert np.array_equal(got, want), (h, w, top, bottom, left, right)
+        assert np.array_equal(got[:, top:top + h, left:left + w], x)
 
 
 def test_runtime_never_imports_torch(test_model):
