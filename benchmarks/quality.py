@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -90,27 +91,30 @@ def tile(path: Path | None, height: int, label: str) -> Image.Image:
     return img
 
 
-def contact_sheet(shared: Path, styles: list, out: Path, height: int = 200) -> None:
+def contact_sheet(shared: Path, styles: list, out: Path, nets: dict[str, Callable] | None = None,
+                  height: int = 200) -> None:
+    """One row per style: the painting, then for amber.jpg and chicago.jpg our nets' outputs
+    (`nets`: column label -> StyleInfo -> Stylizer) beside the published output."""
+    nets = nets or {"stylecam": lambda info: Stylizer(info.path, device="cpu")}
     ref = shared / "reference"
     amber, chicago = ref / "pytorch-examples" / "amber.jpg", ref / "johnson-eccv16" / "chicago.jpg"
     rows = []
     tmp = out.parent / ".sheet_tmp"
     tmp.mkdir(exist_ok=True)
     for info in styles:
-        ours = []
-        for content in (amber, chicago):
-            s = Stylizer(info.path, device="cpu")
+        engines = {label: make(info) for label, make in nets.items()}
+        row = [tile(shared / "styles" / f"{info.name}.jpg", height, f"{info.name} (painting)")]
+        for content, published, source in zip((amber, chicago), PUBLISHED.get(info.name, (None, None)),
+                                              ("pytorch/examples", "Johnson et al.")):
             img = np.asarray(load_rgb(content, 512))
-            p = tmp / f"{info.name}_{content.stem}.png"
-            Image.fromarray(s.stylize(img)).save(p)
-            ours.append(p)
-        pe, jo = PUBLISHED.get(info.name, (None, None))
-        row = [tile(shared / "styles" / f"{info.name}.jpg", height, f"{info.name} (painting)"),
-               tile(ours[0], height, "stylecam"), tile(ref / pe if pe else None, height, "pytorch/examples"),
-               tile(ours[1], height, "stylecam"), tile(ref / jo if jo else None, height, "Johnson et al.")]
+            for label, engine in engines.items():
+                p = tmp / f"{info.name}_{content.stem}_{len(row)}.png"
+                Image.fromarray(engine.stylize(img)).save(p)
+                row.append(tile(p, height, label))
+            row.append(tile(ref / published if published else None, height, source))
         rows.append(row)
-    widths = [max(r[i].width for r in rows) for i in range(5)]
-    sheet = Image.new("RGB", (sum(widths) + 4 * 6, len(rows) * (height + 6)), "white")
+    widths = [max(r[i].width for r in rows) for i in range(len(rows[0]))]
+    sheet = Image.new("RGB", (sum(widths) + (len(widths) - 1) * 6, len(rows) * (height + 6)), "white")
     for y, row in enumerate(rows):
         x = 0
         for i, t in enumerate(row):
@@ -220,11 +224,17 @@ def main() -> int:
     if fast_rows:
         print(fast_table)
     if args.write and fast_rows:
+        with_fast = [info for info in styles if variant_path(info.path, ".fast")]
+        contact_sheet(shared, with_fast, ROOT / "models" / "contact_sheet_fast.png",
+                      {"full net": lambda info: Stylizer(info.path, device="cpu"),
+                       "fast net": lambda info: Stylizer(variant_path(info.path, ".fast"), device="cpu")})
         write_block(MODELS_README, "fast",
                     "## Fast nets against the full nets (`benchmarks/quality.py`)\n\n"
                     f"Same photos, sizes and losses as the quality report ({len(photos)} photos of `photos/eval`, "
                     f"{args.size} px). `--quality fast` (and `auto` on a CPU) runs the fast net; the goal is both "
-                    f"ratios <= 1.25.\n\n{fast_table}\n\n_Machine: {machine()}._", "# Bundled styles\n")
+                    f"ratios <= 1.25.\n\n{fast_table}\n\n"
+                    "![full and fast nets side by side](contact_sheet_fast.png)\n\n"
+                    f"_Machine: {machine()}._", "# Bundled styles\n")
     if args.write and not args.fast_only:
         contact_sheet(shared, styles, ROOT / "models" / "contact_sheet.png")
         gatys_note = (f"Gatys baseline: L-BFGS from the photo, {args.gatys_iters} iterations, first "
