@@ -123,6 +123,24 @@ def test_broken_export_fails_the_parity_check(full_run, tmp_path, monkeypatch):
     assert not out.exists()
 
 
+def test_slim_checkpoint_exports_and_resumes(full_run, tmp_path):
+    """`slim` (fp16 weights, no Adam state) is what comes back from a GPU machine with a
+    size limit: it must still export within parity and resume training."""
+    from training.export import StyleCredits, export_onnx
+
+    slim = tmp_path / "slim.pt"
+    r = run_training("slim", str(full_run / "last.pt"), str(slim))
+    assert r.returncode == 0, r.stderr
+    assert slim.stat().st_size < 0.5 * (full_run / "last.pt").stat().st_size
+    ckpt = torch.load(slim, weights_only=True)
+    assert ckpt["optimizer"] is None and all(v.dtype == torch.float16 for v in ckpt["model"].values()
+                                             if v.is_floating_point())
+    export_onnx(slim, tmp_path / "slim.onnx", StyleCredits(name="slim"))
+    r = run_training(*train_args(tmp_path / "more", 33, "--workers", "0", "--resume", str(slim)))
+    assert r.returncode == 0, r.stderr
+    assert sorted(losses(tmp_path / "more")) == [31, 32, 33]
+
+
 def test_torchrun_two_ranks_gloo(tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")

@@ -1,4 +1,4 @@
-"""Command line: `python -m training train ...` and `python -m training export ...`."""
+"""Command line: `python -m training train|export|quantize|slim ...`."""
 from __future__ import annotations
 
 import argparse
@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("-o", "--output", help="default: MODEL with .int8.onnx, which the runtime prefers on CPU")
     q.add_argument("--calibration", required=True, help="folder of photos for calibration")
     q.add_argument("--images", type=int, default=16, help="calibration photos used")
+    s = sub.add_parser("slim", help="small copy of a checkpoint (fp16 weights, no optimizer) to move or export",
+                       formatter_class=_HelpFormatter)
+    s.add_argument("checkpoint", help="training checkpoint (.pt), e.g. runs/mosaic/last.pt")
+    s.add_argument("output", help="file to write")
     return parser
 
 
@@ -135,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
             train(TrainConfig(**values))
+        elif args.command == "slim":
+            from .loop import slim_checkpoint
+            out = slim_checkpoint(args.checkpoint, args.output)
+            print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, fp16 weights, no optimizer state)")
         elif args.command == "quantize":
             from pathlib import Path
 
