@@ -2,7 +2,8 @@
 
     python training/recipes/export_styles.py RUNS_DIR [STYLE ...] [--notes TEXT] [--variant fast]
 
-RUNS_DIR/<style>/last.pt is exported for every style given (default: all ten), to
+RUNS_DIR/<style>/last.pt (or RUNS_DIR/<style>.pt, a slim checkpoint unpacked from
+gpu_train.py's tars) is exported for every style given (default: all ten), to
 models/<style>.onnx, or models/<style>.fast.onnx with --variant fast (the net that
 `--quality fast` runs).
 """
@@ -47,7 +48,10 @@ def main() -> int:
         info = StyleCredits(name=style, display_name=display, painting=painting, artist=artist,
                             image_source=f"{source}/{style}.jpg", license=f"style image: {terms}")
         target = Path(args.out) / (f"{style}.{args.variant}.onnx" if args.variant else f"{style}.onnx")
-        errors = export_onnx(Path(args.runs) / style / "last.pt", target, info,
+        checkpoint = Path(args.runs) / style / "last.pt"
+        if not checkpoint.is_file():
+            checkpoint = Path(args.runs) / f"{style}.pt"
+        errors = export_onnx(checkpoint, target, info,
                              parity_images=default_parity_images(Path(args.shared) / "photos" / "eval"),
                              notes=args.notes)
         print(f"{style}: parity max abs error {max(errors.values()):.4f}", flush=True)
