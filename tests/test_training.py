@@ -123,6 +123,20 @@ def test_broken_export_fails_the_parity_check(full_run, tmp_path, monkeypatch):
     assert not out.exists()
 
 
+def test_fp16_export_is_a_valid_model_close_to_fp32(full_run, tmp_path):
+    """--fp16 writes NAME.fp16.onnx (fp16 weights and math, fp32 IO) for GPU providers."""
+    import onnxruntime as ort
+    from training.export import StyleCredits, export_onnx
+
+    export_onnx(full_run / "last.pt", tmp_path / "n.onnx", StyleCredits(name="n"), fp16=True)
+    x = np.random.default_rng(0).uniform(0, 255, (1, 3, 64, 96)).astype(np.float32)
+    outs = [ort.InferenceSession(str(tmp_path / f), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+            for f in ("n.onnx", "n.fp16.onnx")]
+    assert outs[1].dtype == np.float32 and np.abs(outs[0] - outs[1]).max() < 4.0
+    from stylecam.styles import read_info
+    assert read_info(tmp_path / "n.fp16.onnx").precision == "fp16"
+
+
 def test_slim_checkpoint_exports_and_resumes(full_run, tmp_path):
     """`slim` (fp16 weights, no Adam state) is what comes back from a GPU machine with a
     size limit: it must still export within parity and resume training."""

@@ -150,10 +150,33 @@ def _to_fp16(src: Path, dst: Path, metadata: dict[str, str]) -> None:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    _sort_nodes(model.graph)  # the converter appends the input casts after their consumers
     tmp = dst.with_name(f".{dst.name}.tmp")
     onnx.save(model, str(tmp))
     set_metadata(tmp, metadata)
     os.replace(tmp, dst)
+
+
+def _sort_nodes(graph: Any) -> None:
+    """Reorder graph.node topologically (ONNX requires producers before consumers)."""
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        waiting = []
+        for node in pending:
+            if all(name in ready for name in node.input):
+                ordered.append(node)
+                ready.update(node.output)
+            else:
+                waiting.append(node)
+        if len(waiting) == len(pending):
+            raise TrainingError(f"fp16 graph has a cycle or a missing input at {waiting[0].name}")
+        pending = waiting
+    nodes = [type(n)() for n in ordered]
+    for copy, node in zip(nodes, ordered):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def default_parity_images(data: str | Path | None, count: int = 2) -> list[Path]:
