@@ -138,6 +138,8 @@ def _warn(message: str) -> None:
 def _make_engine(args: argparse.Namespace) -> Stylizer:
     engine = Stylizer(args.style, device=args.device, strength=args.strength, preserve_color=args.preserve_color,
                       threads=args.threads, quality=args.quality)
+    if engine.gpu_fallback:
+        _warn(engine.gpu_fallback)
     if args.quality == "fast" and engine.quality_used != "fast":
         _warn(f"style {engine.name!r} has no fast net; running its full net")
     return engine

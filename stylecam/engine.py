@@ -64,6 +64,18 @@ def _provider_chain(device: str, cache_dir: Path) -> list[str | tuple[str, dict]
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
+def _preload_cuda_libraries() -> None:
+    """Let onnxruntime-gpu find CUDA/cuDNN from pip's nvidia-* packages (as PyTorch
+    installs them) when they are not on the library path; best effort."""
+    import onnxruntime as ort
+
+    if hasattr(ort, "preload_dlls") and "CUDAExecutionProvider" in ort.get_available_providers():
+        try:
+            ort.preload_dlls()
+        except Exception:  # nothing to preload; the session start will say what is missing
+            pass
+
+
 def _cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "stylecam" / "tensorrt"
@@ -88,23 +100,41 @@ class Stylizer:
                  strength: float = 1.0, preserve_color: bool = False, threads: int | None = None,
                  precision: Literal["auto", "fp32", "fp16", "int8"] = "auto",
                  quality: Literal["auto", "best", "fast"] = "auto"):
-        import onnxruntime as ort
-
         self.strength = strength
         self.preserve_color = preserve_color
         self.device_requested = device
-        path = styles.resolve(style)
-        self.info = styles.read_info(path)
-        chain = _provider_chain(device, _cache_dir())
-        gpu = any((p if isinstance(p, str) else p[0]) != "CPUExecutionProvider" for p in chain)
         if precision not in ("auto", "fp32", "fp16", "int8"):
             raise StylecamError(f"unknown precision {precision!r}; choose auto, fp32, fp16 or int8")
         if quality not in QUALITIES:
             raise StylecamError(f"unknown quality {quality!r}; choose {', '.join(QUALITIES)}")
         self.quality_requested = quality
-        model_path = path
+        path = styles.resolve(style)
+        chain = _provider_chain(device, _cache_dir())
+        gpu = any((p if isinstance(p, str) else p[0]) != "CPUExecutionProvider" for p in chain)
+        if gpu:
+            _preload_cuda_libraries()
         # a style name may switch to its fast net; an explicit .onnx path runs that net
         fast = None if styles.is_model_path(style) else styles.variant_path(path, ".fast")
+        self._open(path, fast, chain, gpu, quality, precision, threads)
+        #: why a GPU that onnxruntime listed did not run (auto only; explicit devices raise)
+        self.gpu_fallback: str | None = None
+        wanted = chain[0] if isinstance(chain[0], str) else chain[0][0]
+        if device != "auto" and self.providers[0] != wanted:
+            # onnxruntime falls back silently when CUDA/TensorRT libraries fail to load
+            raise StylecamError(f"device {device!r} could not start (onnxruntime fell back to "
+                                f"{self.providers[0]}); check the CUDA/cuDNN/TensorRT install or use --device cpu")
+        if gpu and self.providers[0] == "CPUExecutionProvider":
+            self.gpu_fallback = ("onnxruntime lists a GPU provider but it could not start (CUDA/cuDNN libraries "
+                                 "missing or mismatched); running on the CPU")
+            self._open(path, fast, ["CPUExecutionProvider"], False, quality, precision, threads)
+        self._check_contract()
+
+    def _open(self, path: Path, fast: Path | None, chain: list, gpu: bool, quality: str, precision: str,
+              threads: int | None) -> None:
+        """Pick the file for this device (net quality, then precision variant) and open it."""
+        import onnxruntime as ort
+
+        model_path = path
         # a GPU runs the full net in real time; the fast net is for CPUs
         if fast is not None and (quality == "fast" or (quality == "auto" and not gpu)):
             model_path = fast
@@ -114,8 +144,7 @@ class Stylizer:
             model_path = styles.variant_path(model_path, ".fp16") or model_path
         elif not gpu and precision in ("auto", "int8"):
             model_path = styles.variant_path(model_path, ".int8") or model_path
-        if model_path != path:
-            self.info = styles.read_info(model_path)
+        self.info = styles.read_info(model_path)
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -129,12 +158,6 @@ class Stylizer:
             raise StylecamError(f"cannot load model {model_path}: {styles._first_line(exc)}") from None
         self.model_path = model_path
         self.providers: list[str] = self.session.get_providers()
-        wanted = chain[0] if isinstance(chain[0], str) else chain[0][0]
-        if device != "auto" and self.providers[0] != wanted:
-            # onnxruntime falls back to CPU silently when CUDA/TensorRT libraries fail to load
-            raise StylecamError(f"device {device!r} could not start (onnxruntime fell back to "
-                                f"{self.providers[0]}); check the CUDA/cuDNN/TensorRT install or use --device cpu")
-        self._check_contract()
 
     # -- public API ---------------------------------------------------------------------
 

@@ -250,3 +250,22 @@ def test_border_is_mirrored_around_and_cropped_off(tmp_path):
         assert out.shape == frame.shape
         if h % 4 == 0 and w % 4 == 0:
             assert np.array_equal(out, plain.stylize(frame))
+
+
+@pytest.mark.filterwarnings("ignore:Specified provider")
+def test_gpu_provider_that_cannot_start_falls_back_to_the_cpu_choice(tmp_path, monkeypatch):
+    """onnxruntime-gpu without working CUDA libraries lists CUDA but runs on the CPU; `auto`
+    must then pick what a CPU should run (the fast net), and say so; an explicit device fails."""
+    import stylecam.engine as engine
+
+    build_test_model(tmp_path / "paint.onnx", name="paint", seed=3)
+    build_test_model(tmp_path / "paint.fast.onnx", name="paint", seed=4)
+    monkeypatch.setenv("STYLECAM_MODELS", str(tmp_path))
+    # this CPU-only onnxruntime cannot start CUDA either: it skips it, as a broken install would
+    monkeypatch.setattr(engine, "_provider_chain", lambda device, cache: ["CUDAExecutionProvider",
+                                                                         "CPUExecutionProvider"])
+    s = Stylizer("paint")
+    assert s.device == "cpu" and s.quality_used == "fast" and "could not start" in s.gpu_fallback
+    assert Stylizer("paint", quality="best").quality_used == "best"
+    with pytest.raises(StylecamError, match="could not start"):
+        Stylizer("paint", device="cuda")
