@@ -10,7 +10,7 @@ reach nothing else (no ../shared). This writes, into OUT (an ignored folder such
 
 and prints the total, which must leave room for the repo itself under the limit.
 
-    python training/recipes/gpu_bundle.py ../shared .gpu [--photos 1500]
+    python training/recipes/gpu_bundle.py ../shared .gpu [--photos 1200]
 """
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("shared", type=Path, help="the shared data folder (../shared)")
     p.add_argument("out", type=Path, help="folder to write (keep it out of git: .git/info/exclude)")
-    p.add_argument("--photos", type=int, default=1500, help="training photos to take (evenly spread)")
-    p.add_argument("--quality", type=int, default=88, help="JPEG quality of the re-encoded photos")
+    p.add_argument("--photos", type=int, default=1200, help="training photos to take (evenly spread)")
+    p.add_argument("--quality", type=int, default=85, help="JPEG quality of the re-encoded photos")
     p.add_argument("--style-side", type=int, default=1024, help="long side of the style images")
     p.add_argument("--styles", default="", help="comma-separated subset (default: all)")
     args = p.parse_args()
