@@ -76,12 +76,14 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--calibration", type=int, default=16, help="eval photos for int8 calibration")
     p.add_argument("--no-torch", action="store_true")
-    p.add_argument("--sizes", default="640x360,1280x720")
+    p.add_argument("--sizes", default=None, help="WxH,... (default 640x360,1280x720; on cuda 1280x720,1920x1080)")
     p.add_argument("--batches", default="1,4")
     p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = p.parse_args()
+    if args.sizes is None:
+        args.sizes = "1280x720,1920x1080" if args.device == "cuda" else "640x360,1280x720"
     if args.device == "cuda":
         return gpu_main(args)
 
@@ -211,8 +213,7 @@ def gpu_main(args: argparse.Namespace) -> int:
     if not torch.cuda.is_available():
         print("error: --device cuda but torch sees no CUDA GPU", file=sys.stderr)
         return 2
-    sizes = [tuple(int(v) for v in s.split("x")) for s in
-             (args.sizes if args.sizes != "640x360,1280x720" else "1280x720,1920x1080").split(",")]
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     batches = [int(b) for b in args.batches.split(",")]
     best = Stylizer(args.style, device="cpu", quality="best", precision="fp32")  # for the path and arch only
     from training.nets import NetConfig, TransformerNet, gflops_per_frame
@@ -231,15 +232,20 @@ def gpu_main(args: argparse.Namespace) -> int:
         notes.append(f"onnxruntime {ort.__version__} here has no CUDA provider ({', '.join(have)}): no "
                      "onnxruntime rows; install onnxruntime-gpu matching the CUDA version")
     else:
+        from stylecam.engine import _preload_cuda_libraries
         from training.export import _to_fp16
 
+        _preload_cuda_libraries()
         fp16_path = Path(tmp.name) / "net.fp16.onnx"
         _to_fp16(best.model_path, fp16_path, {"stylecam.precision": "fp16"})
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         for precision, path in (("fp32", best.model_path), ("fp16", fp16_path)):
-            sessions[f"onnxruntime CUDA {precision}"] = (
-                precision, ort.InferenceSession(str(path), opts, providers=["CUDAExecutionProvider"]))
+            sess = ort.InferenceSession(str(path), opts, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+            if sess.get_providers()[0] != "CUDAExecutionProvider":  # CUDA/cuDNN libraries did not load
+                notes.append(f"onnxruntime's CUDA provider did not start ({precision}); see its log above")
+                continue
+            sessions[f"onnxruntime CUDA {precision}"] = (precision, sess)
         if "TensorrtExecutionProvider" in have:
             cache = Path(tmp.name) / "trt"
             trt = ("TensorrtExecutionProvider", {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
