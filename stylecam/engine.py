@@ -268,13 +268,11 @@ def mirror_index(n: int, before: int, after: int) -> np.ndarray:
     return np.where(i < n, i, period - i)
 
 
-def mirror_pad(images: np.ndarray, rows: tuple[int, int], cols: tuple[int, int],
-               axes: tuple[int, int] = (1, 2)) -> np.ndarray:
-    """Pad images (rows/cols = (before, after)) by mirroring, in one gather per axis:
-    np.pad's reflect mode copies the whole array once per step and side."""
-    hi, wi = axes
-    images = images.take(mirror_index(images.shape[hi], *rows), axis=hi)
-    return images.take(mirror_index(images.shape[wi], *cols), axis=wi)
+def mirror_pad(images: np.ndarray, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
+    """Pad N,H,W,C images (rows/cols = (before, after)) by mirroring, in one gather per
+    axis: np.pad's reflect mode copies the whole array once per step and side."""
+    images = images.take(mirror_index(images.shape[1], *rows), axis=1)
+    return images.take(mirror_index(images.shape[2], *cols), axis=2)
 
 
 def transfer_luminance(styled: np.ndarray, original: np.ndarray) -> np.ndarray:
