@@ -257,3 +257,17 @@ def test_quantize_writes_an_int8_copy_the_runtime_prefers_on_cpu(tmp_path):
     assert stylecam.Stylizer(tmp_path / "q.onnx", device="cpu", precision="fp32").model_path.name == "q.onnx"
     frame = np.random.default_rng(0).integers(0, 256, (30, 44, 3), dtype=np.uint8)
     assert s.stylize(frame).shape == frame.shape
+
+
+def test_gram_stays_fp32_under_autocast():
+    """CUDA training runs under bf16/fp16 autocast; the Gram matrices must not (a style loss
+    is a small difference of large sums). Checked with CPU autocast, which casts matmuls alike."""
+    from training.losses import gram
+
+    x = torch.randn(2, 64, 32, 32)
+    reference = gram(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        g = gram(x.to(torch.bfloat16).float())
+    assert g.dtype == torch.float32
+    assert torch.allclose(g, gram(x.to(torch.bfloat16).float()), atol=0, rtol=0)
+    assert (g - reference).abs().max() < 1e-2 * reference.abs().max()

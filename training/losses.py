@@ -7,8 +7,11 @@ import torch
 def gram(features: torch.Tensor) -> torch.Tensor:
     """N,C,H,W -> N,C,C Gram matrix normalised by C*H*W (Johnson et al.)."""
     n, c, h, w = features.shape
-    f = features.reshape(n, c, h * w).float()
-    return f @ f.transpose(1, 2) / (c * h * w)
+    # in fp32 even under autocast (which would run the matmul in bf16/fp16): a Gram sums
+    # h*w products, and the style loss is a small difference of such sums
+    with torch.autocast(features.device.type, enabled=False):
+        f = features.reshape(n, c, h * w).float()
+        return f @ f.transpose(1, 2) / (c * h * w)
 
 
 def content_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
