@@ -227,6 +227,7 @@ def gpu_main(args: argparse.Namespace) -> int:
 
     # onnxruntime sessions: fp32 file and an fp16 copy (fp16 weights and math, fp32 IO)
     sessions: dict[str, tuple[str, Any]] = {}  # row name -> (precision, session)
+    graph_options: dict[str, str] | None = None
     have = ort.get_available_providers()
     if "CUDAExecutionProvider" not in have:
         notes.append(f"onnxruntime {ort.__version__} here has no CUDA provider ({', '.join(have)}): no "
@@ -240,12 +241,22 @@ def gpu_main(args: argparse.Namespace) -> int:
         _to_fp16(best.model_path, fp16_path, {"stylecam.precision": "fp16"})
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
-        for precision, path in (("fp32", best.model_path), ("fp16", fp16_path)):
-            sess = ort.InferenceSession(str(path), opts, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
-            if sess.get_providers()[0] != "CUDAExecutionProvider":  # CUDA/cuDNN libraries did not load
-                notes.append(f"onnxruntime's CUDA provider did not start ({precision}); see its log above")
+        # (row, precision, file, CUDA provider options); cuDNN prefers NHWC for fp16 tensor cores
+        variants = [("fp32", "fp32", best.model_path, {}), ("fp16", "fp16", fp16_path, {}),
+                    ("fp16 NHWC", "fp16", fp16_path, {"prefer_nhwc": "1"})]
+        for row, precision, path, options in variants:
+            try:
+                sess = ort.InferenceSession(str(path), opts, providers=[("CUDAExecutionProvider", options),
+                                                                        "CPUExecutionProvider"])
+            except Exception as exc:
+                notes.append(f"onnxruntime CUDA {row} failed to start: {str(exc).splitlines()[0]}")
                 continue
-            sessions[f"onnxruntime CUDA {precision}"] = (precision, sess)
+            if sess.get_providers()[0] != "CUDAExecutionProvider":  # CUDA/cuDNN libraries did not load
+                notes.append(f"onnxruntime's CUDA provider did not start ({row}); see its log above")
+                continue
+            sessions[f"onnxruntime CUDA {row}"] = (precision, sess)
+        # CUDA graphs replay one captured shape: one session per size and batch, made in the loop
+        graph_options = {"enable_cuda_graph": "1", "prefer_nhwc": "1"} if sessions else None
         if "TensorrtExecutionProvider" in have:
             cache = Path(tmp.name) / "trt"
             trt = ("TensorrtExecutionProvider", {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
@@ -283,6 +294,20 @@ def gpu_main(args: argparse.Namespace) -> int:
                 binding.bind_ortvalue_output(styles.OUTPUT_NAME, y)
                 results[f"{name}, IO binding"] = (batch / timeit(lambda: sess.run_with_iobinding(binding),
                                                                   args.repeats), precision)
+            if graph_options:
+                try:
+                    sess = ort.InferenceSession(str(fp16_path), opts, providers=[
+                        ("CUDAExecutionProvider", graph_options), "CPUExecutionProvider"])
+                    x = ort.OrtValue.ortvalue_from_numpy(host, "cuda", 0)
+                    y = ort.OrtValue.ortvalue_from_shape_and_type(list(host.shape), np.float32, "cuda", 0)
+                    binding = sess.io_binding()
+                    binding.bind_ortvalue_input(styles.INPUT_NAME, x)
+                    binding.bind_ortvalue_output(styles.OUTPUT_NAME, y)
+                    results["onnxruntime CUDA fp16 NHWC + CUDA graph, IO binding"] = (
+                        batch / timeit(lambda: sess.run_with_iobinding(binding), args.repeats), "fp16")
+                except Exception as exc:
+                    notes.append(f"CUDA graph row failed at {w}x{h} batch {batch}: {str(exc).splitlines()[0]}")
+                    graph_options = None
             frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(batch)]
             for name, e in engines.items():
                 results[name] = (batch / timeit(lambda: e.stylize_batch(frames), args.repeats), e.info.precision)
