@@ -271,3 +271,24 @@ def test_gram_stays_fp32_under_autocast():
     assert g.dtype == torch.float32
     assert torch.allclose(g, gram(x.to(torch.bfloat16).float()), atol=0, rtol=0)
     assert (g - reference).abs().max() < 1e-2 * reference.abs().max()
+
+
+def test_gradient_cap_trims_a_freak_step_only():
+    from training.loop import GradientCap
+
+    p = torch.nn.Parameter(torch.zeros(10))
+    cap = GradientCap(4.0, warmup=5)
+    rng = np.random.default_rng(0)
+    for step in range(40):
+        size = 100.0 if step == 30 else rng.uniform(0.8, 1.2)
+        p.grad = torch.ones(10) * size / np.sqrt(10)
+        cap([p])
+        norm = float(p.grad.norm())
+        if step == 30:
+            assert 3.0 < norm < 5.0  # cut to 4x the running average (~1)
+        else:
+            assert abs(norm - size) < 1e-4  # untouched
+    assert cap.capped == 1
+    restored = GradientCap(4.0, warmup=5)
+    restored.load_state_dict(cap.state_dict())
+    assert restored.state_dict() == cap.state_dict()

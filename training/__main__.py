@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=_positive(int), default=DEFAULTS["batch_size"], help="images per step (per GPU)")
     g.add_argument("--image-size", type=_positive(int), default=DEFAULTS["image_size"], help="training crop side, px")
     g.add_argument("--lr", type=_positive(float), default=DEFAULTS["lr"], help="Adam learning rate")
+    g.add_argument("--grad-cap", type=float, default=DEFAULTS["grad_cap"],
+                   help="cap each step's gradient norm at this multiple of its running average, so one freak "
+                        "batch cannot undo a trained net (0 = off)")
     g.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed for init and data order")
     g = t.add_argument_group("loss")
     g.add_argument("--style-size", type=_positive(int), default=DEFAULTS["style_size"],

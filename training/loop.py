@@ -37,6 +37,7 @@ class TrainConfig:
     image_size: int = 256
     style_size: int = 512  # long side of the style image; smaller = finer strokes
     lr: float = 1e-3
+    grad_cap: float = 4.0  # cap a step's gradient norm at this x its running average (0 = off)
     content_weight: float = 1.0
     style_weight: float = 5.0
     tv_weight: float = 1e-6
@@ -66,7 +67,8 @@ class TrainConfig:
 
     def recipe(self) -> dict[str, Any]:
         """The settings that define the result (stored in checkpoints and model metadata)."""
-        keys = ("arch", "steps", "batch_size", "image_size", "style_size", "lr", "content_weight", "style_weight",
+        keys = ("arch", "steps", "batch_size", "image_size", "style_size", "lr", "grad_cap", "content_weight",
+                "style_weight",
                 "tv_weight", "temporal_weight", "content_layers", "style_layers", "style_layer_weights",
                 "vgg_convention", "seed")
         return {k: getattr(self, k) for k in keys} | {"style_image": Path(self.style_image).name}
@@ -167,6 +169,40 @@ class Distributed:
             dist.destroy_process_group()
 
 
+class GradientCap:
+    """Caps a step's gradient norm at `factor` x its running average (after `warmup` steps).
+
+    One freak batch can give a style loss ten times the usual and, through Adam, throw a
+    net that has converged back to noise in a single step (seen at step 3,840 of a CPU run);
+    capping that step's gradient keeps its direction and drops its excess size."""
+
+    def __init__(self, factor: float, warmup: int = 50, beta: float = 0.98):
+        self.factor, self.warmup, self.beta = factor, warmup, beta
+        self.average, self.steps, self.capped = 0.0, 0, 0
+
+    def __call__(self, parameters) -> None:
+        grads = [p.grad for p in parameters if p.grad is not None]
+        if not self.factor or not grads:
+            return
+        norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])))
+        if not math.isfinite(norm):  # an fp16 overflow: GradScaler skips this step anyway
+            return
+        limit = self.factor * self.average
+        if self.steps >= self.warmup and norm > limit:
+            for g in grads:
+                g.mul_(limit / norm)
+            norm = limit
+            self.capped += 1
+        self.average = norm if self.steps == 0 else self.beta * self.average + (1 - self.beta) * norm
+        self.steps += 1
+
+    def state_dict(self) -> dict[str, float]:
+        return {"average": self.average, "steps": self.steps, "capped": self.capped}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.average, self.steps, self.capped = state["average"], int(state["steps"]), int(state["capped"])
+
+
 # --- the loop --------------------------------------------------------------------------
 
 
@@ -211,17 +247,20 @@ def train(config: TrainConfig) -> Path:
     # Net, optimizer, resume
     net = TransformerNet(config.net_config())
     optimizer_state = None
+    cap = GradientCap(config.grad_cap)
     start_step = 0
     if config.resume:
         ckpt = load_checkpoint(config.resume)
         if ckpt["recipe"] != config.recipe():
             diff = {k: (ckpt["recipe"].get(k), v) for k, v in config.recipe().items() if ckpt["recipe"].get(k) != v}
-            if set(diff) - {"steps"}:  # extending the step count is fine
+            if set(diff) - {"steps", "grad_cap"}:  # more steps, or a different safety cap, is fine
                 raise TrainingError(f"checkpoint was trained with other settings (checkpoint, now): {diff}")
         net = net_from_checkpoint(ckpt)
         optimizer_state = ckpt["optimizer"]  # None in a slim checkpoint: Adam starts afresh
         start_step = ckpt["step"]
         torch.set_rng_state(ckpt["rng"]["torch"])
+        if ckpt.get("grad_cap"):
+            cap.load_state_dict(ckpt["grad_cap"])
     else:
         torch.manual_seed(config.seed)
     net = net.to(device)
@@ -264,6 +303,8 @@ def train(config: TrainConfig) -> Path:
             step_losses, loss = _losses(model, vgg, x, style_grams, config, layer_weights, step, dtype)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)  # the cap compares true gradient sizes
+            cap(net.parameters())
             scaler.step(optimizer)
             scaler.update()
             step += 1
@@ -285,7 +326,7 @@ def train(config: TrainConfig) -> Path:
                 out_of_time = bool(ddp.mean(flag).item() > 0)
             if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
                 if ddp.main:
-                    last_ckpt = _checkpoint(net, optimizer, step, config, out)
+                    last_ckpt = _checkpoint(net, optimizer, step, config, out, cap)
                 ddp.barrier()
             if out_of_time:
                 stop_reason = f"time limit of {config.max_minutes:g} min"
@@ -293,7 +334,7 @@ def train(config: TrainConfig) -> Path:
     except KeyboardInterrupt:
         stop_reason = "interrupted"
         if ddp.main:
-            last_ckpt = _checkpoint(net, optimizer, step, config, out)
+            last_ckpt = _checkpoint(net, optimizer, step, config, out, cap)
     finally:
         progress.close()
         ddp.close()
@@ -301,7 +342,9 @@ def train(config: TrainConfig) -> Path:
         if sample_inputs is not None and step > start_step:
             _save_samples(net, sample_inputs, samples_dir / f"step_{step:06d}.png")
         _plot(log_path, out / "losses.png")
-        print(f"stopped at step {step}/{config.steps} ({stop_reason}); checkpoint {last_ckpt}", file=sys.stderr)
+        capped = f"; gradient capped on {cap.capped} steps" if cap.capped else ""
+        print(f"stopped at step {step}/{config.steps} ({stop_reason}){capped}; checkpoint {last_ckpt}",
+              file=sys.stderr)
     return last_ckpt
 
 
@@ -341,7 +384,7 @@ def _losses(model: torch.nn.Module, vgg: LossNetwork, x: torch.Tensor, style_gra
 
 
 def _checkpoint(net: TransformerNet, optimizer: torch.optim.Optimizer, step: int, config: TrainConfig,
-                out: Path) -> Path:
+                out: Path, cap: GradientCap) -> Path:
     ckpt = {
         "format": CHECKPOINT_FORMAT,
         "step": step,
@@ -351,6 +394,7 @@ def _checkpoint(net: TransformerNet, optimizer: torch.optim.Optimizer, step: int
         "optimizer": optimizer.state_dict(),
         "recipe": config.recipe(),
         "rng": {"torch": torch.get_rng_state()},
+        "grad_cap": cap.state_dict(),
     }
     path = out / f"step_{step:06d}.pt"
     save_atomic(ckpt, path)
