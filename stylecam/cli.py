@@ -297,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stylecam: interrupted; no output was written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `stylecam --list-styles | head`: the reader left, as with any Unix tool
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except Exception as exc:
         if debug:
             raise

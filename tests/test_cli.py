@@ -304,3 +304,12 @@ def test_default_smoothing_follows_the_net(tmp_path):
     r = run_cli(str(clip), "-o", str(tmp_path / "forced.mp4"), "--style", "steady", "--smooth", "flow", "--json",
                 env=env)
     assert r.returncode == 0 and json.loads(r.stdout)["smooth"] == "flow"
+
+
+def test_output_into_a_closed_pipe_is_quiet(cli_env):
+    """`stylecam --list-styles | head -1`: the reader leaves early; no error, no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "stylecam", "--list-styles", "--json"], env=cli_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # nobody reads: every write fails with EPIPE
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0 and err == ""
