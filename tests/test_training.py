@@ -58,6 +58,14 @@ def test_thirty_steps_lower_the_loss(full_run):
     assert (full_run / "losses.png").is_file() and (full_run / "last.pt").is_file()
 
 
+def test_same_seed_same_run(full_run, tmp_path):
+    """--seed fixes the initial weights too: a fresh run repeats the first steps exactly."""
+    r = run_training(*train_args(tmp_path / "again", 3, "--workers", "0"))
+    assert r.returncode == 0, r.stderr
+    first, again = losses(full_run), losses(tmp_path / "again")
+    assert [again[s] for s in (1, 2, 3)] == [first[s] for s in (1, 2, 3)]
+
+
 def test_resume_reproduces_the_uninterrupted_run_exactly(full_run, tmp_path):
     resumed = tmp_path / "resumed"
     resumed.mkdir()

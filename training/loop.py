@@ -245,6 +245,7 @@ def train(config: TrainConfig) -> Path:
         style_grams = {k: losses.gram(v) for k, v in vgg(style, config.style_layers).items()}
 
     # Net, optimizer, resume
+    torch.manual_seed(config.seed)  # before the net exists: its initial weights come from this
     net = TransformerNet(config.net_config())
     optimizer_state = None
     cap = GradientCap(config.grad_cap)
@@ -261,8 +262,6 @@ def train(config: TrainConfig) -> Path:
         torch.set_rng_state(ckpt["rng"]["torch"])
         if ckpt.get("grad_cap"):
             cap.load_state_dict(ckpt["grad_cap"])
-    else:
-        torch.manual_seed(config.seed)
     net = net.to(device)
     if device.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
