@@ -266,6 +266,7 @@ def train(config: TrainConfig) -> Path:
     if device.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
         vgg = vgg.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True  # fixed crop size: pick the fastest conv kernels once
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     if optimizer_state:
         optimizer.load_state_dict(optimizer_state)
