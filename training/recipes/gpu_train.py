@@ -18,7 +18,6 @@ CPU recipe's (models/README.md), with the painting at twice the size for twice t
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-from training.loop import slim_checkpoint  # noqa: E402
+from training.loop import read_log, slim_checkpoint  # noqa: E402
 
 # style -> (style weight, painting long side in px) for 256-px crops
 WEIGHTS = {"mosaic": (0.25, 768)}
@@ -88,11 +87,12 @@ def main() -> int:
         last = args.runs / style / "last.pt"
         if last.is_file():
             slims.append(slim_checkpoint(last, args.runs / f"{style}.pt"))
-        rows = list(csv.DictReader((args.runs / style / "log.csv").open())) if (args.runs / style / "log.csv").is_file() else []
+        log = args.runs / style / "log.csv"
+        rows = read_log(log) if log.is_file() else []
         if rows:
             r = rows[-1]
-            print(f"{style}: step {r['step']}, {float(r['images_per_s']) / args.batch_size:.1f} steps/s, "
-                  f"content {float(r['content']):.3g} style {float(r['style']):.3g}")
+            print(f"{style}: step {r['step']:.0f}, {r['images_per_s'] / args.batch_size:.1f} steps/s, "
+                  f"content {r['content']:.3g} style {r['style']:.3g}")
         else:
             print(f"{style}: no log (see logs.tar.gz: {style}.log)")
     for n in range(0, len(slims), PER_TAR):
