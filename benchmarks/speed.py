@@ -30,6 +30,7 @@ from report import ROOT, write_section  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from stylecam import Stylizer, styles  # noqa: E402
+from stylecam.engine import padded_size  # noqa: E402
 from training.quantize import quantize_int8  # noqa: E402
 
 
@@ -201,10 +202,6 @@ def cuda_peaks(repeats: int) -> dict[str, float]:
     return peaks
 
 
-def _padded(w: int, h: int, multiple: int, border: int) -> tuple[int, int]:
-    return -(-(w + 2 * border) // multiple) * multiple, -(-(h + 2 * border) // multiple) * multiple
-
-
 def _bound_on_gpu(sess: Any, host: np.ndarray) -> Callable[[], Any]:
     """A call of `sess` on input and output buffers pre-allocated on the GPU (IO binding):
     what the network alone costs, without host copies."""
@@ -294,7 +291,7 @@ def gpu_main(args: argparse.Namespace) -> int:
     measured: list[tuple[int, int, int, str, float, float, str]] = []
     rng = np.random.default_rng(0)
     for w, h in sizes:
-        pw, ph = _padded(w, h, m, b)
+        ph, pw = padded_size(h, w, m, b)
         g = gflops_per_frame(cfg, ph, pw)
         for batch in batches:
             results: dict[str, tuple[float, str]] = {}

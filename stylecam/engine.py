@@ -229,9 +229,9 @@ class Stylizer:
 
     def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         h, w = frames[0].shape[:2]
-        m, b = self.info.multiple, self.info.border
-        ph = max(MIN_SIDE, -(-(h + 2 * b) // m) * m) - h - b
-        pw = max(MIN_SIDE, -(-(w + 2 * b) // m) * m) - w - b
+        b = self.info.border
+        hp, wp = padded_size(h, w, self.info.multiple, b)
+        ph, pw = hp - h - b, wp - w - b
         stack = np.stack(frames)  # N,H,W,3 uint8: pad before the float copy (4x less to move)
         if b or ph or pw:  # mirror a border of b on every side, then up to the multiple
             stack = mirror_pad(stack, (b, ph), (b, pw))
@@ -254,6 +254,13 @@ def _check_frame(frame: np.ndarray) -> None:
         raise StylecamError(f"frames must be uint8 HxWx3 RGB arrays, got {got}")
     if frame.shape[0] < 1 or frame.shape[1] < 1:
         raise StylecamError(f"empty frame {frame.shape}")
+
+
+def padded_size(h: int, w: int, multiple: int, border: int) -> tuple[int, int]:
+    """The H, W a frame is padded to before inference: `border` mirrored on every side,
+    then up to the net's multiple (and at least MIN_SIDE)."""
+    return (max(MIN_SIDE, -(-(h + 2 * border) // multiple) * multiple),
+            max(MIN_SIDE, -(-(w + 2 * border) // multiple) * multiple))
 
 
 def mirror_index(n: int, before: int, after: int) -> np.ndarray:
