@@ -29,7 +29,7 @@ from training.vgg import LossNetwork  # noqa: E402
 
 
 def measure(arch: str, device: torch.device, steps: int, size: int, batch: int, vgg_path: Path | None) -> float:
-    config = TrainConfig(style_image="", data="", out="", arch=arch, batch_size=batch, image_size=size)
+    config = TrainConfig(style_images=("",), data="", out="", arch=arch, batch_size=batch, image_size=size)
     layers = tuple(dict.fromkeys(config.style_layers + config.content_layers))
     vgg = (LossNetwork.from_file(str(vgg_path), "caffe", layers) if vgg_path
            else LossNetwork.from_torchvision(layers)).to(device)

@@ -300,3 +300,39 @@ def test_gradient_cap_trims_a_freak_step_only():
     restored = GradientCap(4.0, warmup=5)
     restored.load_state_dict(cap.state_dict())
     assert restored.state_dict() == cap.state_dict()
+
+
+def test_multi_style_net_trains_each_style_and_exports_one(tmp_path):
+    """Several paintings train one net (conditional instance norm): each style's rows move,
+    the style loss of every style falls, and export bakes one style into the usual contract."""
+    import stylecam
+    from training.loop import load_checkpoint, net_from_checkpoint
+    from training.nets import bake_style
+
+    paintings = [str(SHARED / "styles" / f"{s}.jpg") for s in ("mosaic", "candy", "udnie")]
+    args = train_args(tmp_path / "multi", 24, "--workers", "0")
+    args[args.index("--style-image") + 1] = paintings[0]
+    args[args.index("--style-image") + 2:args.index("--style-image") + 2] = paintings[1:]
+    r = run_training(*args)
+    assert r.returncode == 0, r.stderr
+    ckpt = load_checkpoint(tmp_path / "multi" / "last.pt")
+    assert ckpt["net_config"]["styles"] == 3 and ckpt["recipe"]["style_image"] == ["mosaic.jpg", "candy.jpg", "udnie.jpg"]
+    net = net_from_checkpoint(ckpt).eval()
+    norms = [m for m in net.modules() if type(m).__name__ == "ConditionalInstanceNorm"]
+    assert norms and all((n.weight[i] != 1).any() for n in norms for i in range(3))  # every style was trained
+    log = losses(tmp_path / "multi")
+    assert np.mean([log[s] for s in range(19, 25)]) < 0.7 * np.mean([log[s] for s in range(1, 7)])
+
+    x = torch.rand(3, 3, 48, 64) * 255
+    with torch.no_grad():
+        mixed = net(x, torch.eye(3))
+        for i in range(3):  # a baked copy is exactly that style's path through the multi-style net
+            assert torch.allclose(bake_style(net, torch.eye(3)[i])(x[i:i + 1]), mixed[i:i + 1], atol=0.05)
+
+    model = tmp_path / "candy_tiny.onnx"
+    r = run_training("export", str(tmp_path / "multi" / "last.pt"), "-o", str(model), "--style-index", "1")
+    assert r.returncode == 0, r.stderr
+    info = stylecam.Stylizer(model).info
+    assert info.training["style_image"] == "candy.jpg" and info.training["style_index"] == 1
+    r = run_training("export", str(tmp_path / "multi" / "last.pt"), "-o", str(tmp_path / "x.onnx"))
+    assert r.returncode == 2 and "--style-index" in r.stderr and not (tmp_path / "x.onnx").exists()

@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=_HelpFormatter,
                        description="Train a transform net (Johnson et al. 2016) with VGG16 perceptual losses. "
                                    "Writes checkpoints, log.csv, losses.png and samples/ to --out.")
-    t.add_argument("--style-image", required=True, help="the painting or texture to learn")
+    t.add_argument("--style-image", dest="style_images", nargs="+", required=True, metavar="IMAGE",
+                   help="the painting or texture to learn; several train one multi-style net that shares "
+                        "its convolutions and keeps a scale/shift per style in every instance norm")
     t.add_argument("--data", required=True, help="folder of training photos (e.g. COCO train2014)")
     t.add_argument("--out", required=True, help="run folder for checkpoints, logs and samples")
     g = t.add_argument_group("net")
@@ -122,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--parity-images", default=None,
                    help="folder of real photos for the parity check (two are used besides random inputs)")
     e.add_argument("--fp16", action="store_true", help="also write NAME.fp16.onnx (for GPU providers)")
+    e.add_argument("--style-index", type=int, default=None,
+                   help="multi-style checkpoints: which of its paintings to export (0-based, in training order)")
 
     q = sub.add_parser("quantize", help="int8 static quantization of an exported model (CPU speed-up)",
                        formatter_class=_HelpFormatter)
@@ -141,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+            values["style_images"] = tuple(values["style_images"])
             train(TrainConfig(**values))
         elif args.command == "slim":
             from .loop import slim_checkpoint
@@ -162,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                                 painting=args.painting, artist=args.artist, image_source=args.image_source,
                                 license=args.license)
             errors = export_onnx(args.checkpoint, args.output, info, fp16=args.fp16,
-                                 parity_images=default_parity_images(args.parity_images), notes=args.notes)
+                                 parity_images=default_parity_images(args.parity_images), notes=args.notes,
+                                 style=args.style_index)
             print(f"wrote {args.output}; parity max abs error {json.dumps({k: round(v, 4) for k, v in errors.items()})}")
     except (TrainingError, WeightsError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -22,7 +22,7 @@ import torch
 
 from .data import list_images, load_rgb, to_tensor
 from .loop import TrainingError, load_checkpoint, net_from_checkpoint
-from .nets import TransformerNet
+from .nets import TransformerNet, bake_style
 
 OPSET = 18
 CONTRACT_VERSION = "1"
@@ -42,10 +42,21 @@ class StyleCredits:
 
 
 def export_onnx(checkpoint: str | Path, output: str | Path, info: StyleCredits, fp16: bool = False,
-                parity_images: Iterable[str | Path] = (), notes: str = "") -> dict[str, float]:
-    """Write `output` (and `<stem>.fp16.onnx` if fp16) and return the parity errors."""
+                parity_images: Iterable[str | Path] = (), notes: str = "", style: int | None = None) -> dict[str, float]:
+    """Write `output` (and `<stem>.fp16.onnx` if fp16) and return the parity errors.
+
+    A multi-style checkpoint needs `style`, the index of the painting to export: its
+    scale/shift rows are baked into a one-style net (the runtime contract is per style)."""
     ckpt = load_checkpoint(checkpoint)
     net = net_from_checkpoint(ckpt).eval()
+    count = net.config.styles
+    if count > 1:
+        if style is None or not 0 <= style < count:
+            raise TrainingError(f"{checkpoint} holds {count} styles: choose one with --style-index 0..{count - 1}")
+        net = bake_style(net, torch.eye(count)[style]).eval()
+        recipe = dict(ckpt["recipe"])
+        ckpt = ckpt | {"recipe": recipe | {"style_image": recipe["style_image"][style], "style_index": style,
+                                           "net_styles": recipe["style_image"]}}
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     metadata = _metadata(ckpt, net, info, notes)

@@ -10,7 +10,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ CHECKPOINT_FORMAT = "stylecam-train-1"
 
 @dataclass
 class TrainConfig:
-    style_image: str
+    # one painting, or several for one multi-style net (conditional instance norm)
+    style_images: tuple[str, ...]
     data: str
     out: str
     arch: str = "johnson"
@@ -63,7 +64,7 @@ class TrainConfig:
     def net_config(self) -> NetConfig:
         if self.arch not in PRESETS:
             raise ValueError(f"unknown --arch {self.arch!r}; choose from {sorted(PRESETS)}")
-        return PRESETS[self.arch]
+        return replace(PRESETS[self.arch], styles=len(self.style_images))
 
     def recipe(self) -> dict[str, Any]:
         """The settings that define the result (stored in checkpoints and model metadata)."""
@@ -71,7 +72,8 @@ class TrainConfig:
                 "style_weight",
                 "tv_weight", "temporal_weight", "content_layers", "style_layers", "style_layer_weights",
                 "vgg_convention", "seed")
-        return {k: getattr(self, k) for k in keys} | {"style_image": Path(self.style_image).name}
+        names = [Path(p).name for p in self.style_images]
+        return {k: getattr(self, k) for k in keys} | {"style_image": names[0] if len(names) == 1 else names}
 
 
 class TrainingError(RuntimeError):
@@ -240,9 +242,12 @@ def train(config: TrainConfig) -> Path:
     layer_weights = config.style_layer_weights or (1.0,) * len(config.style_layers)
     if len(layer_weights) != len(config.style_layers):
         raise TrainingError("--style-layer-weights needs one value per style layer")
-    with torch.no_grad():
-        style = load_style_image(config.style_image, config.style_size).to(device)
-        style_grams = {k: losses.gram(v) for k, v in vgg(style, config.style_layers).items()}
+    if not config.style_images:
+        raise TrainingError("no style image given")
+    with torch.no_grad():  # per layer: styles,C,C
+        grams = [{k: losses.gram(v) for k, v in vgg(load_style_image(p, config.style_size).to(device),
+                                                     config.style_layers).items()} for p in config.style_images]
+        style_grams = {k: torch.cat([g[k] for g in grams]) for k in config.style_layers}
 
     # Net, optimizer, resume
     torch.manual_seed(config.seed)  # before the net exists: its initial weights come from this
@@ -300,7 +305,8 @@ def train(config: TrainConfig) -> Path:
             x = batch.to(device, non_blocking=True)
             if device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
-            step_losses, loss = _losses(model, vgg, x, style_grams, config, layer_weights, step, dtype)
+            styles = _styles_for_step(step, x.shape[0], len(config.style_images), ddp)
+            step_losses, loss = _losses(model, vgg, x, styles, style_grams, config, layer_weights, step, dtype)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)  # the cap compares true gradient sizes
@@ -348,10 +354,20 @@ def train(config: TrainConfig) -> Path:
     return last_ckpt
 
 
-def _losses(model: torch.nn.Module, vgg: LossNetwork, x: torch.Tensor, style_grams: dict[str, torch.Tensor],
-            config: TrainConfig, layer_weights: tuple[float, ...], step: int,
-            dtype: torch.dtype | None) -> tuple[StepLosses, torch.Tensor]:
+def _styles_for_step(step: int, batch: int, styles: int, ddp: Distributed) -> torch.Tensor:
+    """Which style each image of this step's batch trains: the global sample number modulo
+    the number of styles, so every style gets the same share and a resume sees the same."""
+    k = (step * batch + torch.arange(batch)) * ddp.world + ddp.rank
+    return k % styles
+
+
+def _losses(model: torch.nn.Module, vgg: LossNetwork, x: torch.Tensor, styles: torch.Tensor,
+            style_grams: dict[str, torch.Tensor], config: TrainConfig, layer_weights: tuple[float, ...],
+            step: int, dtype: torch.dtype | None) -> tuple[StepLosses, torch.Tensor]:
+    """styles: the style index of each image (multi-style nets; all 0 for one style)."""
     autocast = torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None)
+    count = style_grams[config.style_layers[0]].shape[0]
+    weights = torch.nn.functional.one_hot(styles, count).float().to(x.device) if count > 1 else None
     with autocast:
         gen = torch.Generator().manual_seed(config.seed * 7919 + step)  # same warp on resume
         grid = None
@@ -359,14 +375,14 @@ def _losses(model: torch.nn.Module, vgg: LossNetwork, x: torch.Tensor, style_gra
             # one forward over [x, warp(x)]: DDP allows a single forward per backward
             grid = losses.random_affine_grid(x.shape[0], x.shape[2], x.shape[3], gen, device=x.device)
             moved = losses.perturb_like_next_frame(losses.warp(x, grid), gen)
-            y, y_of_warped = model(torch.cat([x, moved])).chunk(2)
+            y, y_of_warped = model(torch.cat([x, moved]), weights.repeat(2, 1) if weights is not None else None).chunk(2)
         else:
-            y = model(x)
+            y = model(x, weights)
         with torch.no_grad():
             content_targets = vgg(x, config.content_layers)
         feats = vgg(y)
         content = sum(losses.content_loss(feats[k], content_targets[k]) for k in config.content_layers)
-        per_layer = {k: losses.style_loss(feats[k], style_grams[k]) for k in config.style_layers}
+        per_layer = {k: losses.style_loss(feats[k], style_grams[k][styles]) for k in config.style_layers}
         style = sum(w * per_layer[k] for w, k in zip(layer_weights, config.style_layers))
         tv = losses.tv_loss(y)
         total = config.content_weight * content + config.style_weight * style + config.tv_weight * tv
@@ -489,9 +505,12 @@ def _save_samples(net: TransformerNet, inputs: torch.Tensor, path: Path) -> None
     from PIL import Image
     was_training = net.training
     net.eval()
-    y = net(inputs).clamp(0, 255)
+    count = net.config.styles
+    # inputs on top, then one row of outputs per style
+    outputs = [net(inputs, None if count == 1 else torch.eye(count)[[i] * len(inputs)].to(inputs.device))
+               for i in range(count)]
     net.train(was_training)
-    rows = torch.cat([torch.cat(list(inputs), 2), torch.cat(list(y), 2)], 1)  # inputs over outputs
+    rows = torch.cat([torch.cat(list(b.clamp(0, 255)), 2) for b in [inputs, *outputs]], 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rows.permute(1, 2, 0).round().byte().cpu().numpy()).save(path)
 

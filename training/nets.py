@@ -7,7 +7,7 @@ The net takes and returns RGB in 0..255 (NCHW float), the ONNX contract of the r
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -26,13 +26,16 @@ class NetConfig:
     # "reflect": explicit reflection pads (no border artefacts); "zero": the conv's own
     # zero padding, which onnxruntime fuses into the conv (Pad nodes cost ~15% on CPU)
     padding: str = "reflect"
+    # >1: one net for several styles: every instance norm has a scale and shift per style
+    # (conditional instance norm, Dumoulin, Shlens & Kudlur 2017); the convolutions are shared
+    styles: int = 1
 
     def __post_init__(self) -> None:
         if self.stem not in STEMS:
             raise ValueError(f"unknown stem {self.stem!r}; choose from {sorted(STEMS)}")
         if self.padding not in ("reflect", "zero"):
             raise ValueError(f"unknown padding {self.padding!r}; choose reflect or zero")
-        if self.residual_blocks < 0 or len(self.channels) != 3 or min(self.channels) < 1:
+        if self.residual_blocks < 0 or len(self.channels) != 3 or min(self.channels) < 1 or self.styles < 1:
             raise ValueError(f"bad net config: {self}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,6 +58,37 @@ PRESETS: dict[str, NetConfig] = {
 }
 
 
+class StyleSequential(nn.Sequential):
+    """nn.Sequential that hands the style weights to the layers that take them."""
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        for layer in self:
+            x = layer(x, style) if isinstance(layer, STYLED) else layer(x)
+        return x
+
+
+class ConditionalInstanceNorm(nn.Module):
+    """Instance norm with one scale/shift row per style; `style` (N, styles) mixes the rows,
+    so a one-hot row picks a style and a convex mix blends styles inside the net."""
+
+    def __init__(self, channels: int, styles: int):
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(channels, affine=False)
+        # named like InstanceNorm2d's affine parameters, so a baked single-style net loads them
+        self.weight = nn.Parameter(torch.ones(styles, channels))
+        self.bias = nn.Parameter(torch.zeros(styles, channels))
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
+        if style is None:
+            raise ValueError("a multi-style net needs style weights (N, styles)")
+        scale, shift = style @ self.weight, style @ self.bias
+        return self.norm(x) * scale[:, :, None, None] + shift[:, :, None, None]
+
+
+def instance_norm(channels: int, styles: int) -> nn.Module:
+    return nn.InstanceNorm2d(channels, affine=True) if styles == 1 else ConditionalInstanceNorm(channels, styles)
+
+
 class ConvLayer(nn.Sequential):
     """Padded conv that keeps the size (/stride): reflection pad + conv, or zero-padded conv."""
 
@@ -66,13 +100,14 @@ class ConvLayer(nn.Sequential):
             super().__init__(nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, groups=groups))
 
 
-def conv_in_relu(cin: int, cout: int, kernel: int, stride: int = 1, padding: str = "reflect") -> nn.Sequential:
-    return nn.Sequential(ConvLayer(cin, cout, kernel, stride, padding=padding), nn.InstanceNorm2d(cout, affine=True),
-                         nn.ReLU(inplace=True))
+def conv_in_relu(cin: int, cout: int, kernel: int, stride: int = 1, padding: str = "reflect",
+                 styles: int = 1) -> StyleSequential:
+    return StyleSequential(ConvLayer(cin, cout, kernel, stride, padding=padding), instance_norm(cout, styles),
+                           nn.ReLU(inplace=True))
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, channels: int, separable: bool, padding: str = "reflect"):
+    def __init__(self, channels: int, separable: bool, padding: str = "reflect", styles: int = 1):
         super().__init__()
 
         def conv() -> nn.Module:
@@ -81,24 +116,27 @@ class ResidualBlock(nn.Module):
             return nn.Sequential(ConvLayer(channels, channels, 3, groups=channels, padding=padding),
                                  nn.Conv2d(channels, channels, 1))
 
-        self.body = nn.Sequential(
-            conv(), nn.InstanceNorm2d(channels, affine=True), nn.ReLU(inplace=True),
-            conv(), nn.InstanceNorm2d(channels, affine=True),
+        self.body = StyleSequential(
+            conv(), instance_norm(channels, styles), nn.ReLU(inplace=True),
+            conv(), instance_norm(channels, styles),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        return x + self.body(x, style)
 
 
 class Upsample(nn.Module):
     """Nearest x2 then conv: no checkerboard, unlike ConvTranspose2d."""
 
-    def __init__(self, cin: int, cout: int, padding: str = "reflect"):
+    def __init__(self, cin: int, cout: int, padding: str = "reflect", styles: int = 1):
         super().__init__()
-        self.conv = conv_in_relu(cin, cout, 3, padding=padding)
+        self.conv = conv_in_relu(cin, cout, 3, padding=padding, styles=styles)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        return self.conv(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"), style)
+
+
+STYLED = (StyleSequential, ConditionalInstanceNorm, ResidualBlock, Upsample)
 
 
 class TransformerNet(nn.Module):
@@ -109,27 +147,49 @@ class TransformerNet(nn.Module):
         super().__init__()
         self.config = config
         c1, c2, c3 = config.channels
-        pad = config.padding
+        pad, n = config.padding, config.styles
         if config.stem == "conv9":
             # full-res 9x9 stem, then two stride-2 downsamples; mirrored on the way up
-            self.encoder = nn.Sequential(conv_in_relu(3, c1, 9, padding=pad), conv_in_relu(c1, c2, 3, 2, pad),
-                                         conv_in_relu(c2, c3, 3, 2, pad))
-            self.decoder = nn.Sequential(Upsample(c3, c2, pad), Upsample(c2, c1, pad), ConvLayer(c1, 3, 9, padding=pad))
+            self.encoder = StyleSequential(conv_in_relu(3, c1, 9, padding=pad, styles=n),
+                                           conv_in_relu(c1, c2, 3, 2, pad, n), conv_in_relu(c2, c3, 3, 2, pad, n))
+            self.decoder = StyleSequential(Upsample(c3, c2, pad, n), Upsample(c2, c1, pad, n),
+                                           ConvLayer(c1, 3, 9, padding=pad))
         else:
             # pixel-unshuffle folds 2x2 pixels into channels: the stem runs at half res,
             # one stride-2 conv reaches the residual blocks' quarter res; the decoder
             # predicts 2x2 pixel blocks at half res and shuffles them back
-            self.encoder = nn.Sequential(nn.PixelUnshuffle(2), conv_in_relu(12, c1, 3, padding=pad),
-                                         conv_in_relu(c1, c3, 3, 2, pad))
-            self.decoder = nn.Sequential(Upsample(c3, c2, pad), ConvLayer(c2, 12, 3, padding=pad), nn.PixelShuffle(2))
-        self.residual = nn.Sequential(*[ResidualBlock(c3, config.separable, pad)
-                                        for _ in range(config.residual_blocks)])
+            self.encoder = StyleSequential(nn.PixelUnshuffle(2), conv_in_relu(12, c1, 3, padding=pad, styles=n),
+                                           conv_in_relu(c1, c3, 3, 2, pad, n))
+            self.decoder = StyleSequential(Upsample(c3, c2, pad, n), ConvLayer(c2, 12, 3, padding=pad),
+                                           nn.PixelShuffle(2))
+        self.residual = StyleSequential(*[ResidualBlock(c3, config.separable, pad, n)
+                                          for _ in range(config.residual_blocks)])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: N,3,H,W RGB in 0..255 -> same shape, RGB approximately in 0..255."""
-        y = self.decoder(self.residual(self.encoder(x / 255.0)))
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        """x: N,3,H,W RGB in 0..255 -> same shape, RGB approximately in 0..255.
+        style: N,styles weights (multi-style nets only; a one-hot row picks one style)."""
+        y = self.decoder(self.residual(self.encoder(x / 255.0, style), style), style)
         # The decoder predicts in roughly unit scale; map it to the pixel range.
         return y * 255.0
+
+
+def bake_style(net: TransformerNet, weights: torch.Tensor) -> TransformerNet:
+    """A single-style copy of a multi-style net for the style mix `weights` (styles,): each
+    conditional norm's rows are mixed into one scale/shift. It exports like any one-style net."""
+    if net.config.styles == 1:
+        return net
+    weights = torch.as_tensor(weights, dtype=torch.float32).reshape(1, -1)
+    if weights.shape[1] != net.config.styles:
+        raise ValueError(f"need {net.config.styles} style weights, got {weights.shape[1]}")
+    single = TransformerNet(replace(net.config, styles=1))
+    state = {}
+    for name, module in net.named_modules():
+        if isinstance(module, ConditionalInstanceNorm):
+            state[f"{name}.weight"] = (weights @ module.weight.detach())[0]
+            state[f"{name}.bias"] = (weights @ module.bias.detach())[0]
+    state = {k: v.detach() for k, v in net.state_dict().items() if k not in state} | state
+    single.load_state_dict(state)
+    return single.eval() if not net.training else single
 
 
 def count_params(net: nn.Module) -> int:
@@ -154,4 +214,4 @@ def gflops_per_frame(config: NetConfig, height: int, width: int) -> float:
     return total / 1e9
 
 
-__all__ = ["NetConfig", "PRESETS", "TransformerNet", "count_params", "gflops_per_frame"]
+__all__ = ["NetConfig", "PRESETS", "TransformerNet", "bake_style", "count_params", "gflops_per_frame"]
