@@ -163,30 +163,23 @@ def test_slim_checkpoint_exports_and_resumes(full_run, tmp_path):
     assert sorted(losses(tmp_path / "more")) == [31, 32, 33]
 
 
-def test_gpu_recipe_round_trip_on_cpu(tmp_path):
-    """The GPU-session tools end to end, at toy scale on the CPU: bundle -> concurrent
-    runs -> packed slim checkpoints -> export_styles from the unpacked folder."""
-    import tarfile
+def test_style_recipe_exports_every_style_of_a_multi_style_run(tmp_path):
+    """training/recipes at toy scale: a three-painting run, then export_styles.py writes
+    each style (credits from styles.json) and its int8 copy, which the runtime loads."""
+    import stylecam
 
-    recipes = REPO / "training" / "recipes"
-    bundle, out, unpacked = tmp_path / "bundle", tmp_path / "out", tmp_path / "unpacked"
-    r = subprocess.run([sys.executable, str(recipes / "gpu_bundle.py"), str(SHARED), str(bundle), "--photos", "8",
-                        "--styles", "candy,udnie"], capture_output=True, text=True, timeout=300)
+    paintings = [str(SHARED / "styles" / f"{s}.jpg") for s in ("candy", "wave", "udnie")]
+    args = train_args(tmp_path / "run", 2, "--workers", "0")
+    args[args.index("--style-image") + 1:args.index("--style-image") + 2] = paintings
+    assert run_training(*args).returncode == 0
+    r = subprocess.run([sys.executable, str(REPO / "training" / "recipes" / "export_styles.py"),
+                        str(tmp_path / "run" / "last.pt"), "--variant", "fast", "--out", str(tmp_path / "models"),
+                        "--shared", str(SHARED)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert len(list((bundle / "photos").glob("*.jpg"))) == 8 and (bundle / "vgg16.pth").is_file()
-    r = subprocess.run([sys.executable, str(recipes / "gpu_train.py"), "--bundle", str(bundle), "--out", str(out),
-                        "--runs", str(tmp_path / "runs"), "--device", "cpu", "--arch", "tiny", "--steps", "2",
-                        "--batch-size", "2", "--image-size", "64", "--workers", "1", "candy", "udnie",
-                        "--", "--threads", "1"], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "candy: step 2" in r.stdout and "udnie: step 2" in r.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["ckpt_0.tar", "logs.tar.gz"]
-    with tarfile.open(out / "ckpt_0.tar") as tar:
-        tar.extractall(unpacked, filter="data")
-    r = subprocess.run([sys.executable, str(recipes / "export_styles.py"), str(unpacked), "candy", "--out",
-                        str(tmp_path / "models"), "--shared", str(SHARED)], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "models" / "candy.onnx").is_file()
+    names = sorted(p.name for p in (tmp_path / "models").iterdir())
+    assert names == sorted(f"{s}.fast{v}.onnx" for s in ("candy", "wave", "udnie") for v in ("", ".int8"))
+    info = stylecam.Stylizer(tmp_path / "models" / "wave.fast.int8.onnx").info
+    assert info.artist == "Katsushika Hokusai" and info.training["style_image"] == "wave.jpg"
 
 
 def test_torchrun_two_ranks_gloo(tmp_path):

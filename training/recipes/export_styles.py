@@ -1,15 +1,18 @@
-"""Export trained runs to models/<style>.onnx with each painting's metadata.
+"""Export the bundled styles from a training checkpoint to models/, with credits and int8 copies.
 
-    python training/recipes/export_styles.py RUNS_DIR [STYLE ...] [--notes TEXT] [--variant fast]
+    python training/recipes/export_styles.py CHECKPOINT [STYLE ...] [--variant fast] [--out models]
 
-RUNS_DIR/<style>/last.pt (or RUNS_DIR/<style>.pt, a slim checkpoint unpacked from
-gpu_train.py's tars) is exported for every style given (default: all ten), to
-models/<style>.onnx, or models/<style>.fast.onnx with --variant fast (the net that
-`--quality fast` runs).
+CHECKPOINT is a multi-style checkpoint (every style it learned is exported, or the STYLEs
+named) or a one-style checkpoint (name its STYLE). Credits come from styles.json beside
+this script. Each style is written as models/<style>.onnx (or models/<style>.fast.onnx
+with --variant fast), parity-checked against PyTorch, then quantized to
+<name>.int8.onnx (static QDQ, calibrated on photos/eval), the file the runtime prefers on
+a CPU.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -17,44 +20,51 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from training.export import StyleCredits, default_parity_images, export_onnx  # noqa: E402
+from training.loop import load_checkpoint  # noqa: E402
+from training.quantize import quantize_int8  # noqa: E402
 
-FNS = "jcjohnson/fast-neural-style images/styles"
-PTE = "pytorch/examples fast_neural_style/images/style-images"
-PAINTINGS = {
-    "candy": ("Candy", "Candy", "unknown (abstract artwork)", PTE, "as in that repository"),
-    "composition_vii": ("Composition VII", "Composition VII (1913)", "Wassily Kandinsky", FNS, "public domain"),
-    "feathers": ("Feathers", "Feathers", "Leon Zernitsky", FNS, "as in that repository"),
-    "la_muse": ("La Muse", "La Muse (1935)", "Pablo Picasso", FNS, "as in that repository"),
-    "mosaic": ("Mosaic", "Mosaic", "unknown (mosaic artwork)", PTE, "as in that repository"),
-    "rain_princess": ("Rain Princess", "Rain Princess", "Leonid Afremov", PTE, "as in that repository"),
-    "starry_night": ("The Starry Night", "The Starry Night (1889)", "Vincent van Gogh", FNS, "public domain"),
-    "the_scream": ("The Scream", "The Scream (1893)", "Edvard Munch", FNS, "public domain"),
-    "udnie": ("Udnie", "Udnie (1913)", "Francis Picabia", PTE, "public domain"),
-    "wave": ("The Great Wave", "The Great Wave off Kanagawa (c. 1831)", "Katsushika Hokusai", FNS, "public domain"),
-}
+STYLES_JSON = Path(__file__).with_name("styles.json")
+
+
+def load_styles() -> dict[str, dict[str, str]]:
+    """The per-style data file: credits and published reference of every bundled style."""
+    return json.loads(STYLES_JSON.read_text())["styles"]
+
+
+def credits(style: str) -> StyleCredits:
+    s = load_styles()[style]
+    return StyleCredits(name=style, display_name=s["display_name"], painting=s["painting"], artist=s["artist"],
+                        image_source=f"{s['source']}/{style}.jpg", license=f"style image: {s['license']}")
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("runs")
+    p.add_argument("checkpoint")
     p.add_argument("styles", nargs="*")
     p.add_argument("--out", default=str(ROOT / "models"))
     p.add_argument("--notes", default="")
     p.add_argument("--variant", choices=("fast",), help="export as the style's fast net")
+    p.add_argument("--no-int8", dest="int8", action="store_false", help="skip the int8 copies")
     p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
     args = p.parse_args()
-    for style in args.styles or sorted(PAINTINGS):
-        display, painting, artist, source, terms = PAINTINGS[style]
-        info = StyleCredits(name=style, display_name=display, painting=painting, artist=artist,
-                            image_source=f"{source}/{style}.jpg", license=f"style image: {terms}")
+    trained = load_checkpoint(args.checkpoint)["recipe"]["style_image"]
+    multi = isinstance(trained, list)
+    styles = args.styles or ([Path(n).stem for n in trained] if multi else [])
+    if not styles:
+        p.error("name the STYLE of a one-style checkpoint")
+    eval_photos = Path(args.shared) / "photos" / "eval"
+    calibration = sorted(eval_photos.glob("*.jpg"))[:16]
+    for style in styles:
+        index = [Path(n).stem for n in trained].index(style) if multi else None
         target = Path(args.out) / (f"{style}.{args.variant}.onnx" if args.variant else f"{style}.onnx")
-        checkpoint = Path(args.runs) / style / "last.pt"
-        if not checkpoint.is_file():
-            checkpoint = Path(args.runs) / f"{style}.pt"
-        errors = export_onnx(checkpoint, target, info,
-                             parity_images=default_parity_images(Path(args.shared) / "photos" / "eval"),
-                             notes=args.notes)
-        print(f"{style}: parity max abs error {max(errors.values()):.4f}", flush=True)
+        errors = export_onnx(args.checkpoint, target, credits(style), parity_images=default_parity_images(eval_photos),
+                             notes=args.notes, style=index)
+        line = f"{style}: {target.name}, parity max abs error {max(errors.values()):.4f}"
+        if args.int8:
+            int8 = target.with_name(target.name[: -len(".onnx")] + ".int8.onnx")
+            quantize_int8(str(target), str(int8), calibration)
+            line += f"; {int8.name}"
+        print(line, flush=True)
     return 0
 
 
