@@ -25,8 +25,8 @@ done
 ranks=${RANKS:-2}
 python -m torch.distributed.run --nproc_per_node "$ranks" --master_port "${PORT:-29561}" -m training train \
   --style-image "${paintings[@]}" --data "$shared/photos/train" --out "$run" \
-  --arch fast --image-size 128 --batch-size "${BATCH:-2}" --lr 1e-3 --steps "${STEPS:-60000}" \
+  --arch fast --image-size 128 --batch-size "${BATCH:-2}" --lr "${LR:-3e-3}" --steps "${STEPS:-60000}" \
   --style-size 512 --style-weight "${STYLE_WEIGHT:-5}" --style-layer-weights "${LAYER_WEIGHTS:-1,1,1,1}" \
-  --temporal-weight 60 --threads "${THREADS:-1}" --workers 0 \
+  --temporal-weight "${TEMPORAL_WEIGHT:-600}" --threads "${THREADS:-1}" --workers 0 \
   --checkpoint-every 100 --sample-every 1000 --log-every 20 --max-minutes "$minutes" --no-progress \
   --vgg-weights "$shared/weights/vgg16_imagenet_caffe_conv1_1-conv4_3.pth" "${resume[@]}"
