@@ -77,8 +77,9 @@ def _preload_cuda_libraries() -> None:
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "stylecam" / "tensorrt"
+    import platformdirs  # the platform's cache folder: XDG on Linux, Library/Caches, AppData\Local
+
+    return Path(platformdirs.user_cache_dir("stylecam", appauthor=False)) / "tensorrt"
 
 
 class Stylizer:

@@ -35,3 +35,9 @@ def test_runtime_requirements_do_not_pull_torch(wheel):
     text = zipfile.ZipFile(wheel).read(meta).decode()
     runtime = [line for line in text.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert runtime and not any("torch" in line for line in runtime), runtime
+
+
+def test_wheel_carries_license_and_typing_marker(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "stylecam/py.typed" in names
+    assert any(n.endswith("licenses/LICENSE") for n in names), [n for n in names if "dist-info" in n]
