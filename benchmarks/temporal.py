@@ -26,7 +26,7 @@ from report import ROOT, write_section  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from stylecam import Stylizer  # noqa: E402
-from stylecam.flow import FlowEstimator, reliable_mask, warp, warping_error  # noqa: E402
+from stylecam.flow import FlowEstimator, reliable_mask, warping_error  # noqa: E402
 from stylecam.io import open_video  # noqa: E402
 from stylecam.temporal import make_smoother  # noqa: E402
 
@@ -173,7 +173,8 @@ def main() -> int:
     shared = Path(args.shared)
     engine = Stylizer(args.style, device="cpu", quality=args.quality)
     temporal_net = Stylizer(args.temporal_style, device="cpu") if args.temporal_style else None
-    painting = args.style_image or shared / "styles" / engine.info.training.get("style_image", f"{engine.info.name}.jpg")
+    trained_on = engine.info.training.get("style_image", f"{engine.info.name}.jpg")
+    painting = args.style_image or shared / "styles" / trained_on
     vgg = VggLosses(shared, Path(painting))
     clips = [c for c in sorted((shared / "clips").iterdir()) if not c.name.startswith("carphone")]
     if args.clips:
@@ -233,7 +234,8 @@ def main() -> int:
     tnet = (f", temporally trained net {cut('none', 'tnet'):.0%}, temporally trained net + flow "
             f"{cut('none', 'tnet_flow'):.0%}" if totals["tnet"] else "")
     summary = (f"E_warp cut vs per-frame (mean over clips): ema {cut('none', 'ema'):.0%}, flow "
-               f"{cut('none', 'flow'):.0%}{tnet}; peer `--smooth 0.3` vs peer per-frame {cut('peer', 'peer_smooth'):.0%}. "
+               f"{cut('none', 'flow'):.0%}{tnet}; peer `--smooth 0.3` vs peer per-frame "
+               f"{cut('peer', 'peer_smooth'):.0%}. "
                f"Flow smoothing cost: {np.mean(cost):.1%} of inference time per frame (median clip "
                f"{np.median(cost):.1%}).")
     sintel_table = sintel(shared, engine)

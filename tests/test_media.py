@@ -2,7 +2,6 @@
 Uses the small test net (a full style net on CPU takes ~1 s per 640x360 frame)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from PIL import Image

@@ -309,7 +309,8 @@ def test_multi_style_net_trains_each_style_and_exports_one(tmp_path):
     r = run_training(*args)
     assert r.returncode == 0, r.stderr
     ckpt = load_checkpoint(tmp_path / "multi" / "last.pt")
-    assert ckpt["net_config"]["styles"] == 3 and ckpt["recipe"]["style_image"] == ["mosaic.jpg", "candy.jpg", "udnie.jpg"]
+    assert ckpt["net_config"]["styles"] == 3
+    assert ckpt["recipe"]["style_image"] == ["mosaic.jpg", "candy.jpg", "udnie.jpg"]
     net = net_from_checkpoint(ckpt).eval()
     norms = [m for m in net.modules() if type(m).__name__ == "ConditionalInstanceNorm"]
     assert norms and all((n.weight[i] != 1).any() for n in norms for i in range(3))  # every style was trained

@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="transform net: johnson = classic (best quality), fast = CPU fast path")
     g = t.add_argument_group("schedule")
     g.add_argument("--steps", type=_positive(int), default=DEFAULTS["steps"], help="total optimizer steps")
-    g.add_argument("--batch-size", type=_positive(int), default=DEFAULTS["batch_size"], help="images per step (per GPU)")
+    g.add_argument("--batch-size", type=_positive(int), default=DEFAULTS["batch_size"],
+                   help="images per step (per process)")
     g.add_argument("--image-size", type=_positive(int), default=DEFAULTS["image_size"], help="training crop side, px")
     g.add_argument("--lr", type=_positive(float), default=DEFAULTS["lr"], help="Adam learning rate")
     g.add_argument("--grad-cap", type=float, default=DEFAULTS["grad_cap"],
@@ -156,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
 
             from .quantize import quantize_int8
             out = args.output or str(Path(args.model).with_suffix("")) + ".int8.onnx"
-            photos = sorted(p for p in Path(args.calibration).glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+            photos = sorted(p for p in Path(args.calibration).glob("*")
+                            if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
             quantize_int8(args.model, out, photos[: args.images])
             print(f"wrote {out} (int8, calibrated on {min(len(photos), args.images)} photos)")
         else:
@@ -169,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             errors = export_onnx(args.checkpoint, args.output, info, fp16=args.fp16,
                                  parity_images=default_parity_images(args.parity_images), notes=args.notes,
                                  style=args.style_index)
-            print(f"wrote {args.output}; parity max abs error {json.dumps({k: round(v, 4) for k, v in errors.items()})}")
+            rounded = {k: round(v, 4) for k, v in errors.items()}
+            print(f"wrote {args.output}; parity max abs error {json.dumps(rounded)}")
     except (TrainingError, WeightsError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -42,7 +42,8 @@ class StyleCredits:
 
 
 def export_onnx(checkpoint: str | Path, output: str | Path, info: StyleCredits, fp16: bool = False,
-                parity_images: Iterable[str | Path] = (), notes: str = "", style: int | None = None) -> dict[str, float]:
+                parity_images: Iterable[str | Path] = (), notes: str = "",
+                style: int | None = None) -> dict[str, float]:
     """Write `output` (and `<stem>.fp16.onnx` if fp16) and return the parity errors.
 
     A multi-style checkpoint needs `style`, the index of the painting to export: its

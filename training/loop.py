@@ -277,13 +277,15 @@ def train(config: TrainConfig) -> Path:
         optimizer.load_state_dict(optimizer_state)
     model = net
     if ddp.world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        model = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None)
 
     dtype = amp_dtype(config, device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
 
     dataset = CropDataset(config.data, config.image_size)
-    sampler = StepBatchSampler(len(dataset), config.batch_size, config.steps, config.seed, start_step, ddp.rank, ddp.world)
+    sampler = StepBatchSampler(len(dataset), config.batch_size, config.steps, config.seed, start_step, ddp.rank,
+                               ddp.world)
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=config.workers,
                         pin_memory=device.type == "cuda", persistent_workers=False)
     sample_inputs = _sample_batch(config.data, device) if ddp.main else None
@@ -375,7 +377,8 @@ def _losses(model: torch.nn.Module, vgg: LossNetwork, x: torch.Tensor, styles: t
             # one forward over [x, warp(x)]: DDP allows a single forward per backward
             grid = losses.random_affine_grid(x.shape[0], x.shape[2], x.shape[3], gen, device=x.device)
             moved = losses.perturb_like_next_frame(losses.warp(x, grid), gen)
-            y, y_of_warped = model(torch.cat([x, moved]), weights.repeat(2, 1) if weights is not None else None).chunk(2)
+            both = weights.repeat(2, 1) if weights is not None else None
+            y, y_of_warped = model(torch.cat([x, moved]), both).chunk(2)
         else:
             y = model(x, weights)
         with torch.no_grad():

@@ -97,7 +97,8 @@ class ConvLayer(nn.Sequential):
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1,
                  padding: str = "reflect"):
         if padding == "reflect":
-            super().__init__(nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, stride=stride, groups=groups))
+            super().__init__(nn.ReflectionPad2d(kernel // 2),
+                             nn.Conv2d(cin, cout, kernel, stride=stride, groups=groups))
         else:
             super().__init__(nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, groups=groups))
 

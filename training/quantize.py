@@ -13,7 +13,8 @@ import numpy as np
 from .export import set_metadata
 
 
-def quantize_int8(model: str | Path, output: str | Path, photos: list[Path], size: tuple[int, int] = (320, 180)) -> None:
+def quantize_int8(model: str | Path, output: str | Path, photos: list[Path],
+                  size: tuple[int, int] = (320, 180)) -> None:
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from PIL import Image
