@@ -18,7 +18,7 @@ class FlowEstimator:
     scaled back up to full resolution)."""
 
     def __init__(self, preset: str = "medium", max_side: int = 0):
-        self.dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])
+        self.dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])  # type: ignore[attr-defined]  # not in OpenCV's stubs
         self.max_side = max_side
 
     def gray(self, rgb: np.ndarray) -> np.ndarray:

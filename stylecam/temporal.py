@@ -30,8 +30,11 @@ class NoSmoothing:
         pass
 
 
-def _scene_cut(prev: np.ndarray, cur: np.ndarray, threshold: float = 0.35) -> bool:
-    """Large change of the coarse luminance histogram = a new shot: drop the history."""
+def _scene_cut(prev: np.ndarray | None, cur: np.ndarray, threshold: float = 0.35) -> bool:
+    """Large change of the coarse luminance histogram = a new shot: drop the history
+    (no previous frame counts as a cut)."""
+    if prev is None:
+        return True
     bins = 32
     a = np.histogram(prev[::4, ::4].mean(axis=2), bins=bins, range=(0, 256))[0].astype(np.float32)
     b = np.histogram(cur[::4, ::4].mean(axis=2), bins=bins, range=(0, 256))[0].astype(np.float32)
@@ -54,6 +57,7 @@ class EmaSmoothing:
         self.prev_out: np.ndarray | None = None
 
     def __call__(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+        out: np.ndarray
         if self.prev_out is None or self.prev_out.shape != stylized.shape or _scene_cut(self.prev_in, frame):
             out = stylized.astype(np.float32)
         else:
@@ -91,8 +95,8 @@ class FlowSmoothing:
         from .flow import reliable_mask, resize_flow, warp
 
         gray = self.flow.gray(frame)
-        if (self.prev_out is None or self.prev_out.shape != stylized.shape or self.strength == 0
-                or _scene_cut(self.prev_in, frame)):
+        if (self.prev_out is None or self.prev_gray is None or self.prev_out.shape != stylized.shape
+                or self.strength == 0 or _scene_cut(self.prev_in, frame)):
             out = stylized.astype(np.float32)
         else:
             h, w = frame.shape[:2]
