@@ -71,7 +71,7 @@ def stylize_image_file(src: Path, dst: Path, engine: Stylizer, overwrite: bool =
     image = read_image(src)
     out = engine.stylize(image.rgb)
     # a gray photo comes out in the style's colours; --preserve-color keeps it gray
-    write_image(dst, out, like=image)
+    write_image(dst, out, like=image, overwrite=overwrite)
     h, w = out.shape[:2]
     return JobResult(str(src), str(dst), "image", frames=1, seconds=time.perf_counter() - started, width=w, height=h)
 
@@ -90,7 +90,7 @@ def stylize_video_file(src: Path, dst: Path, engine: Stylizer, options: VideoOpt
         if (info.width % 2 or info.height % 2) and warn:
             warn(f"{src.name}: odd size {info.width}x{info.height} is kept exactly with 4:4:4 chroma "
                  "(H.264 High 4:4:4), which some players do not support")
-        sink = VideoSink(dst, info, audio_from=src, crf=options.crf, preset=options.preset)
+        sink = VideoSink(dst, info, audio_from=src, crf=options.crf, preset=options.preset, overwrite=overwrite)
         result.audio = sink.audio is not None
         progress = Progress(info.frame_count or None, src.name, options.progress)
         stats = stylize_stream(source, engine, sink.write, batch=options.batch,

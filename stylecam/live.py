@@ -249,7 +249,7 @@ class RecordSink:
         check_output(path, [], overwrite)
         info = VideoInfo(width=size[0], height=size[1], rate=None, time_base=Fraction(1, 1000), frame_count=0,
                          live=True)
-        self.sink = VideoSink(path, info)
+        self.sink = VideoSink(path, info, overwrite=overwrite)
         self.t0: float | None = None
         self.last = -1
 
@@ -399,11 +399,15 @@ class WindowSink:
         elif key == " ":
             self.loop.paused = not self.loop.paused
         elif key == "s":
-            from PIL import Image
+            from .errors import StylecamError
+            from .io import write_image
 
             path = self.snapshot_dir / time.strftime("stylecam_%Y%m%d_%H%M%S.png")
-            Image.fromarray(image).save(path)
-            self.loop.warn(f"snapshot {path}")
+            try:  # never replaces a file (a second snapshot in the same second is refused)
+                write_image(path, image)
+                self.loop.warn(f"snapshot {path}")
+            except (StylecamError, OSError) as exc:
+                self.loop.warn(f"snapshot not saved: {exc}")
 
     def close(self) -> None:
         self.display.close()

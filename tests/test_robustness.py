@@ -1,0 +1,70 @@
+"""Hostile and unlucky conditions: every input is made here, every failure is one line."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import make_video
+
+from test_cli import assert_usage_error, leftovers
+
+
+def cli(*args, env=None, umask: int | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`stylecam ...` in a subprocess, optionally under a given umask."""
+    def pre() -> None:
+        if umask is not None:
+            os.umask(umask)
+    return subprocess.run([sys.executable, "-m", "stylecam", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=timeout, preexec_fn=pre)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def save_photo(path: Path, size=(40, 30), seed=0) -> Path:
+    w, h = size
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def all_leftovers(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if ".part" in p.name)
+
+
+# -- output file modes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_new_outputs_get_the_umask_mode(tmp_path, cli_env, umask):
+    photo = save_photo(tmp_path / "p.png")
+    clip = make_video(tmp_path / "c.mp4", frames=3)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    save_photo(folder / "a.jpg")
+    expected = 0o666 & ~umask
+    for src, out in ((photo, tmp_path / "o.png"), (clip, tmp_path / "o.mp4"), (folder, tmp_path / "out")):
+        r = cli(src, "-o", out, "--style", "testnet", env=cli_env, umask=umask)
+        assert r.returncode == 0, r.stderr
+        made = out / "a.jpg" if out.is_dir() else out
+        assert mode(made) == expected, (made, oct(mode(made)))
+    assert all_leftovers(tmp_path) == []
+
+
+def test_overwritten_output_keeps_its_mode(tmp_path, cli_env):
+    photo = save_photo(tmp_path / "p.png")
+    clip = make_video(tmp_path / "c.mp4", frames=3)
+    for src, out, m in ((photo, tmp_path / "o.png", 0o664), (clip, tmp_path / "o.mp4", 0o640)):
+        out.write_bytes(b"old")
+        os.chmod(out, m)
+        r = cli(src, "-o", out, "--style", "testnet", "-y", env=cli_env, umask=0o077)
+        assert r.returncode == 0, r.stderr
+        assert out.read_bytes() != b"old" and mode(out) == m, oct(mode(out))
