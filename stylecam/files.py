@@ -177,14 +177,21 @@ def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOp
                                 "use -y/--overwrite to replace them")
     results = []
     for path, out, kind in jobs:
-        out.parent.mkdir(parents=True, exist_ok=True)
         try:
+            out.parent.mkdir(parents=True, exist_ok=True)
             if kind == "image":
                 results.append(stylize_image_file(path, out, engine, overwrite))
             else:
                 results.append(stylize_video_file(path, out, engine, options, overwrite, warn))
-        except StylecamError as exc:
+        except Exception as exc:  # one bad file is that file's failure; the others still run
+            message = str(exc) if isinstance(exc, StylecamError) else describe_unexpected(exc)
             if warn:
-                warn(f"skipped {path}: {exc}")
-            results.append(JobResult(str(path), str(out), kind, error=str(exc)))
+                warn(f"skipped {path}: {message}")
+            results.append(JobResult(str(path), str(out), kind, error=message))
     return results
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    """An error we did not foresee, as one line (type and first line of the message)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__

@@ -68,3 +68,40 @@ def test_overwritten_output_keeps_its_mode(tmp_path, cli_env):
         r = cli(src, "-o", out, "--style", "testnet", "-y", env=cli_env, umask=0o077)
         assert r.returncode == 0, r.stderr
         assert out.read_bytes() != b"old" and mode(out) == m, oct(mode(out))
+
+
+# -- folder jobs: one bad file is that file's failure -------------------------------------
+
+
+def make_bomb_png(path: Path, side: int = 30000) -> Path:
+    """A tiny PNG whose header claims side x side pixels (a decompression bomb)."""
+    import struct
+    import zlib
+
+    save_photo(path, size=(8, 8))
+    data = bytearray(path.read_bytes())
+    assert data[12:16] == b"IHDR"
+    data[16:24] = struct.pack(">II", side, side)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_folder_goes_on_after_an_unexpected_error(tmp_path, cli_env):
+    src = tmp_path / "in"
+    src.mkdir()
+    save_photo(src / "a.png")
+    make_bomb_png(src / "b_bomb.png")
+    save_photo(src / "c.png", seed=2)
+    make_video(src / "d.mp4", frames=3)
+    out = tmp_path / "out"
+    r = cli(src, "-o", out, "--style", "testnet", "--json", env=cli_env)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    bad = [line for line in r.stderr.splitlines() if "b_bomb.png" in line]
+    assert len(bad) == 1, r.stderr
+    assert "1 of 4 files failed" in r.stderr
+    results = {Path(x["input"]).name: x for x in json.loads(r.stdout)["results"]}
+    assert results["b_bomb.png"]["error"] and not results["a.png"]["error"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png", "d.mp4"]
+    assert all_leftovers(tmp_path) == []
