@@ -132,9 +132,27 @@ def _ends_early(info: VideoInfo, last_time: float | None) -> bool:
     return last_time + frame < info.start_time + info.duration - max(3 * frame, 0.02 * info.duration)
 
 
+def _output_suffix(suffix: str, kind: str) -> str:
+    """The input's extension (lower case) where we can write that format, else .mp4/.png."""
+    suffix = suffix.lower()
+    if kind == "video" and suffix not in VIDEO_OUTPUT_SUFFIXES:
+        return ".mp4"
+    if kind == "image" and suffix not in IMAGE_OUTPUT_SUFFIXES:
+        return ".png"
+    return suffix
+
+
 def plan_folder(src: Path, dst: Path, style: str) -> list[tuple[Path, Path, str]]:
-    """Every image/video below `src` -> the same relative path below `dst` (videos as .mp4 if needed)."""
-    jobs = []
+    """Every image/video below `src` -> the same relative path below `dst` (videos as .mp4 if needed).
+
+    Naming rule: an output keeps the input's relative path with the output extension
+    (clip.avi -> clip.mp4). Where several inputs would get the same output name (compared
+    ignoring case, as on macOS and Windows), the input whose name needs no change keeps
+    it and the others keep their own extension in the name: clip.avi -> clip.avi.mp4,
+    IMG.JPG -> IMG.JPG.jpg; a name still taken gets _2, _3, ... before the output
+    extension (clip.avi_2.mp4).
+    """
+    found: list[tuple[Path, Path, str, str]] = []  # input, relative path, kind, output suffix
     dst_resolved = dst.resolve()
     for path in sorted(src.rglob("*")):
         if not path.is_file() or any(part.startswith(".") for part in path.relative_to(src).parts):
@@ -146,15 +164,35 @@ def plan_folder(src: Path, dst: Path, style: str) -> list[tuple[Path, Path, str]
         if kind is None:
             continue
         rel = path.relative_to(src)
-        out_suffix = suffix
-        if kind == "video" and suffix not in VIDEO_OUTPUT_SUFFIXES:
-            out_suffix = ".mp4"
-        if kind == "image" and suffix not in IMAGE_OUTPUT_SUFFIXES:
-            out_suffix = ".png"
-        jobs.append((path, (dst / rel).with_suffix(out_suffix), kind))
-    if not jobs:
+        found.append((path, rel, kind, _output_suffix(suffix, kind)))
+    if not found:
         raise StylecamError(f"no images or videos in {src}")
-    return jobs
+
+    def key(rel: Path) -> str:
+        return rel.as_posix().casefold()
+
+    groups: dict[str, list[int]] = {}
+    for i, (_, rel, _, out_suffix) in enumerate(found):
+        groups.setdefault(key(rel.with_suffix(out_suffix)), []).append(i)
+    names: dict[int, Path] = {}
+    renamed: list[int] = []
+    for members in groups.values():
+        natural = [i for i in members if found[i][1].suffix == found[i][3]]  # name unchanged
+        keeper = natural[0] if natural else members[0] if len(members) == 1 else None
+        for i in members:
+            if i == keeper:
+                names[i] = found[i][1].with_suffix(found[i][3])
+            else:
+                renamed.append(i)
+    taken = {key(p) for p in names.values()}
+    for i in renamed:
+        _, rel, _, out_suffix = found[i]
+        name, n = rel.with_name(rel.name + out_suffix), 2
+        while key(name) in taken:
+            name, n = rel.with_name(f"{rel.name}_{n}{out_suffix}"), n + 1
+        taken.add(key(name))
+        names[i] = name
+    return [(path, dst / names[i], kind) for i, (path, _, kind, _) in enumerate(found)]
 
 
 def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOptions = VideoOptions(),

@@ -105,3 +105,45 @@ def test_folder_goes_on_after_an_unexpected_error(tmp_path, cli_env):
     assert results["b_bomb.png"]["error"] and not results["a.png"]["error"]
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png", "d.mp4"]
     assert all_leftovers(tmp_path) == []
+
+
+# -- folder jobs: name clashes --------------------------------------------------------
+
+
+def test_folder_name_clashes_keep_every_result(tmp_path, cli_env):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    make_video(src / "clip.avi", frames=3, codec="mpeg4")
+    frames = [Image.fromarray(np.full((32, 48, 3), 40 * i, np.uint8)) for i in range(3)]
+    frames[0].save(src / "clip.gif", save_all=True, append_images=frames[1:], duration=100)
+    make_video(src / "clip.mp4", frames=3)
+    save_photo(src / "IMG.JPG", seed=1)
+    save_photo(src / "IMG.jpg", seed=2)
+    save_photo(src / "sub" / "x.bmp", seed=3)
+    save_photo(src / "sub" / "x.BMP", seed=4)
+    save_photo(src / "sub" / "y.tga", seed=5)  # not an input suffix: ignored
+    out = tmp_path / "out"
+    for extra in ([], ["-y"]):  # -y must not let one result replace another either
+        r = cli(src, "-o", out, "--style", "testnet", "--json", *extra, env=cli_env)
+        assert r.returncode == 0, r.stderr
+    written = [x["output"] for x in json.loads(r.stdout)["results"]]
+    assert len(set(written)) == len(written) == 7
+    made = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert made == ["IMG.JPG.jpg", "IMG.jpg", "clip.avi.mp4", "clip.gif.mp4", "clip.mp4",
+                    "sub/x.BMP.bmp", "sub/x.bmp"]
+
+
+def test_folder_plan_never_gives_two_inputs_one_name(tmp_path):
+    from stylecam.files import plan_folder
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.avi", "a.mp4", "a.mkv", "a.avi.mp4", "A.MKV", "b.TIFF", "b.tiff", "b.tif"):
+        (src / name).write_bytes(b"x")
+    jobs = plan_folder(src, tmp_path / "out", "s")
+    keys = [str(out.relative_to(tmp_path / "out")).casefold() for _, out, _ in jobs]
+    assert len(jobs) == 8 and len(set(keys)) == 8
+    names = {p.name: out.name for p, out, _ in jobs}
+    assert (names["a.mp4"], names["a.avi.mp4"], names["a.avi"]) == ("a.mp4", "a.avi.mp4", "a.avi_2.mp4")
+    assert (names["a.mkv"], names["A.MKV"]) == ("a.mkv", "A.MKV.mkv")
+    assert (names["b.tiff"], names["b.TIFF"], names["b.tif"]) == ("b.tiff", "b.TIFF.tiff", "b.tif")
