@@ -147,3 +147,23 @@ def test_folder_plan_never_gives_two_inputs_one_name(tmp_path):
     assert (names["a.mp4"], names["a.avi.mp4"], names["a.avi"]) == ("a.mp4", "a.avi.mp4", "a.avi_2.mp4")
     assert (names["a.mkv"], names["A.MKV"]) == ("a.mkv", "A.MKV.mkv")
     assert (names["b.tiff"], names["b.TIFF"], names["b.tif"]) == ("b.tiff", "b.TIFF.tiff", "b.tif")
+
+
+def test_folder_never_writes_an_input_through_a_symlink(tmp_path, cli_env):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    save_photo(src / "a.png", seed=1)
+    save_photo(src / "b.png", seed=2)
+    save_photo(src / "sub" / "b.png", seed=3)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(src)  # out/sub/b.png is in/b.png
+    before = {p: p.read_bytes() for p in src.rglob("*.png")}
+    r = cli(src, "-o", out, "--style", "testnet", "-y", env=cli_env)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    refused = [line for line in r.stderr.splitlines() if "is the input file" in line]
+    assert len(refused) == 1 and "sub/b.png" in refused[0], r.stderr
+    assert {p: p.read_bytes() for p in src.rglob("*.png")} == before
+    assert (out / "a.png").is_file() and not (out / "b.png").samefile(src / "b.png")
+    assert all_leftovers(tmp_path) == []
