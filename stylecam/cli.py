@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="best = the full style net; fast = the style's small CPU net (about 10x faster on CPU, "
                         "judged in models/README.md) where it has one; auto = fast on CPU, best on a GPU (default: auto)")
     p.add_argument("--threads", type=_int_range(1, 256), default=None, help="CPU inference threads (default: all)")
+    p.add_argument("--max-megapixels", type=_positive_megapixels, default=None, metavar="MP",
+                   help="refuse images and frames larger than this; inference needs about 0.25 (fast net) to "
+                        "0.9 GB (full net) per megapixel (default: $STYLECAM_MAX_MEGAPIXELS or 16)")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -121,6 +124,13 @@ def _size(text: str) -> tuple[int, int]:
     raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720, got {text!r}")
 
 
+def _positive_megapixels(text: str) -> float:
+    value = _positive_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -137,7 +147,7 @@ def _warn(message: str) -> None:
 
 def _make_engine(args: argparse.Namespace) -> Stylizer:
     engine = Stylizer(args.style, device=args.device, strength=args.strength, preserve_color=args.preserve_color,
-                      threads=args.threads, quality=args.quality)
+                      threads=args.threads, quality=args.quality, max_megapixels=args.max_megapixels)
     if engine.gpu_fallback:
         _warn(engine.gpu_fallback)
     if args.quality == "fast" and engine.quality_used != "fast":

@@ -26,6 +26,25 @@ _PROVIDER = {
 }
 # Smallest padded side: the nets downsample 4x and reflect-pad 9x9 convs at full size.
 MIN_SIDE = 16
+# Largest frame by default, in megapixels. Inference memory grows with the frame: about
+# 0.9 GB per megapixel for the full nets and 0.25 GB for the fast nets (measured on CPU),
+# so an 8000x8000 photo would need ~56 GB. Raise it with max_megapixels, the
+# STYLECAM_MAX_MEGAPIXELS variable or --max-megapixels.
+DEFAULT_MAX_MEGAPIXELS = 16.0
+MAX_MEGAPIXELS_ENV = "STYLECAM_MAX_MEGAPIXELS"
+
+
+def max_megapixels_default() -> float:
+    text = os.environ.get(MAX_MEGAPIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_MEGAPIXELS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise StylecamError(f"{MAX_MEGAPIXELS_ENV} must be a positive number of megapixels, got {text!r}")
+    return value
 
 
 def available_devices() -> list[str]:
@@ -100,8 +119,12 @@ class Stylizer:
     def __init__(self, style: str | os.PathLike[str] = "mosaic", *, device: Device | str = "auto",
                  strength: float = 1.0, preserve_color: bool = False, threads: int | None = None,
                  precision: Literal["auto", "fp32", "fp16", "int8"] = "auto",
-                 quality: Literal["auto", "best", "fast"] = "auto"):
+                 quality: Literal["auto", "best", "fast"] = "auto", max_megapixels: float | None = None):
         self.strength = strength
+        #: frames above this size are refused before inference (memory); None = the default
+        self.max_megapixels = max_megapixels_default() if max_megapixels is None else float(max_megapixels)
+        if not self.max_megapixels > 0:
+            raise StylecamError(f"max_megapixels must be positive, got {max_megapixels}")
         self.preserve_color = preserve_color
         self.device_requested = device
         if precision not in ("auto", "fp32", "fp16", "int8"):
@@ -200,6 +223,7 @@ class Stylizer:
         """Stylize frames; same-size frames share one inference call."""
         for f in frames:
             _check_frame(f)
+            self.check_size(f.shape[1], f.shape[0])
         out: list[np.ndarray | None] = [None] * len(frames)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, f in enumerate(frames):
@@ -209,6 +233,15 @@ class Stylizer:
             for i, r in zip(idx, results):
                 out[i] = r
         return out  # type: ignore[return-value]
+
+    def check_size(self, width: int, height: int, what: str = "frame") -> None:
+        """Refuse a frame too large for the memory limit, saying how to raise it."""
+        mp = width * height / 1e6
+        if mp > self.max_megapixels:
+            raise StylecamError(
+                f"{what} is {width}x{height} ({mp:.1f} megapixels), above the limit of {self.max_megapixels:g} "
+                f"megapixels (the net needs about 0.25-0.9 GB per megapixel); raise it with --max-megapixels "
+                f"or {MAX_MEGAPIXELS_ENV} if this machine has the memory")
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Raw model call: float32 N,3,H,W (0..255, H/W multiples of `multiple`) -> same."""

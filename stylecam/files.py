@@ -68,7 +68,7 @@ def stylize_image_file(src: Path, dst: Path, engine: Stylizer, overwrite: bool =
         raise StylecamError(f"unsupported image output {dst.suffix or '(no extension)'}; "
                             f"use one of {', '.join(sorted(IMAGE_OUTPUT_SUFFIXES))}")
     started = time.perf_counter()
-    image = read_image(src)
+    image = read_image(src, lambda w, h: engine.check_size(w, h, f"image {src}"))
     out = engine.stylize(image.rgb)
     # a gray photo comes out in the style's colours; --preserve-color keeps it gray
     write_image(dst, out, like=image, overwrite=overwrite)
@@ -87,6 +87,7 @@ def stylize_video_file(src: Path, dst: Path, engine: Stylizer, options: VideoOpt
         info = source.info
         if info.width <= 0 or info.height <= 0:
             raise StylecamError(f"no decodable video frames in {src}")
+        engine.check_size(info.width, info.height, f"video {src}")
         if (info.width % 2 or info.height % 2) and warn:
             warn(f"{src.name}: odd size {info.width}x{info.height} is kept exactly with 4:4:4 chroma "
                  "(H.264 High 4:4:4), which some players do not support")

@@ -11,7 +11,7 @@ import heapq
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -117,16 +117,26 @@ class StillImage:
     grayscale: bool
 
 
-def read_image(path: Path) -> StillImage:
-    """Decode an image upright (EXIF orientation applied), as RGB plus optional alpha."""
+def read_image(path: Path, check_size: Callable[[int, int], None] | None = None) -> StillImage:
+    """Decode an image upright (EXIF orientation applied), as RGB plus optional alpha.
+
+    `check_size(width, height)` runs on the header's size, before the pixels are decoded.
+    """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # the size limit below says it in one line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            if check_size is not None:
+                check_size(*img.size)
             img = ImageOps.exif_transpose(img)
             img.load()
     except FileNotFoundError:
         raise StylecamError(f"input not found: {path}") from None
+    except Image.DecompressionBombError as exc:  # Pillow's guard against a tiny file claiming a huge image
+        raise StylecamError(f"cannot read image {path}: {_first_sentence(exc)}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise StylecamError(f"cannot read image {path}: {exc}") from None
     icc = img.info.get("icc_profile")
@@ -147,6 +157,11 @@ def read_image(path: Path) -> StillImage:
     else:
         rgb = np.asarray(img.convert("RGB"))
     return StillImage(np.ascontiguousarray(rgb), alpha, icc, grayscale=mode in ("L", "LA", "1", "I;16", "I"))
+
+
+def _first_sentence(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.split(", could be")[0]
 
 
 def write_image(path: Path, rgb: np.ndarray, like: StillImage | None = None, quality: int = 95,

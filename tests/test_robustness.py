@@ -167,3 +167,48 @@ def test_folder_never_writes_an_input_through_a_symlink(tmp_path, cli_env):
     assert {p: p.read_bytes() for p in src.rglob("*.png")} == before
     assert (out / "a.png").is_file() and not (out / "b.png").samefile(src / "b.png")
     assert all_leftovers(tmp_path) == []
+
+
+# -- huge and bomb images ---------------------------------------------------------------
+
+
+def test_bomb_image_is_one_line_exit_2(tmp_path, cli_env):
+    bomb = make_bomb_png(tmp_path / "bomb.png")
+    out = tmp_path / "out.png"
+    assert_usage_error(cli(bomb, "-o", out, "--style", "testnet", env=cli_env), "bomb.png")
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_huge_legal_image_is_refused_with_the_limit_and_how_to_raise_it(tmp_path, cli_env):
+    big = tmp_path / "big.png"
+    Image.new("RGB", (8000, 8000), (90, 120, 200)).save(big, compress_level=1)
+    out = tmp_path / "out.png"
+    r = cli(big, "-o", out, "--style", "testnet", env=cli_env)
+    assert_usage_error(r, "8000x8000")
+    assert "--max-megapixels" in r.stderr and "STYLECAM_MAX_MEGAPIXELS" in r.stderr
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_megapixel_limit_can_be_set(tmp_path, cli_env):
+    photo = save_photo(tmp_path / "p.png", size=(200, 100))  # 0.02 megapixels
+    clip = make_video(tmp_path / "c.mp4", frames=2, size=(200, 100))
+    for src in (photo, clip):
+        out = tmp_path / f"out{src.suffix}"
+        assert_usage_error(cli(src, "-o", out, "--style", "testnet", "--max-megapixels", "0.01", env=cli_env),
+                           "above the limit of 0.01 megapixels")
+        r = cli(src, "-o", out, "--style", "testnet", env={**cli_env, "STYLECAM_MAX_MEGAPIXELS": "0.01"})
+        assert_usage_error(r, "above the limit")
+        r = cli(src, "-o", out, "--style", "testnet", "--max-megapixels", "0.03",
+                env={**cli_env, "STYLECAM_MAX_MEGAPIXELS": "0.01"})  # the option wins
+        assert r.returncode == 0, r.stderr
+    assert_usage_error(cli(photo, "-o", tmp_path / "x.png", "--style", "testnet",
+                           env={**cli_env, "STYLECAM_MAX_MEGAPIXELS": "lots"}), "STYLECAM_MAX_MEGAPIXELS")
+
+
+def test_engine_refuses_oversized_frames(test_model):
+    from stylecam import StylecamError, Stylizer
+
+    s = Stylizer(test_model, device="cpu", max_megapixels=0.01)
+    assert s.stylize(np.zeros((50, 200, 3), np.uint8)).shape == (50, 200, 3)
+    with pytest.raises(StylecamError, match="200x100"):
+        s.stylize(np.zeros((100, 200, 3), np.uint8))
