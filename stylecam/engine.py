@@ -250,6 +250,9 @@ class Stylizer:
     # -- internals ----------------------------------------------------------------------
 
     def _check_contract(self) -> None:
+        """Check the contract at load, so a wrong model fails in one line before any output
+        is started: names, float32 N,3,H,W input with dynamic H/W, and, on a small probe
+        frame, a float32 3-channel output of the input's size."""
         inputs = {i.name: i for i in self.session.get_inputs()}
         outputs = {o.name for o in self.session.get_outputs()}
         if styles.INPUT_NAME not in inputs or styles.OUTPUT_NAME not in outputs:
@@ -257,9 +260,35 @@ class Stylizer:
                 f"{self.model_path} does not follow the stylecam model contract "
                 f"(needs input '{styles.INPUT_NAME}' and output '{styles.OUTPUT_NAME}'; "
                 f"has {sorted(inputs)} -> {sorted(outputs)})")
-        shape = inputs[styles.INPUT_NAME].shape
+        spec = inputs[styles.INPUT_NAME]
+        shape = spec.shape
         if len(shape) != 4 or shape[1] not in (3, "3"):
             raise StylecamError(f"{self.model_path}: input must be N,3,H,W, got {shape}")
+        if spec.type != "tensor(float)":
+            raise StylecamError(f"{self.model_path}: input must be float32, got {spec.type}")
+        if isinstance(shape[2], int) or isinstance(shape[3], int):
+            raise StylecamError(f"{self.model_path}: input height and width must be dynamic, got fixed "
+                                f"{shape[2]}x{shape[3]}")
+        if self.providers[0] == "TensorrtExecutionProvider":
+            return  # TensorRT builds an engine per new shape (minutes); its frames are checked as they come
+        m = self.info.multiple
+        h, w = padded_size(5 * m, 7 * m, m, 0)  # not square, so swapped axes show too
+        try:
+            out = self.infer(np.full((1, 3, h, w), 128, np.float32))
+        except Exception as exc:
+            raise StylecamError(f"{self.model_path}: fails on a {w}x{h} probe frame "
+                                f"({styles._first_line(exc)})") from None
+        if out.dtype != np.float32:
+            raise StylecamError(f"{self.model_path}: output must be float32, got {out.dtype}")
+        self._check_output(out, (1, 3, h, w))
+
+    def _check_output(self, out: np.ndarray, expected: tuple[int, ...]) -> None:
+        if out.shape != expected:
+            raise StylecamError(f"{self.model_path}: output must be N,3,H,W of the input's size, got "
+                                f"{'x'.join(map(str, out.shape))} for an input of {'x'.join(map(str, expected))}")
+        if not np.isfinite(out).all():
+            raise StylecamError(f"{self.model_path}: the model produced NaN or infinite values; it is broken "
+                                "(or was exported wrongly)")
 
     def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         h, w = frames[0].shape[:2]
@@ -270,7 +299,9 @@ class Stylizer:
         if b or ph or pw:  # mirror a border of b on every side, then up to the multiple
             stack = mirror_pad(stack, (b, ph), (b, pw))
         batch = np.ascontiguousarray(stack.transpose(0, 3, 1, 2), dtype=np.float32)
-        result = self.infer(batch)[:, :, b:b + h, b:b + w]
+        raw = self.infer(batch)
+        self._check_output(raw, batch.shape)  # a broken net must not become a garbage picture
+        result = raw[:, :, b:b + h, b:b + w]
         styled = np.clip(result.transpose(0, 2, 3, 1), 0, 255)
         outs = []
         for original, s in zip(frames, styled):

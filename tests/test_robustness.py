@@ -212,3 +212,70 @@ def test_engine_refuses_oversized_frames(test_model):
     assert s.stylize(np.zeros((50, 200, 3), np.uint8)).shape == (50, 200, 3)
     with pytest.raises(StylecamError, match="200x100"):
         s.stylize(np.zeros((100, 200, 3), np.uint8))
+
+
+# -- models that break the contract -----------------------------------------------------
+
+
+def build_hostile_model(path: Path, kind: str) -> Path:
+    """A model that loads in onnxruntime but breaks the stylecam contract in one way."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    dims = ["N", 3, "H", "W"]
+    in_type, in_dims, out_dims = TensorProto.FLOAT, dims, dims
+    inits = []
+    if kind == "float64_input":
+        in_type = TensorProto.DOUBLE
+        nodes = [helper.make_node("Cast", ["input"], ["output"], to=TensorProto.FLOAT)]
+    elif kind == "fixed_shape":
+        in_dims = out_dims = [1, 3, 64, 64]
+        nodes = [helper.make_node("Identity", ["input"], ["output"])]
+    elif kind == "one_channel":
+        out_dims = ["N", 1, "H", "W"]
+        nodes = [helper.make_node("ReduceMean", ["input"], ["output"], axes=[1], keepdims=1)]
+    elif kind == "half_size":
+        out_dims = ["N", 3, "h", "w"]
+        nodes = [helper.make_node("AveragePool", ["input"], ["output"], kernel_shape=[2, 2], strides=[2, 2])]
+    elif kind == "nan_on_bright":  # fine on the mid-gray probe, NaN where a pixel is brighter than 200
+        inits = [numpy_helper.from_array(np.array(200, np.float32), "c")]
+        nodes = [helper.make_node("Sub", ["c", "input"], ["d"]), helper.make_node("Sqrt", ["d"], ["output"])]
+    elif kind == "nan_always":
+        inits = [numpy_helper.from_array(np.array(-1, np.float32), "c")]
+        nodes = [helper.make_node("Mul", ["input", "c"], ["neg"]), helper.make_node("Sub", ["neg", "c"], ["d"]),
+                 helper.make_node("Sqrt", ["d"], ["output"])]  # sqrt(-x - 1): NaN for every pixel
+    else:
+        raise ValueError(kind)
+    graph = helper.make_graph(nodes, kind, [helper.make_tensor_value_info("input", in_type, in_dims)],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, out_dims)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("kind, match", [("float64_input", "float32"), ("fixed_shape", "dynamic"),
+                                         ("one_channel", "output must be N,3,H,W"),
+                                         ("half_size", "output must be N,3,H,W"), ("nan_always", "NaN")])
+def test_model_contract_is_checked_at_load(tmp_path, kind, match):
+    model = build_hostile_model(tmp_path / f"{kind}.onnx", kind)
+    photo = save_photo(tmp_path / "p.png")
+    out = tmp_path / "out.png"
+    assert_usage_error(cli(photo, "-o", out, "--style", model), match)
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_nan_in_a_frame_is_one_line_and_no_output(tmp_path):
+    model = build_hostile_model(tmp_path / "nan.onnx", "nan_on_bright")
+    from stylecam import StylecamError, Stylizer
+
+    s = Stylizer(model, device="cpu")  # loads: the probe frame is mid-gray
+    with pytest.raises(StylecamError, match="NaN"):
+        s.stylize(np.full((20, 30, 3), 250, np.uint8))
+    clip = make_video(tmp_path / "c.mp4", frames=6)  # has bright pixels
+    photo = save_photo(tmp_path / "p.png")
+    for src, out in ((clip, tmp_path / "out.mp4"), (photo, tmp_path / "out.png")):
+        assert_usage_error(cli(src, "-o", out, "--style", model), "NaN")
+        assert not out.exists()
+    assert leftovers(tmp_path) == []
