@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from . import signals
 from .errors import StylecamError
 
 _pending: set[Path] = set()  # temp files not yet committed or removed (cleaned up on a signal)
@@ -53,7 +54,8 @@ class AtomicOutput:
         self.target = Path(target)
         self.overwrite = overwrite
         parent = self.target.parent if str(self.target.parent) else Path(".")
-        with _lock:  # registered before a signal can separate the file from our record of it
+        # recorded in the same step, so a signal cannot leave a temp file nobody knows of
+        with signals.protected(), _lock:
             fd, name = tempfile.mkstemp(prefix=f".{self.target.stem}.", suffix=f".part{self.target.suffix}",
                                         dir=parent)
             self.tmp = Path(name)
@@ -70,17 +72,18 @@ class AtomicOutput:
             self.abort()
 
     def commit(self) -> None:
-        try:
-            os.chmod(self.tmp, self._final_mode())
-            if self.overwrite:
-                os.replace(self.tmp, self.target)
-            else:
-                self._link_no_clobber()
-        except BaseException:
-            self.abort()
-            raise
-        with _lock:
-            _pending.discard(self.tmp)
+        with signals.protected():  # a signal now takes effect once the file is in place or gone
+            try:
+                os.chmod(self.tmp, self._final_mode())
+                if self.overwrite:
+                    os.replace(self.tmp, self.target)
+                else:
+                    self._link_no_clobber()
+            except BaseException:
+                self.abort()
+                raise
+            with _lock:
+                _pending.discard(self.tmp)
 
     def abort(self) -> None:
         self.tmp.unlink(missing_ok=True)

@@ -1,7 +1,7 @@
 """`stylecam` command line: parse options, build a Stylizer, hand off to a job.
 
-Every user error ends as one line on stderr and exit code 2; Ctrl+C as exit code 130
-with no partial output at the target.
+Every user error ends as one line on stderr and exit code 2; Ctrl+C as exit code 130,
+SIGTERM 143 and SIGHUP 129, with no partial output at the target.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__, styles
+from . import __version__, signals, styles
+from .atomic import cleanup_pending
 from .engine import DEVICES, QUALITIES, Stylizer
 from .errors import StylecamError
 from .temporal import MODES
@@ -261,10 +262,11 @@ def run_live(args: argparse.Namespace) -> int:
             raise StylecamError("live mode needs an output: a window (without --no-window), --virtual-cam, "
                                 "--stream URL or -o FILE")
         loop.sinks = sinks
+        ended_by: BaseException | None = None
         try:
             stats = loop.run(duration=args.duration, opened=True)
-        except KeyboardInterrupt:  # the normal way to end a live session
-            stats = loop.stats
+        except KeyboardInterrupt as exc:  # the normal way to end a live session (TERM and HUP too)
+            stats, ended_by = loop.stats, exc
     finally:
         if not loop.stopped:  # sinks failed before the loop ran: the source is still ours to close
             source.close()
@@ -278,7 +280,8 @@ def run_live(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(f"live: {summary['shown']} frames at {summary['fps']} fps, latency p50 {summary['latency_ms_p50']} ms, "
               f"{summary['dropped']} stale frames dropped, {summary['reconnects']} reconnects", file=sys.stderr)
-    return 0
+    # the recording is finalised either way; a service manager still learns it was TERM/HUP
+    return ended_by.exit_code if isinstance(ended_by, signals.Terminated) and ended_by.signum != 2 else 0
 
 
 def _quiet_ffmpeg() -> None:
@@ -294,6 +297,20 @@ def _quiet_ffmpeg() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        signals.install()  # TERM and HUP clean up like Ctrl+C (also when main() is called directly)
+        return _main(argv)
+    except KeyboardInterrupt as exc:  # also a signal that came before or after the run
+        signals.closing()
+        cleanup_pending()
+        print(signals.interrupted_message(exc), file=sys.stderr)
+        return signals.exit_code(exc)
+    finally:
+        signals.closing()
+        cleanup_pending()  # a temp file whose own cleanup a signal cut short
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     debug = bool(os.environ.get("STYLECAM_DEBUG"))
     warnings.showwarning = lambda message, *_a, **_k: _warn(str(message))
@@ -304,9 +321,6 @@ def main(argv: list[str] | None = None) -> int:
     except StylecamError as exc:
         print(f"stylecam: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("stylecam: interrupted; no output was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `stylecam --list-styles | head`: the reader left, as with any Unix tool
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0

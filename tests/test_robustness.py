@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import make_video
+from conftest import default_sigint, make_video
 
 from test_cli import assert_usage_error, leftovers
 
@@ -278,4 +278,83 @@ def test_nan_in_a_frame_is_one_line_and_no_output(tmp_path):
     for src, out in ((clip, tmp_path / "out.mp4"), (photo, tmp_path / "out.png")):
         assert_usage_error(cli(src, "-o", out, "--style", model), "NaN")
         assert not out.exists()
+    assert leftovers(tmp_path) == []
+
+
+# -- signals ----------------------------------------------------------------------------
+
+
+def start(args, env) -> subprocess.Popen:
+    """Start `stylecam ...` and return once its signal handlers are in place: before that
+    the interpreter itself is starting (~0.1 s), and no stylecam code has run yet."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "stylecam", *map(str, args)], env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, preexec_fn=default_sigint)
+    status = Path(f"/proc/{proc.pid}/status")
+    if not status.exists():
+        time.sleep(0.3)
+        return proc
+    deadline = time.time() + 30
+    while time.time() < deadline and proc.poll() is None:
+        caught = next((int(line.split()[1], 16) for line in status.read_text().splitlines()
+                       if line.startswith("SigCgt:")), 0)
+        if caught >> (signal.SIGHUP - 1) & 1:  # installed last
+            return proc
+        time.sleep(0.002)
+    assert proc.poll() is not None, "stylecam installed no SIGTERM/SIGHUP handler"
+    return proc
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_term_and_hup_clean_up_like_ctrl_c(tmp_path, cli_env, signame):
+    import random
+    import signal
+    import time
+
+    sig = getattr(signal, signame)
+    src = make_video(tmp_path / "clip.mp4", frames=240, size=(320, 240), fps=24)
+    work = tmp_path / "work"
+    work.mkdir()
+    rng = random.Random(sig)
+    while_writing = 0
+    for run in range(20):
+        out = work / f"out{run}.mp4"
+        proc = start([src, "-o", out, "--style", "testnet"], cli_env)
+        if run % 2:  # at a random moment of start-up (imports, model load)
+            time.sleep(rng.uniform(0, 0.7))
+        else:  # while the temp file is being written
+            deadline = time.time() + 30
+            while not leftovers(work) and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0, 0.2))
+            while_writing += bool(leftovers(work)) and proc.poll() is None
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err, err
+        assert proc.returncode in (128 + sig, 0), (run, proc.returncode, err)
+        if proc.returncode:
+            assert not out.exists() and len(err.strip().splitlines()) == 1, err
+        assert leftovers(work) == [], run
+    assert while_writing >= 5  # the signal really came while a temp file existed
+
+
+def test_ctrl_c_early_is_quiet(tmp_path, cli_env):
+    import random
+    import signal
+    import time
+
+    photo = save_photo(tmp_path / "p.png")
+    rng = random.Random(1)
+    for run in range(10):
+        out = tmp_path / f"out{run}.png"
+        proc = start([photo, "-o", out, "--style", "testnet"], cli_env)
+        time.sleep(rng.uniform(0, 0.5))
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err, err
+        assert proc.returncode in (130, 0), (run, proc.returncode, err)
+        if proc.returncode:
+            assert not out.exists() and err.strip() == "stylecam: interrupted; no partial output was left"
     assert leftovers(tmp_path) == []
