@@ -358,3 +358,63 @@ def test_ctrl_c_early_is_quiet(tmp_path, cli_env):
         if proc.returncode:
             assert not out.exists() and err.strip() == "stylecam: interrupted; no partial output was left"
     assert leftovers(tmp_path) == []
+
+
+# -- two writers, one output -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_commit_never_replaces_a_file_that_appeared_meanwhile(tmp_path, monkeypatch, hard_links):
+    import errno
+
+    from stylecam import StylecamError
+    from stylecam.atomic import AtomicOutput
+
+    if not hard_links:  # a file system without hard links: the check-then-rename fallback
+        def no_link(*_a):
+            raise OSError(errno.EPERM, "Operation not permitted")
+        monkeypatch.setattr(os, "link", no_link)
+    target = tmp_path / "out.png"
+    writer = AtomicOutput(target)
+    writer.tmp.write_bytes(b"ours")
+    target.write_bytes(b"theirs")  # another writer finished first
+    with pytest.raises(StylecamError, match="another program"):
+        writer.commit()
+    assert target.read_bytes() == b"theirs" and leftovers(tmp_path) == []
+    with AtomicOutput(tmp_path / "new.png") as tmp:  # no clash: committed
+        tmp.write_bytes(b"new")
+    assert (tmp_path / "new.png").read_bytes() == b"new" and leftovers(tmp_path) == []
+    replacing = AtomicOutput(target, overwrite=True)  # -y replaces
+    replacing.tmp.write_bytes(b"ours")
+    replacing.commit()
+    assert target.read_bytes() == b"ours" and leftovers(tmp_path) == []
+
+
+def test_second_writer_to_one_output_fails_in_one_line(tmp_path, cli_env):
+    import time
+
+    from conftest import probe
+
+    a = make_video(tmp_path / "a.mp4", frames=150, size=(320, 240))
+    b = make_video(tmp_path / "b.mp4", frames=150, size=(256, 192))
+    out = tmp_path / "out.mp4"
+    procs = [subprocess.Popen([sys.executable, "-m", "stylecam", src, "-o", out, "--style", "testnet"], env=cli_env,
+                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True) for src in (a, b)]
+    deadline = time.time() + 60
+    both_writing = False
+    while time.time() < deadline and all(p.poll() is None for p in procs):
+        if len(leftovers(tmp_path)) == 2:
+            both_writing = True  # both are past the "output exists" check
+            break
+        time.sleep(0.01)
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+    codes = [p.returncode for p in procs]
+    assert sorted(codes) == [0, 2], (codes, errs)
+    loser = codes.index(2)
+    assert_usage_error(subprocess.CompletedProcess([], 2, "", errs[loser]),
+                       "another program" if both_writing else "exists")
+    winner_size = (320, 240) if codes[0] == 0 else (256, 192)
+    p = probe(out)
+    assert (p["width"], p["height"], p["frames"]) == (*winner_size, 150)
+    assert leftovers(tmp_path) == []
+    assert both_writing, "the two runs did not overlap; the race was not exercised"
