@@ -211,8 +211,11 @@ def run(args: argparse.Namespace) -> int:
 
 def run_live(args: argparse.Namespace) -> int:
     from .live import (CameraSource, LiveLoop, RecordSink, StreamSink, StreamSource, VirtualCamSink, WindowSink,
-                       probe_cameras, SourceLost)
+                       check_url, probe_cameras, SourceLost)
     from .temporal import make_smoother
+
+    if args.stream:
+        check_url(args.stream)  # before the model loads
 
     if args.webcam is not None:
         if args.input:

@@ -418,3 +418,31 @@ def test_second_writer_to_one_output_fails_in_one_line(tmp_path, cli_env):
     assert (p["width"], p["height"], p["frames"]) == (*winner_size, 150)
     assert leftovers(tmp_path) == []
     assert both_writing, "the two runs did not overlap; the race was not exercised"
+
+
+# -- live URLs and the style list -------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, match", [
+    (["udp://127.0.0.1:99999", "--no-window", "-o", "rec.mp4"], "invalid port"),
+    (["udp://127.0.0.1:0", "--no-window", "-o", "rec.mp4"], "invalid port"),
+    (["udp://127.0.0.1", "--no-window", "-o", "rec.mp4"], "needs a port"),
+    (["--webcam", "--no-window", "--stream", "udp://127.0.0.1:70000"], "invalid port"),
+    (["--webcam", "--no-window", "--stream", "udp://127.0.0.1:port"], "invalid port"),
+])
+def test_invalid_url_ports_are_refused(tmp_path, cli_env, args, match):
+    args = [str(tmp_path / a) if a == "rec.mp4" else a for a in args]
+    assert_usage_error(cli(*args, "--style", "testnet", env=cli_env, timeout=60), match)
+    assert not (tmp_path / "rec.mp4").exists()
+
+
+def test_one_broken_model_does_not_break_the_style_list(tmp_path, models_dir):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "garbage.onnx").write_bytes(b"\x00not onnx")
+    env = {**os.environ, "STYLECAM_MODELS": os.pathsep.join([str(broken), str(models_dir)])}
+    for extra in ([], ["--json"]):
+        r = cli("--list-styles", *extra, env=env)
+        assert r.returncode == 0, r.stderr
+        assert "testnet" in r.stdout and "garbage" not in r.stdout
+        assert r.stderr.count("\n") == 1 and "skipped style garbage.onnx" in r.stderr, r.stderr
