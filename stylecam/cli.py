@@ -284,7 +284,7 @@ def run_live(args: argparse.Namespace) -> int:
         print(f"live: {summary['shown']} frames at {summary['fps']} fps, latency p50 {summary['latency_ms_p50']} ms, "
               f"{summary['dropped']} stale frames dropped, {summary['reconnects']} reconnects", file=sys.stderr)
     # the recording is finalised either way; a service manager still learns it was TERM/HUP
-    return ended_by.exit_code if isinstance(ended_by, signals.Terminated) and ended_by.signum != 2 else 0
+    return signals.exit_code(ended_by) if signals.ended_by_signal(ended_by) else 0
 
 
 def _quiet_ffmpeg() -> None:
@@ -300,8 +300,9 @@ def _quiet_ffmpeg() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    previous: dict[int, Any] = {}
     try:
-        signals.install()  # TERM and HUP clean up like Ctrl+C (also when main() is called directly)
+        previous = signals.install()  # TERM and HUP clean up like Ctrl+C (also when main() is called directly)
         return _main(argv)
     except KeyboardInterrupt as exc:  # also a signal that came before or after the run
         signals.closing()
@@ -311,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signals.closing()
         cleanup_pending()  # a temp file whose own cleanup a signal cut short
+        signals.restore(previous)
 
 
 def _main(argv: list[str] | None) -> int:

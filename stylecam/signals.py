@@ -70,18 +70,34 @@ def _raise(signum: int, frame: Any) -> None:
     raise Terminated(signum)
 
 
-def install() -> None:
+def install() -> dict[int, Any]:
     """Raise Terminated in the main thread on INT, TERM and HUP. A signal the parent
-    ignores (`nohup` ignores HUP, a shell's background job INT) stays ignored."""
+    ignores (`nohup` ignores HUP, a shell's background job INT) stays ignored.
+    Returns the handlers it replaced, for `restore`."""
     global _closing
     _closing = False
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous  # only the main thread may set handlers (main() run from a thread)
     for name in HANDLED:
         signum = getattr(signal, name, None)
         if signum is None:  # no SIGHUP on Windows
             continue
         if signal.getsignal(signum) is signal.SIG_IGN:
             continue
-        signal.signal(signum, _raise)
+        previous[signum] = signal.signal(signum, _raise)
+    return previous
+
+
+def restore(previous: dict[int, Any]) -> None:
+    """Put back the handlers `install` replaced (main() called from a program of its own)."""
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def ended_by_signal(exc: BaseException | None) -> bool:
+    """True for TERM and HUP (not Ctrl+C)."""
+    return isinstance(exc, Terminated) and exc.signum != signal.SIGINT
 
 
 def closing() -> None:
@@ -95,8 +111,9 @@ def exit_code(exc: BaseException) -> int:
 
 
 def interrupted_message(exc: BaseException) -> str:
-    what = f"terminated by {signal.Signals(exc.signum).name}" if isinstance(exc, Terminated) \
-        and exc.signum != signal.SIGINT else "interrupted"
+    what = "interrupted"
+    if isinstance(exc, Terminated) and ended_by_signal(exc):
+        what = f"terminated by {signal.Signals(exc.signum).name}"
     return f"stylecam: {what}; no partial output was left"
 
 
