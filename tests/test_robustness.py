@@ -107,6 +107,33 @@ def test_folder_goes_on_after_an_unexpected_error(tmp_path, cli_env):
     assert all_leftovers(tmp_path) == []
 
 
+def test_folder_isolates_errors_nobody_foresaw(tmp_path, test_model):
+    """Any exception in one file (here a RuntimeError from the engine) is that file's failure."""
+    from stylecam import Stylizer
+    from stylecam.files import stylize_path
+
+    src = tmp_path / "in"
+    src.mkdir()
+    save_photo(src / "a.png")
+    save_photo(src / "b.png", size=(33, 30))
+    save_photo(src / "c.png", seed=2)
+    engine = Stylizer(test_model, device="cpu")
+    real = engine.stylize_batch
+
+    def flaky(frames):
+        if frames[0].shape[1] == 33:
+            raise RuntimeError("something nobody foresaw\nsecond line")
+        return real(frames)
+
+    engine.stylize_batch = flaky
+    warnings: list[str] = []
+    results = stylize_path(src, tmp_path / "out", engine, warn=warnings.append)
+    assert [Path(r.input).name for r in results] == ["a.png", "b.png", "c.png"]
+    assert results[1].error == "RuntimeError: something nobody foresaw" and not results[0].error
+    assert warnings == [f"skipped {src / 'b.png'}: RuntimeError: something nobody foresaw"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]
+
+
 # -- folder jobs: name clashes --------------------------------------------------------
 
 
