@@ -20,7 +20,6 @@ from .errors import StylecamError
 from .temporal import MODES
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 EPILOG = """examples:
   stylecam video.mp4 -o out.mp4 --style mosaic     file in, file out, audio kept

@@ -209,23 +209,22 @@ def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOp
     if dst.exists() and not dst.is_dir():
         raise StylecamError(f"output {dst} is a file; a folder input needs a folder output")
     jobs = plan_folder(src, dst, engine.name)
-    results = []
     # a symlink in the output tree can lead back into the input tree: compare real paths
     inputs = {path.resolve(): path for path, _, _ in jobs}
     refused = {out for _, out, _ in jobs if out.resolve() in inputs}
+    if not overwrite:
+        existing = [str(out) for _, out, _ in jobs if out not in refused and out.exists()]
+        if existing:
+            raise StylecamError(f"{len(existing)} outputs exist already (e.g. {existing[0]}); "
+                                "use -y/--overwrite to replace them")
+    results = []
     for path, out, kind in jobs:
         if out in refused:
             message = f"output {out} is the input file {inputs[out.resolve()]}; not written"
             if warn:
                 warn(f"skipped {path}: {message}")
             results.append(JobResult(str(path), str(out), kind, error=message))
-    jobs = [job for job in jobs if job[1] not in refused]
-    if not overwrite:
-        existing = [str(out) for _, out, _ in jobs if out.exists()]
-        if existing:
-            raise StylecamError(f"{len(existing)} outputs exist already (e.g. {existing[0]}); "
-                                "use -y/--overwrite to replace them")
-    for path, out, kind in jobs:
+            continue
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             if kind == "image":
