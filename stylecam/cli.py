@@ -1,7 +1,7 @@
 """`stylecam` command line: parse options, build a Stylizer, hand off to a job.
 
-Every user error ends as one line on stderr and exit code 2; Ctrl+C as exit code 130
-with no partial output at the target.
+Every user error ends as one line on stderr and exit code 2; Ctrl+C as exit code 130,
+SIGTERM 143 and SIGHUP 129, with no partial output at the target.
 """
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__, styles
+from . import __version__, signals, styles
+from .atomic import cleanup_pending
 from .engine import DEVICES, QUALITIES, Stylizer
 from .errors import StylecamError
 from .temporal import MODES
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 EPILOG = """examples:
   stylecam video.mp4 -o out.mp4 --style mosaic     file in, file out, audio kept
@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="best = the full style net; fast = the style's small CPU net (about 10x faster on CPU, "
                         "judged in models/README.md) where it has one; auto = fast on CPU, best on a GPU (default: auto)")
     p.add_argument("--threads", type=_int_range(1, 256), default=None, help="CPU inference threads (default: all)")
+    p.add_argument("--max-megapixels", type=_positive_megapixels, default=None, metavar="MP",
+                   help="refuse images and frames larger than this; inference needs about 0.25 (fast net) to "
+                        "0.9 GB (full net) per megapixel (default: $STYLECAM_MAX_MEGAPIXELS or 16)")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -121,6 +124,13 @@ def _size(text: str) -> tuple[int, int]:
     raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720, got {text!r}")
 
 
+def _positive_megapixels(text: str) -> float:
+    value = _positive_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -137,7 +147,7 @@ def _warn(message: str) -> None:
 
 def _make_engine(args: argparse.Namespace) -> Stylizer:
     engine = Stylizer(args.style, device=args.device, strength=args.strength, preserve_color=args.preserve_color,
-                      threads=args.threads, quality=args.quality)
+                      threads=args.threads, quality=args.quality, max_megapixels=args.max_megapixels)
     if engine.gpu_fallback:
         _warn(engine.gpu_fallback)
     if args.quality == "fast" and engine.quality_used != "fast":
@@ -200,8 +210,11 @@ def run(args: argparse.Namespace) -> int:
 
 def run_live(args: argparse.Namespace) -> int:
     from .live import (CameraSource, LiveLoop, RecordSink, StreamSink, StreamSource, VirtualCamSink, WindowSink,
-                       probe_cameras, SourceLost)
+                       check_url, probe_cameras, SourceLost)
     from .temporal import make_smoother
+
+    if args.stream:
+        check_url(args.stream)  # before the model loads
 
     if args.webcam is not None:
         if args.input:
@@ -251,10 +264,11 @@ def run_live(args: argparse.Namespace) -> int:
             raise StylecamError("live mode needs an output: a window (without --no-window), --virtual-cam, "
                                 "--stream URL or -o FILE")
         loop.sinks = sinks
+        ended_by: BaseException | None = None
         try:
             stats = loop.run(duration=args.duration, opened=True)
-        except KeyboardInterrupt:  # the normal way to end a live session
-            stats = loop.stats
+        except KeyboardInterrupt as exc:  # the normal way to end a live session (TERM and HUP too)
+            stats, ended_by = loop.stats, exc
     finally:
         if not loop.stopped:  # sinks failed before the loop ran: the source is still ours to close
             source.close()
@@ -268,7 +282,8 @@ def run_live(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(f"live: {summary['shown']} frames at {summary['fps']} fps, latency p50 {summary['latency_ms_p50']} ms, "
               f"{summary['dropped']} stale frames dropped, {summary['reconnects']} reconnects", file=sys.stderr)
-    return 0
+    # the recording is finalised either way; a service manager still learns it was TERM/HUP
+    return signals.exit_code(ended_by) if signals.ended_by_signal(ended_by) else 0
 
 
 def _quiet_ffmpeg() -> None:
@@ -284,6 +299,22 @@ def _quiet_ffmpeg() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    previous: dict[int, Any] = {}
+    try:
+        previous = signals.install()  # TERM and HUP clean up like Ctrl+C (also when main() is called directly)
+        return _main(argv)
+    except KeyboardInterrupt as exc:  # also a signal that came before or after the run
+        signals.closing()
+        cleanup_pending()
+        print(signals.interrupted_message(exc), file=sys.stderr)
+        return signals.exit_code(exc)
+    finally:
+        signals.closing()
+        cleanup_pending()  # a temp file whose own cleanup a signal cut short
+        signals.restore(previous)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     debug = bool(os.environ.get("STYLECAM_DEBUG"))
     warnings.showwarning = lambda message, *_a, **_k: _warn(str(message))
@@ -294,9 +325,6 @@ def main(argv: list[str] | None = None) -> int:
     except StylecamError as exc:
         print(f"stylecam: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("stylecam: interrupted; no output was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `stylecam --list-styles | head`: the reader left, as with any Unix tool
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0

@@ -26,6 +26,25 @@ _PROVIDER = {
 }
 # Smallest padded side: the nets downsample 4x and reflect-pad 9x9 convs at full size.
 MIN_SIDE = 16
+# Largest frame by default, in megapixels. Inference memory grows with the frame: about
+# 0.9 GB per megapixel for the full nets and 0.25 GB for the fast nets (measured on CPU),
+# so an 8000x8000 photo would need ~56 GB. Raise it with max_megapixels, the
+# STYLECAM_MAX_MEGAPIXELS variable or --max-megapixels.
+DEFAULT_MAX_MEGAPIXELS = 16.0
+MAX_MEGAPIXELS_ENV = "STYLECAM_MAX_MEGAPIXELS"
+
+
+def max_megapixels_default() -> float:
+    text = os.environ.get(MAX_MEGAPIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_MEGAPIXELS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise StylecamError(f"{MAX_MEGAPIXELS_ENV} must be a positive number of megapixels, got {text!r}")
+    return value
 
 
 def available_devices() -> list[str]:
@@ -100,8 +119,12 @@ class Stylizer:
     def __init__(self, style: str | os.PathLike[str] = "mosaic", *, device: Device | str = "auto",
                  strength: float = 1.0, preserve_color: bool = False, threads: int | None = None,
                  precision: Literal["auto", "fp32", "fp16", "int8"] = "auto",
-                 quality: Literal["auto", "best", "fast"] = "auto"):
+                 quality: Literal["auto", "best", "fast"] = "auto", max_megapixels: float | None = None):
         self.strength = strength
+        #: frames above this size are refused before inference (memory); None = the default
+        self.max_megapixels = max_megapixels_default() if max_megapixels is None else float(max_megapixels)
+        if not self.max_megapixels > 0:
+            raise StylecamError(f"max_megapixels must be positive, got {max_megapixels}")
         self.preserve_color = preserve_color
         self.device_requested = device
         if precision not in ("auto", "fp32", "fp16", "int8"):
@@ -200,6 +223,7 @@ class Stylizer:
         """Stylize frames; same-size frames share one inference call."""
         for f in frames:
             _check_frame(f)
+            self.check_size(f.shape[1], f.shape[0])
         out: list[np.ndarray | None] = [None] * len(frames)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, f in enumerate(frames):
@@ -210,6 +234,15 @@ class Stylizer:
                 out[i] = r
         return out  # type: ignore[return-value]
 
+    def check_size(self, width: int, height: int, what: str = "frame") -> None:
+        """Refuse a frame too large for the memory limit, saying how to raise it."""
+        mp = width * height / 1e6
+        if mp > self.max_megapixels:
+            raise StylecamError(
+                f"{what} is {width}x{height} ({mp:.1f} megapixels), above the limit of {self.max_megapixels:g} "
+                f"megapixels (the net needs about 0.25-0.9 GB per megapixel); raise it with --max-megapixels "
+                f"or {MAX_MEGAPIXELS_ENV} if this machine has the memory")
+
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Raw model call: float32 N,3,H,W (0..255, H/W multiples of `multiple`) -> same."""
         return self.session.run([styles.OUTPUT_NAME], {styles.INPUT_NAME: batch})[0]
@@ -217,6 +250,9 @@ class Stylizer:
     # -- internals ----------------------------------------------------------------------
 
     def _check_contract(self) -> None:
+        """Check the contract at load, so a wrong model fails in one line before any output
+        is started: names, float32 N,3,H,W input with dynamic H/W, and, on a small probe
+        frame, a float32 3-channel output of the input's size."""
         inputs = {i.name: i for i in self.session.get_inputs()}
         outputs = {o.name for o in self.session.get_outputs()}
         if styles.INPUT_NAME not in inputs or styles.OUTPUT_NAME not in outputs:
@@ -224,9 +260,35 @@ class Stylizer:
                 f"{self.model_path} does not follow the stylecam model contract "
                 f"(needs input '{styles.INPUT_NAME}' and output '{styles.OUTPUT_NAME}'; "
                 f"has {sorted(inputs)} -> {sorted(outputs)})")
-        shape = inputs[styles.INPUT_NAME].shape
+        spec = inputs[styles.INPUT_NAME]
+        shape = spec.shape
         if len(shape) != 4 or shape[1] not in (3, "3"):
             raise StylecamError(f"{self.model_path}: input must be N,3,H,W, got {shape}")
+        if spec.type != "tensor(float)":
+            raise StylecamError(f"{self.model_path}: input must be float32, got {spec.type}")
+        if isinstance(shape[2], int) or isinstance(shape[3], int):
+            raise StylecamError(f"{self.model_path}: input height and width must be dynamic, got fixed "
+                                f"{shape[2]}x{shape[3]}")
+        if self.providers[0] == "TensorrtExecutionProvider":
+            return  # TensorRT builds an engine per new shape (minutes); its frames are checked as they come
+        m = self.info.multiple
+        h, w = padded_size(5 * m, 7 * m, m, 0)  # not square, so swapped axes show too
+        try:
+            out = self.infer(np.full((1, 3, h, w), 128, np.float32))
+        except Exception as exc:
+            raise StylecamError(f"{self.model_path}: fails on a {w}x{h} probe frame "
+                                f"({styles._first_line(exc)})") from None
+        if out.dtype != np.float32:
+            raise StylecamError(f"{self.model_path}: output must be float32, got {out.dtype}")
+        self._check_output(out, (1, 3, h, w))
+
+    def _check_output(self, out: np.ndarray, expected: tuple[int, ...]) -> None:
+        if out.shape != expected:
+            raise StylecamError(f"{self.model_path}: output must be N,3,H,W of the input's size, got "
+                                f"{'x'.join(map(str, out.shape))} for an input of {'x'.join(map(str, expected))}")
+        if not np.isfinite(out).all():
+            raise StylecamError(f"{self.model_path}: the model produced NaN or infinite values; it is broken "
+                                "(or was exported wrongly)")
 
     def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         h, w = frames[0].shape[:2]
@@ -237,7 +299,9 @@ class Stylizer:
         if b or ph or pw:  # mirror a border of b on every side, then up to the multiple
             stack = mirror_pad(stack, (b, ph), (b, pw))
         batch = np.ascontiguousarray(stack.transpose(0, 3, 1, 2), dtype=np.float32)
-        result = self.infer(batch)[:, :, b:b + h, b:b + w]
+        raw = self.infer(batch)
+        self._check_output(raw, batch.shape)  # a broken net must not become a garbage picture
+        result = raw[:, :, b:b + h, b:b + w]
         styled = np.clip(result.transpose(0, 2, 3, 1), 0, 255)
         outs = []
         for original, s in zip(frames, styled):

@@ -68,10 +68,10 @@ def stylize_image_file(src: Path, dst: Path, engine: Stylizer, overwrite: bool =
         raise StylecamError(f"unsupported image output {dst.suffix or '(no extension)'}; "
                             f"use one of {', '.join(sorted(IMAGE_OUTPUT_SUFFIXES))}")
     started = time.perf_counter()
-    image = read_image(src)
+    image = read_image(src, lambda w, h: engine.check_size(w, h, f"image {src}"))
     out = engine.stylize(image.rgb)
     # a gray photo comes out in the style's colours; --preserve-color keeps it gray
-    write_image(dst, out, like=image)
+    write_image(dst, out, like=image, overwrite=overwrite)
     h, w = out.shape[:2]
     return JobResult(str(src), str(dst), "image", frames=1, seconds=time.perf_counter() - started, width=w, height=h)
 
@@ -87,10 +87,11 @@ def stylize_video_file(src: Path, dst: Path, engine: Stylizer, options: VideoOpt
         info = source.info
         if info.width <= 0 or info.height <= 0:
             raise StylecamError(f"no decodable video frames in {src}")
+        engine.check_size(info.width, info.height, f"video {src}")
         if (info.width % 2 or info.height % 2) and warn:
             warn(f"{src.name}: odd size {info.width}x{info.height} is kept exactly with 4:4:4 chroma "
                  "(H.264 High 4:4:4), which some players do not support")
-        sink = VideoSink(dst, info, audio_from=src, crf=options.crf, preset=options.preset)
+        sink = VideoSink(dst, info, audio_from=src, crf=options.crf, preset=options.preset, overwrite=overwrite)
         result.audio = sink.audio is not None
         progress = Progress(info.frame_count or None, src.name, options.progress)
         stats = stylize_stream(source, engine, sink.write, batch=options.batch,
@@ -132,9 +133,27 @@ def _ends_early(info: VideoInfo, last_time: float | None) -> bool:
     return last_time + frame < info.start_time + info.duration - max(3 * frame, 0.02 * info.duration)
 
 
+def _output_suffix(suffix: str, kind: str) -> str:
+    """The input's extension (lower case) where we can write that format, else .mp4/.png."""
+    suffix = suffix.lower()
+    if kind == "video" and suffix not in VIDEO_OUTPUT_SUFFIXES:
+        return ".mp4"
+    if kind == "image" and suffix not in IMAGE_OUTPUT_SUFFIXES:
+        return ".png"
+    return suffix
+
+
 def plan_folder(src: Path, dst: Path, style: str) -> list[tuple[Path, Path, str]]:
-    """Every image/video below `src` -> the same relative path below `dst` (videos as .mp4 if needed)."""
-    jobs = []
+    """Every image/video below `src` -> the same relative path below `dst` (videos as .mp4 if needed).
+
+    Naming rule: an output keeps the input's relative path with the output extension
+    (clip.avi -> clip.mp4). Where several inputs would get the same output name (compared
+    ignoring case, as on macOS and Windows), the input whose name needs no change keeps
+    it and the others keep their own extension in the name: clip.avi -> clip.avi.mp4,
+    IMG.JPG -> IMG.JPG.jpg; a name still taken gets _2, _3, ... before the output
+    extension (clip.avi_2.mp4).
+    """
+    found: list[tuple[Path, Path, str, str]] = []  # input, relative path, kind, output suffix
     dst_resolved = dst.resolve()
     for path in sorted(src.rglob("*")):
         if not path.is_file() or any(part.startswith(".") for part in path.relative_to(src).parts):
@@ -146,15 +165,35 @@ def plan_folder(src: Path, dst: Path, style: str) -> list[tuple[Path, Path, str]
         if kind is None:
             continue
         rel = path.relative_to(src)
-        out_suffix = suffix
-        if kind == "video" and suffix not in VIDEO_OUTPUT_SUFFIXES:
-            out_suffix = ".mp4"
-        if kind == "image" and suffix not in IMAGE_OUTPUT_SUFFIXES:
-            out_suffix = ".png"
-        jobs.append((path, (dst / rel).with_suffix(out_suffix), kind))
-    if not jobs:
+        found.append((path, rel, kind, _output_suffix(suffix, kind)))
+    if not found:
         raise StylecamError(f"no images or videos in {src}")
-    return jobs
+
+    def key(rel: Path) -> str:
+        return rel.as_posix().casefold()
+
+    groups: dict[str, list[int]] = {}
+    for i, (_, rel, _, out_suffix) in enumerate(found):
+        groups.setdefault(key(rel.with_suffix(out_suffix)), []).append(i)
+    names: dict[int, Path] = {}
+    renamed: list[int] = []
+    for members in groups.values():
+        natural = [i for i in members if found[i][1].suffix == found[i][3]]  # name unchanged
+        keeper = natural[0] if natural else members[0] if len(members) == 1 else None
+        for i in members:
+            if i == keeper:
+                names[i] = found[i][1].with_suffix(found[i][3])
+            else:
+                renamed.append(i)
+    taken = {key(p) for p in names.values()}
+    for i in renamed:
+        _, rel, _, out_suffix = found[i]
+        name, n = rel.with_name(rel.name + out_suffix), 2
+        while key(name) in taken:
+            name, n = rel.with_name(f"{rel.name}_{n}{out_suffix}"), n + 1
+        taken.add(key(name))
+        names[i] = name
+    return [(path, dst / names[i], kind) for i, (path, _, kind, _) in enumerate(found)]
 
 
 def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOptions = VideoOptions(),
@@ -170,21 +209,37 @@ def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOp
     if dst.exists() and not dst.is_dir():
         raise StylecamError(f"output {dst} is a file; a folder input needs a folder output")
     jobs = plan_folder(src, dst, engine.name)
+    # a symlink in the output tree can lead back into the input tree: compare real paths
+    inputs = {path.resolve(): path for path, _, _ in jobs}
+    refused = {out for _, out, _ in jobs if out.resolve() in inputs}
     if not overwrite:
-        existing = [str(out) for _, out, _ in jobs if out.exists()]
+        existing = [str(out) for _, out, _ in jobs if out not in refused and out.exists()]
         if existing:
             raise StylecamError(f"{len(existing)} outputs exist already (e.g. {existing[0]}); "
                                 "use -y/--overwrite to replace them")
     results = []
     for path, out, kind in jobs:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        if out in refused:
+            message = f"output {out} is the input file {inputs[out.resolve()]}; not written"
+            if warn:
+                warn(f"skipped {path}: {message}")
+            results.append(JobResult(str(path), str(out), kind, error=message))
+            continue
         try:
+            out.parent.mkdir(parents=True, exist_ok=True)
             if kind == "image":
                 results.append(stylize_image_file(path, out, engine, overwrite))
             else:
                 results.append(stylize_video_file(path, out, engine, options, overwrite, warn))
-        except StylecamError as exc:
+        except Exception as exc:  # one bad file is that file's failure; the others still run
+            message = str(exc) if isinstance(exc, StylecamError) else describe_unexpected(exc)
             if warn:
-                warn(f"skipped {path}: {exc}")
-            results.append(JobResult(str(path), str(out), kind, error=str(exc)))
+                warn(f"skipped {path}: {message}")
+            results.append(JobResult(str(path), str(out), kind, error=message))
     return results
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    """An error we did not foresee, as one line (type and first line of the message)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__

@@ -11,7 +11,7 @@ import heapq
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import AtomicOutput
 from .errors import StylecamError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -116,16 +117,26 @@ class StillImage:
     grayscale: bool
 
 
-def read_image(path: Path) -> StillImage:
-    """Decode an image upright (EXIF orientation applied), as RGB plus optional alpha."""
+def read_image(path: Path, check_size: Callable[[int, int], None] | None = None) -> StillImage:
+    """Decode an image upright (EXIF orientation applied), as RGB plus optional alpha.
+
+    `check_size(width, height)` runs on the header's size, before the pixels are decoded.
+    """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # the size limit below says it in one line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            if check_size is not None:
+                check_size(*img.size)
             img = ImageOps.exif_transpose(img)
             img.load()
     except FileNotFoundError:
         raise StylecamError(f"input not found: {path}") from None
+    except Image.DecompressionBombError as exc:  # Pillow's guard against a tiny file claiming a huge image
+        raise StylecamError(f"cannot read image {path}: {_first_sentence(exc)}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise StylecamError(f"cannot read image {path}: {exc}") from None
     icc = img.info.get("icc_profile")
@@ -148,7 +159,13 @@ def read_image(path: Path) -> StillImage:
     return StillImage(np.ascontiguousarray(rgb), alpha, icc, grayscale=mode in ("L", "LA", "1", "I;16", "I"))
 
 
-def write_image(path: Path, rgb: np.ndarray, like: StillImage | None = None, quality: int = 95) -> None:
+def _first_sentence(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.split(", could be")[0]
+
+
+def write_image(path: Path, rgb: np.ndarray, like: StillImage | None = None, quality: int = 95,
+                overwrite: bool = False) -> None:
     """Write atomically. Alpha comes back where the format can hold it; JPEG gets none."""
     from PIL import Image
 
@@ -164,30 +181,11 @@ def write_image(path: Path, rgb: np.ndarray, like: StillImage | None = None, qua
     fmt = Image.registered_extensions().get(suffix)
     if fmt is None:
         raise StylecamError(f"unsupported image output format {suffix!r}")
-    with atomic_output(path) as tmp:
+    with AtomicOutput(path, overwrite) as tmp:
         img.save(tmp, format=fmt, **options)
 
 
-# --- atomic outputs ----------------------------------------------------------------------
-
-
-class atomic_output:
-    """Context manager giving a temp path beside `target`; renamed over it on success only."""
-
-    def __init__(self, target: Path):
-        self.target = target
-        fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent)
-        os.close(fd)
-        self.tmp = Path(name)
-
-    def __enter__(self) -> Path:
-        return self.tmp
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        if exc_type is None:
-            os.replace(self.tmp, self.target)
-        else:
-            self.tmp.unlink(missing_ok=True)
+# --- outputs -----------------------------------------------------------------------------
 
 
 def check_output(target: Path, inputs: list[Path], overwrite: bool) -> None:
@@ -493,7 +491,7 @@ class VideoSink:
     """H.264 file writer mirroring the source's size, timestamps, rotation and audio."""
 
     def __init__(self, target: Path, info: VideoInfo, audio_from: Path | None = None, crf: int = 18,
-                 preset: str = "veryfast"):
+                 preset: str = "veryfast", overwrite: bool = False):
         import av
 
         suffix = target.suffix.lower()
@@ -502,12 +500,24 @@ class VideoSink:
                                 f"use one of {', '.join(sorted(VIDEO_OUTPUT_SUFFIXES))}")
         self.target = target
         self.info = info
-        self._atomic = atomic_output(target)
+        self._atomic = AtomicOutput(target, overwrite)
         self.tmp = self._atomic.tmp
         fmt = {".mkv": "matroska", ".mov": "mov"}.get(suffix, "mp4")
         # faststart moves the index to the front so web players can start before the download ends
         options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
-        self.container = av.open(str(self.tmp), "w", format=fmt, options=options)
+        self.audio: AudioCopier | None = None
+        self.container: Any = None
+        try:
+            self.container = av.open(str(self.tmp), "w", format=fmt, options=options)
+            self._add_streams(info, audio_from, crf, preset)
+        except BaseException:
+            self.abort()
+            raise
+        self.offset = round(info.start_time / info.time_base) if info.time_base else 0
+        self.frames = 0
+        self.last_time = 0.0
+
+    def _add_streams(self, info: VideoInfo, audio_from: Path | None, crf: int, preset: str) -> None:
         self.stream = self.container.add_stream("libx264", rate=info.rate or Fraction(25))
         self.stream.width, self.stream.height = info.width, info.height
         # 4:2:0 needs even sides; odd sizes keep every pixel with 4:4:4 (High 4:4:4 profile)
@@ -518,15 +528,11 @@ class VideoSink:
         self.stream.options = {"crf": str(crf), "preset": preset}
         if info.rotation:
             self.stream.set_display_rotation(info.rotation)
-        self.audio: AudioCopier | None = None
         if audio_from is not None and info.audio is not None:
             try:
                 self.audio = AudioCopier(audio_from, self.container, info.start_time)
             except Exception as exc:  # an unreadable audio track must not cost the video
                 warnings.warn(f"audio track not kept: {exc}", stacklevel=2)
-        self.offset = round(info.start_time / info.time_base) if info.time_base else 0
-        self.frames = 0
-        self.last_time = 0.0
 
     def write(self, frame: Frame) -> None:
         import av
@@ -554,14 +560,16 @@ class VideoSink:
             raise
         if self.audio is not None:
             self.audio.close()
-        self._atomic.__exit__(None, None, None)
+            self.audio = None
+        self._atomic.commit()
 
     def abort(self) -> None:
         """Drop the partial file; the target is untouched."""
         try:
-            self.container.close()
+            if self.container is not None:
+                self.container.close()
         except Exception:
             pass
         if self.audio is not None:
             self.audio.close()
-        self.tmp.unlink(missing_ok=True)
+        self._atomic.abort()

@@ -98,11 +98,33 @@ def probe_cameras(max_index: int = 4) -> list[int]:
     return found
 
 
+_NEEDS_PORT = ("udp", "rtp", "srt", "tcp")  # no default port for these
+
+
+def check_url(url: str) -> None:
+    """A network URL's port must be a number in 1..65535 (FFmpeg would take 99999 and
+    fail later, or quietly use another port); udp/rtp/srt/tcp need one."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in _NEEDS_PORT + ("rtsp", "rtmp", "http", "https"):
+        return  # a device path or file
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is None and parts.scheme in _NEEDS_PORT:
+        raise StylecamError(f"{url} needs a port, like {parts.scheme}://127.0.0.1:9999")
+    if port is not None and not 1 <= port <= 65535:
+        raise StylecamError(f"invalid port in {url}: must be a number from 1 to 65535")
+
+
 class StreamSource:
     """A live URL or device read with PyAV (udp://, rtsp://, srt://, /dev/video0, ...).
     `paced=True` plays a file at its frame rate (a live-source simulator)."""
 
     def __init__(self, url: str, paced: bool = False, timeout: float = 5.0):
+        check_url(url)
         self.url, self.paced, self.timeout = url, paced, timeout
         self.name = url
         self.container: Any = None
@@ -171,6 +193,7 @@ class StreamSink:
 
         if not url.startswith(("udp://", "srt://", "tcp://")):
             raise StylecamError(f"--stream needs a udp://, srt:// or tcp:// URL, got {url!r}")
+        check_url(url)
         if url.startswith("srt://") and "srt" not in av.protocols_available:
             raise StylecamError("this PyAV/FFmpeg build has no SRT support; use udp://HOST:PORT")
         target = url if "pkt_size" in url or not url.startswith("udp://") else \
@@ -249,7 +272,7 @@ class RecordSink:
         check_output(path, [], overwrite)
         info = VideoInfo(width=size[0], height=size[1], rate=None, time_base=Fraction(1, 1000), frame_count=0,
                          live=True)
-        self.sink = VideoSink(path, info)
+        self.sink = VideoSink(path, info, overwrite=overwrite)
         self.t0: float | None = None
         self.last = -1
 
@@ -399,11 +422,15 @@ class WindowSink:
         elif key == " ":
             self.loop.paused = not self.loop.paused
         elif key == "s":
-            from PIL import Image
+            from .errors import StylecamError
+            from .io import write_image
 
             path = self.snapshot_dir / time.strftime("stylecam_%Y%m%d_%H%M%S.png")
-            Image.fromarray(image).save(path)
-            self.loop.warn(f"snapshot {path}")
+            try:  # never replaces a file (a second snapshot in the same second is refused)
+                write_image(path, image)
+                self.loop.warn(f"snapshot {path}")
+            except (StylecamError, OSError) as exc:
+                self.loop.warn(f"snapshot not saved: {exc}")
 
     def close(self) -> None:
         self.display.close()

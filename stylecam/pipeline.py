@@ -166,8 +166,8 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
     try:
         while not stages.stopped.wait(0.2):
             pass
-    except KeyboardInterrupt:
-        stages.stop(KeyboardInterrupt())
+    except KeyboardInterrupt as exc:  # Ctrl+C, or TERM/HUP as stylecam.signals.Terminated
+        stages.stop(exc)
     for t in threads:
         t.join()
     stats.seconds = time.perf_counter() - started

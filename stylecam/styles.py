@@ -140,7 +140,16 @@ def available_styles() -> dict[str, Path]:
 
 
 def list_styles() -> list[StyleInfo]:
-    return [read_info(p) for p in available_styles().values()]
+    """Every installed style; a model file that cannot be read is skipped with a warning."""
+    import warnings
+
+    infos = []
+    for path in available_styles().values():
+        try:
+            infos.append(read_info(path))
+        except StylecamError as exc:
+            warnings.warn(f"skipped style {path.name}: {exc}", stacklevel=2)
+    return infos
 
 
 def is_model_path(style: str | os.PathLike[str]) -> bool:

@@ -1,0 +1,119 @@
+"""SIGTERM and SIGHUP end a run the way Ctrl+C does.
+
+Python turns Ctrl+C into KeyboardInterrupt, so every `except`/`finally` on the way out
+drops its temp file; TERM and HUP would kill the process on the spot and leave the hidden
+`.part` file behind. Here they raise `Terminated` (a KeyboardInterrupt) in the main
+thread instead, and the command line exits with 128 + the signal number (143, 129), as a
+shell reports a process killed by that signal. Light on purpose (no numpy): installed
+before the heavy imports, so an early signal is handled too.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+HANDLED = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+class Terminated(KeyboardInterrupt):
+    """The run was ended by a signal; `exit_code` is 128 + its number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+_closing = False
+
+
+def _importing(frame: Any) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+_protected = 0  # > 0 while a step that must not be cut in two runs (temp file made and recorded)
+
+
+@contextmanager
+def protected() -> Iterator[None]:
+    """A signal arriving inside this block takes effect just after it."""
+    global _protected
+    _protected += 1
+    try:
+        yield
+    finally:
+        _protected -= 1
+
+
+def _raise(signum: int, frame: Any) -> None:
+    if _closing:
+        return  # already cleaning up after the first signal: let that finish
+    if _protected or _importing(frame):
+        # an exception inside an import can surface as an unrelated ImportError from C code
+        # (numpy's start-up); deliver the signal again once the import or step is done
+        timer = threading.Timer(0.02, signal.raise_signal if hasattr(signal, "raise_signal") else
+                                (lambda s: os.kill(os.getpid(), s)), (signum,))
+        timer.daemon = True
+        timer.start()
+        return
+    raise Terminated(signum)
+
+
+def install() -> dict[int, Any]:
+    """Raise Terminated in the main thread on INT, TERM and HUP. A signal the parent
+    ignores (`nohup` ignores HUP, a shell's background job INT) stays ignored.
+    Returns the handlers it replaced, for `restore`."""
+    global _closing
+    _closing = False
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous  # only the main thread may set handlers (main() run from a thread)
+    for name in HANDLED:
+        signum = getattr(signal, name, None)
+        if signum is None:  # no SIGHUP on Windows
+            continue
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue
+        previous[signum] = signal.signal(signum, _raise)
+    return previous
+
+
+def restore(previous: dict[int, Any]) -> None:
+    """Put back the handlers `install` replaced (main() called from a program of its own)."""
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def ended_by_signal(exc: BaseException | None) -> bool:
+    """True for TERM and HUP (not Ctrl+C)."""
+    return isinstance(exc, Terminated) and exc.signum != signal.SIGINT
+
+
+def closing() -> None:
+    """From here on a further signal does not interrupt the cleanup."""
+    global _closing
+    _closing = True
+
+
+def exit_code(exc: BaseException) -> int:
+    return exc.exit_code if isinstance(exc, Terminated) else 128 + signal.SIGINT
+
+
+def interrupted_message(exc: BaseException) -> str:
+    what = "interrupted"
+    if isinstance(exc, Terminated) and ended_by_signal(exc):
+        what = f"terminated by {signal.Signals(exc.signum).name}"
+    return f"stylecam: {what}; no partial output was left"
+
+

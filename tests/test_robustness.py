@@ -1,0 +1,475 @@
+"""Hostile and unlucky conditions: every input is made here, every failure is one line."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import default_sigint, make_video
+
+from test_cli import assert_usage_error, leftovers
+
+
+def cli(*args, env=None, umask: int | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`stylecam ...` in a subprocess, optionally under a given umask."""
+    def pre() -> None:
+        if umask is not None:
+            os.umask(umask)
+    return subprocess.run([sys.executable, "-m", "stylecam", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=timeout, preexec_fn=pre)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def save_photo(path: Path, size=(40, 30), seed=0) -> Path:
+    w, h = size
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def all_leftovers(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if ".part" in p.name)
+
+
+# -- output file modes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_new_outputs_get_the_umask_mode(tmp_path, cli_env, umask):
+    photo = save_photo(tmp_path / "p.png")
+    clip = make_video(tmp_path / "c.mp4", frames=3)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    save_photo(folder / "a.jpg")
+    expected = 0o666 & ~umask
+    for src, out in ((photo, tmp_path / "o.png"), (clip, tmp_path / "o.mp4"), (folder, tmp_path / "out")):
+        r = cli(src, "-o", out, "--style", "testnet", env=cli_env, umask=umask)
+        assert r.returncode == 0, r.stderr
+        made = out / "a.jpg" if out.is_dir() else out
+        assert mode(made) == expected, (made, oct(mode(made)))
+    assert all_leftovers(tmp_path) == []
+
+
+def test_overwritten_output_keeps_its_mode(tmp_path, cli_env):
+    photo = save_photo(tmp_path / "p.png")
+    clip = make_video(tmp_path / "c.mp4", frames=3)
+    for src, out, m in ((photo, tmp_path / "o.png", 0o664), (clip, tmp_path / "o.mp4", 0o640)):
+        out.write_bytes(b"old")
+        os.chmod(out, m)
+        r = cli(src, "-o", out, "--style", "testnet", "-y", env=cli_env, umask=0o077)
+        assert r.returncode == 0, r.stderr
+        assert out.read_bytes() != b"old" and mode(out) == m, oct(mode(out))
+
+
+# -- folder jobs: one bad file is that file's failure -------------------------------------
+
+
+def make_bomb_png(path: Path, side: int = 30000) -> Path:
+    """A tiny PNG whose header claims side x side pixels (a decompression bomb)."""
+    import struct
+    import zlib
+
+    save_photo(path, size=(8, 8))
+    data = bytearray(path.read_bytes())
+    assert data[12:16] == b"IHDR"
+    data[16:24] = struct.pack(">II", side, side)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_folder_goes_on_after_an_unexpected_error(tmp_path, cli_env):
+    src = tmp_path / "in"
+    src.mkdir()
+    save_photo(src / "a.png")
+    make_bomb_png(src / "b_bomb.png")
+    save_photo(src / "c.png", seed=2)
+    make_video(src / "d.mp4", frames=3)
+    out = tmp_path / "out"
+    r = cli(src, "-o", out, "--style", "testnet", "--json", env=cli_env)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    bad = [line for line in r.stderr.splitlines() if "b_bomb.png" in line]
+    assert len(bad) == 1, r.stderr
+    assert "1 of 4 files failed" in r.stderr
+    results = {Path(x["input"]).name: x for x in json.loads(r.stdout)["results"]}
+    assert results["b_bomb.png"]["error"] and not results["a.png"]["error"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png", "d.mp4"]
+    assert all_leftovers(tmp_path) == []
+
+
+def test_folder_isolates_errors_nobody_foresaw(tmp_path, test_model):
+    """Any exception in one file (here a RuntimeError from the engine) is that file's failure."""
+    from stylecam import Stylizer
+    from stylecam.files import stylize_path
+
+    src = tmp_path / "in"
+    src.mkdir()
+    save_photo(src / "a.png")
+    save_photo(src / "b.png", size=(33, 30))
+    save_photo(src / "c.png", seed=2)
+    engine = Stylizer(test_model, device="cpu")
+    real = engine.stylize_batch
+
+    def flaky(frames):
+        if frames[0].shape[1] == 33:
+            raise RuntimeError("something nobody foresaw\nsecond line")
+        return real(frames)
+
+    engine.stylize_batch = flaky
+    warnings: list[str] = []
+    results = stylize_path(src, tmp_path / "out", engine, warn=warnings.append)
+    assert [Path(r.input).name for r in results] == ["a.png", "b.png", "c.png"]
+    assert results[1].error == "RuntimeError: something nobody foresaw" and not results[0].error
+    assert warnings == [f"skipped {src / 'b.png'}: RuntimeError: something nobody foresaw"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]
+
+
+# -- folder jobs: name clashes --------------------------------------------------------
+
+
+def test_folder_name_clashes_keep_every_result(tmp_path, cli_env):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    make_video(src / "clip.avi", frames=3, codec="mpeg4")
+    frames = [Image.fromarray(np.full((32, 48, 3), 40 * i, np.uint8)) for i in range(3)]
+    frames[0].save(src / "clip.gif", save_all=True, append_images=frames[1:], duration=100)
+    make_video(src / "clip.mp4", frames=3)
+    save_photo(src / "IMG.JPG", seed=1)
+    save_photo(src / "IMG.jpg", seed=2)
+    save_photo(src / "sub" / "x.bmp", seed=3)
+    save_photo(src / "sub" / "x.BMP", seed=4)
+    save_photo(src / "sub" / "y.tga", seed=5)  # not an input suffix: ignored
+    out = tmp_path / "out"
+    for extra in ([], ["-y"]):  # -y must not let one result replace another either
+        r = cli(src, "-o", out, "--style", "testnet", "--json", *extra, env=cli_env)
+        assert r.returncode == 0, r.stderr
+    written = [x["output"] for x in json.loads(r.stdout)["results"]]
+    assert len(set(written)) == len(written) == 7
+    made = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert made == ["IMG.JPG.jpg", "IMG.jpg", "clip.avi.mp4", "clip.gif.mp4", "clip.mp4",
+                    "sub/x.BMP.bmp", "sub/x.bmp"]
+
+
+def test_folder_plan_never_gives_two_inputs_one_name(tmp_path):
+    from stylecam.files import plan_folder
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.avi", "a.mp4", "a.mkv", "a.avi.mp4", "A.MKV", "b.TIFF", "b.tiff", "b.tif"):
+        (src / name).write_bytes(b"x")
+    jobs = plan_folder(src, tmp_path / "out", "s")
+    keys = [str(out.relative_to(tmp_path / "out")).casefold() for _, out, _ in jobs]
+    assert len(jobs) == 8 and len(set(keys)) == 8
+    names = {p.name: out.name for p, out, _ in jobs}
+    assert (names["a.mp4"], names["a.avi.mp4"], names["a.avi"]) == ("a.mp4", "a.avi.mp4", "a.avi_2.mp4")
+    assert (names["a.mkv"], names["A.MKV"]) == ("a.mkv", "A.MKV.mkv")
+    assert (names["b.tiff"], names["b.TIFF"], names["b.tif"]) == ("b.tiff", "b.TIFF.tiff", "b.tif")
+
+
+def test_folder_never_writes_an_input_through_a_symlink(tmp_path, cli_env):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    save_photo(src / "a.png", seed=1)
+    save_photo(src / "b.png", seed=2)
+    save_photo(src / "sub" / "b.png", seed=3)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(src)  # out/sub/b.png is in/b.png
+    before = {p: p.read_bytes() for p in src.rglob("*.png")}
+    r = cli(src, "-o", out, "--style", "testnet", "-y", env=cli_env)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    refused = [line for line in r.stderr.splitlines() if "is the input file" in line]
+    assert len(refused) == 1 and "sub/b.png" in refused[0], r.stderr
+    assert {p: p.read_bytes() for p in src.rglob("*.png")} == before
+    assert (out / "a.png").is_file() and not (out / "b.png").samefile(src / "b.png")
+    assert all_leftovers(tmp_path) == []
+
+
+# -- huge and bomb images ---------------------------------------------------------------
+
+
+def test_bomb_image_is_one_line_exit_2(tmp_path, cli_env):
+    bomb = make_bomb_png(tmp_path / "bomb.png")
+    out = tmp_path / "out.png"
+    assert_usage_error(cli(bomb, "-o", out, "--style", "testnet", env=cli_env), "bomb.png")
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_huge_legal_image_is_refused_with_the_limit_and_how_to_raise_it(tmp_path, cli_env):
+    big = tmp_path / "big.png"
+    Image.new("RGB", (8000, 8000), (90, 120, 200)).save(big, compress_level=1)
+    out = tmp_path / "out.png"
+    r = cli(big, "-o", out, "--style", "testnet", env=cli_env)
+    assert_usage_error(r, "8000x8000")
+    assert "--max-megapixels" in r.stderr and "STYLECAM_MAX_MEGAPIXELS" in r.stderr
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_megapixel_limit_can_be_set(tmp_path, cli_env):
+    photo = save_photo(tmp_path / "p.png", size=(200, 100))  # 0.02 megapixels
+    clip = make_video(tmp_path / "c.mp4", frames=2, size=(200, 100))
+    for src in (photo, clip):
+        out = tmp_path / f"out{src.suffix}"
+        assert_usage_error(cli(src, "-o", out, "--style", "testnet", "--max-megapixels", "0.01", env=cli_env),
+                           "above the limit of 0.01 megapixels")
+        r = cli(src, "-o", out, "--style", "testnet", env={**cli_env, "STYLECAM_MAX_MEGAPIXELS": "0.01"})
+        assert_usage_error(r, "above the limit")
+        r = cli(src, "-o", out, "--style", "testnet", "--max-megapixels", "0.03",
+                env={**cli_env, "STYLECAM_MAX_MEGAPIXELS": "0.01"})  # the option wins
+        assert r.returncode == 0, r.stderr
+    assert_usage_error(cli(photo, "-o", tmp_path / "x.png", "--style", "testnet",
+                           env={**cli_env, "STYLECAM_MAX_MEGAPIXELS": "lots"}), "STYLECAM_MAX_MEGAPIXELS")
+
+
+def test_engine_refuses_oversized_frames(test_model):
+    from stylecam import StylecamError, Stylizer
+
+    s = Stylizer(test_model, device="cpu", max_megapixels=0.01)
+    assert s.stylize(np.zeros((50, 200, 3), np.uint8)).shape == (50, 200, 3)
+    with pytest.raises(StylecamError, match="200x100"):
+        s.stylize(np.zeros((100, 200, 3), np.uint8))
+
+
+# -- models that break the contract -----------------------------------------------------
+
+
+def build_hostile_model(path: Path, kind: str) -> Path:
+    """A model that loads in onnxruntime but breaks the stylecam contract in one way."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    dims = ["N", 3, "H", "W"]
+    in_type, in_dims, out_dims = TensorProto.FLOAT, dims, dims
+    inits = []
+    if kind == "float64_input":
+        in_type = TensorProto.DOUBLE
+        nodes = [helper.make_node("Cast", ["input"], ["output"], to=TensorProto.FLOAT)]
+    elif kind == "fixed_shape":
+        in_dims = out_dims = [1, 3, 64, 64]
+        nodes = [helper.make_node("Identity", ["input"], ["output"])]
+    elif kind == "one_channel":
+        out_dims = ["N", 1, "H", "W"]
+        nodes = [helper.make_node("ReduceMean", ["input"], ["output"], axes=[1], keepdims=1)]
+    elif kind == "half_size":
+        out_dims = ["N", 3, "h", "w"]
+        nodes = [helper.make_node("AveragePool", ["input"], ["output"], kernel_shape=[2, 2], strides=[2, 2])]
+    elif kind == "nan_on_bright":  # fine on the mid-gray probe, NaN where a pixel is brighter than 200
+        inits = [numpy_helper.from_array(np.array(200, np.float32), "c")]
+        nodes = [helper.make_node("Sub", ["c", "input"], ["d"]), helper.make_node("Sqrt", ["d"], ["output"])]
+    elif kind == "nan_always":
+        inits = [numpy_helper.from_array(np.array(-1, np.float32), "c")]
+        nodes = [helper.make_node("Mul", ["input", "c"], ["neg"]), helper.make_node("Sub", ["neg", "c"], ["d"]),
+                 helper.make_node("Sqrt", ["d"], ["output"])]  # sqrt(-x - 1): NaN for every pixel
+    else:
+        raise ValueError(kind)
+    graph = helper.make_graph(nodes, kind, [helper.make_tensor_value_info("input", in_type, in_dims)],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, out_dims)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("kind, match", [("float64_input", "float32"), ("fixed_shape", "dynamic"),
+                                         ("one_channel", "output must be N,3,H,W"),
+                                         ("half_size", "output must be N,3,H,W"), ("nan_always", "NaN")])
+def test_model_contract_is_checked_at_load(tmp_path, kind, match):
+    model = build_hostile_model(tmp_path / f"{kind}.onnx", kind)
+    photo = save_photo(tmp_path / "p.png")
+    out = tmp_path / "out.png"
+    assert_usage_error(cli(photo, "-o", out, "--style", model), match)
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_nan_in_a_frame_is_one_line_and_no_output(tmp_path):
+    model = build_hostile_model(tmp_path / "nan.onnx", "nan_on_bright")
+    from stylecam import StylecamError, Stylizer
+
+    s = Stylizer(model, device="cpu")  # loads: the probe frame is mid-gray
+    with pytest.raises(StylecamError, match="NaN"):
+        s.stylize(np.full((20, 30, 3), 250, np.uint8))
+    clip = make_video(tmp_path / "c.mp4", frames=6)  # has bright pixels
+    photo = save_photo(tmp_path / "p.png")
+    for src, out in ((clip, tmp_path / "out.mp4"), (photo, tmp_path / "out.png")):
+        assert_usage_error(cli(src, "-o", out, "--style", model), "NaN")
+        assert not out.exists()
+    assert leftovers(tmp_path) == []
+
+
+# -- signals ----------------------------------------------------------------------------
+
+
+def start(args, env) -> subprocess.Popen:
+    """Start `stylecam ...` and return once its signal handlers are in place: before that
+    the interpreter itself is starting (~0.1 s), and no stylecam code has run yet."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "stylecam", *map(str, args)], env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, preexec_fn=default_sigint)
+    status = Path(f"/proc/{proc.pid}/status")
+    if not status.exists():
+        time.sleep(0.3)
+        return proc
+    deadline = time.time() + 30
+    while time.time() < deadline and proc.poll() is None:
+        caught = next((int(line.split()[1], 16) for line in status.read_text().splitlines()
+                       if line.startswith("SigCgt:")), 0)
+        if caught >> (signal.SIGHUP - 1) & 1:  # installed last
+            return proc
+        time.sleep(0.002)
+    assert proc.poll() is not None, "stylecam installed no SIGTERM/SIGHUP handler"
+    return proc
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_term_and_hup_clean_up_like_ctrl_c(tmp_path, cli_env, signame):
+    import random
+    import signal
+    import time
+
+    sig = getattr(signal, signame)
+    src = make_video(tmp_path / "clip.mp4", frames=240, size=(320, 240), fps=24)
+    work = tmp_path / "work"
+    work.mkdir()
+    rng = random.Random(sig)
+    while_writing = 0
+    for run in range(20):
+        out = work / f"out{run}.mp4"
+        proc = start([src, "-o", out, "--style", "testnet"], cli_env)
+        if run % 2:  # at a random moment of start-up (imports, model load)
+            time.sleep(rng.uniform(0, 0.7))
+        else:  # while the temp file is being written
+            deadline = time.time() + 30
+            while not leftovers(work) and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0, 0.2))
+            while_writing += bool(leftovers(work)) and proc.poll() is None
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err, err
+        assert proc.returncode in (128 + sig, 0), (run, proc.returncode, err)
+        if proc.returncode:
+            assert not out.exists() and len(err.strip().splitlines()) == 1, err
+        assert leftovers(work) == [], run
+    assert while_writing >= 5  # the signal really came while a temp file existed
+
+
+def test_ctrl_c_early_is_quiet(tmp_path, cli_env):
+    import random
+    import signal
+    import time
+
+    photo = save_photo(tmp_path / "p.png")
+    rng = random.Random(1)
+    for run in range(10):
+        out = tmp_path / f"out{run}.png"
+        proc = start([photo, "-o", out, "--style", "testnet"], cli_env)
+        time.sleep(rng.uniform(0, 0.5))
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err, err
+        assert proc.returncode in (130, 0), (run, proc.returncode, err)
+        if proc.returncode:
+            assert not out.exists() and err.strip() == "stylecam: interrupted; no partial output was left"
+    assert leftovers(tmp_path) == []
+
+
+# -- two writers, one output -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_commit_never_replaces_a_file_that_appeared_meanwhile(tmp_path, monkeypatch, hard_links):
+    import errno
+
+    from stylecam import StylecamError
+    from stylecam.atomic import AtomicOutput
+
+    if not hard_links:  # a file system without hard links: the check-then-rename fallback
+        def no_link(*_a):
+            raise OSError(errno.EPERM, "Operation not permitted")
+        monkeypatch.setattr(os, "link", no_link)
+    target = tmp_path / "out.png"
+    writer = AtomicOutput(target)
+    writer.tmp.write_bytes(b"ours")
+    target.write_bytes(b"theirs")  # another writer finished first
+    with pytest.raises(StylecamError, match="another program"):
+        writer.commit()
+    assert target.read_bytes() == b"theirs" and leftovers(tmp_path) == []
+    with AtomicOutput(tmp_path / "new.png") as tmp:  # no clash: committed
+        tmp.write_bytes(b"new")
+    assert (tmp_path / "new.png").read_bytes() == b"new" and leftovers(tmp_path) == []
+    replacing = AtomicOutput(target, overwrite=True)  # -y replaces
+    replacing.tmp.write_bytes(b"ours")
+    replacing.commit()
+    assert target.read_bytes() == b"ours" and leftovers(tmp_path) == []
+
+
+def test_second_writer_to_one_output_fails_in_one_line(tmp_path, cli_env):
+    import time
+
+    from conftest import probe
+
+    a = make_video(tmp_path / "a.mp4", frames=150, size=(320, 240))
+    b = make_video(tmp_path / "b.mp4", frames=150, size=(256, 192))
+    out = tmp_path / "out.mp4"
+    procs = [subprocess.Popen([sys.executable, "-m", "stylecam", src, "-o", out, "--style", "testnet"], env=cli_env,
+                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True) for src in (a, b)]
+    deadline = time.time() + 60
+    both_writing = False
+    while time.time() < deadline and all(p.poll() is None for p in procs):
+        if len(leftovers(tmp_path)) == 2:
+            both_writing = True  # both are past the "output exists" check
+            break
+        time.sleep(0.01)
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+    codes = [p.returncode for p in procs]
+    assert sorted(codes) == [0, 2], (codes, errs)
+    loser = codes.index(2)
+    assert_usage_error(subprocess.CompletedProcess([], 2, "", errs[loser]),
+                       "another program" if both_writing else "exists")
+    winner_size = (320, 240) if codes[0] == 0 else (256, 192)
+    p = probe(out)
+    assert (p["width"], p["height"], p["frames"]) == (*winner_size, 150)
+    assert leftovers(tmp_path) == []
+    assert both_writing, "the two runs did not overlap; the race was not exercised"
+
+
+# -- live URLs and the style list -------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, match", [
+    (["udp://127.0.0.1:99999", "--no-window", "-o", "rec.mp4"], "invalid port"),
+    (["udp://127.0.0.1:0", "--no-window", "-o", "rec.mp4"], "invalid port"),
+    (["udp://127.0.0.1", "--no-window", "-o", "rec.mp4"], "needs a port"),
+    (["--webcam", "--no-window", "--stream", "udp://127.0.0.1:70000"], "invalid port"),
+    (["--webcam", "--no-window", "--stream", "udp://127.0.0.1:port"], "invalid port"),
+])
+def test_invalid_url_ports_are_refused(tmp_path, cli_env, args, match):
+    args = [str(tmp_path / a) if a == "rec.mp4" else a for a in args]
+    assert_usage_error(cli(*args, "--style", "testnet", env=cli_env, timeout=60), match)
+    assert not (tmp_path / "rec.mp4").exists()
+
+
+def test_one_broken_model_does_not_break_the_style_list(tmp_path, models_dir):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "garbage.onnx").write_bytes(b"\x00not onnx")
+    env = {**os.environ, "STYLECAM_MODELS": os.pathsep.join([str(broken), str(models_dir)])}
+    for extra in ([], ["--json"]):
+        r = cli("--list-styles", *extra, env=env)
+        assert r.returncode == 0, r.stderr
+        assert "testnet" in r.stdout and "garbage" not in r.stdout
+        assert r.stderr.count("\n") == 1 and "skipped style garbage.onnx" in r.stderr, r.stderr
