@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to run the net; an unavailable explicit device is an error (default: auto)")
     p.add_argument("--quality", choices=QUALITIES, default="auto",
                    help="best = the full style net; fast = the style's small CPU net (about 10x faster on CPU, "
-                        "judged in models/README.md) where it has one; auto = fast on CPU, best on a GPU (default: auto)")
+                        "judged in models/README.md) where it has one; auto = fast on CPU, best on a GPU "
+                        "(default: auto)")
     p.add_argument("--threads", type=_int_range(1, 256), default=None, help="CPU inference threads (default: all)")
     p.add_argument("--max-megapixels", type=_positive_megapixels, default=None, metavar="MP",
                    help="refuse images and frames larger than this; inference needs about 0.25 (fast net) to "
@@ -219,7 +220,7 @@ def run_live(args: argparse.Namespace) -> int:
     if args.webcam is not None:
         if args.input:
             raise StylecamError("give either --webcam or an input, not both")
-        source = CameraSource(args.webcam, args.cam_size, args.cam_fps, args.mirror)
+        source: CameraSource | StreamSource = CameraSource(args.webcam, args.cam_size, args.cam_fps, args.mirror)
     elif args.input:
         if not args.input.startswith(LIVE_PREFIXES) and not Path(args.input).is_file():
             raise StylecamError(f"input not found: {args.input}")
@@ -283,7 +284,7 @@ def run_live(args: argparse.Namespace) -> int:
         print(f"live: {summary['shown']} frames at {summary['fps']} fps, latency p50 {summary['latency_ms_p50']} ms, "
               f"{summary['dropped']} stale frames dropped, {summary['reconnects']} reconnects", file=sys.stderr)
     # the recording is finalised either way; a service manager still learns it was TERM/HUP
-    return signals.exit_code(ended_by) if signals.ended_by_signal(ended_by) else 0
+    return signals.exit_code(ended_by) if ended_by is not None and signals.ended_by_signal(ended_by) else 0
 
 
 def _quiet_ffmpeg() -> None:

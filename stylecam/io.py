@@ -127,7 +127,7 @@ def read_image(path: Path, check_size: Callable[[int, int], None] | None = None)
     try:
         with warnings.catch_warnings():  # the size limit below says it in one line
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            img: Image.Image = Image.open(path)
         with img:
             if check_size is not None:
                 check_size(*img.size)
@@ -373,12 +373,12 @@ class OpenCVVideoSource:
     def __iter__(self) -> Iterator[Frame]:
         import cv2
 
-        index = 0
+        index, rate = 0, self.info.rate or Fraction(25)
         while True:
             ok, bgr = self.cap.read()
             if not ok:
                 break
-            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), index, index, float(index / self.info.rate))
+            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), index, index, float(index / rate))
             index += 1
         self.report.frames = index
 

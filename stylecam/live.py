@@ -74,7 +74,7 @@ class CameraSource:
         import cv2
 
         ok, bgr = self.cap.read() if self.cap is not None else (False, None)
-        if not ok:
+        if not ok or bgr is None:
             raise SourceLost(f"{self.name} stopped delivering frames")
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         return np.ascontiguousarray(rgb[:, ::-1]) if self.mirror else rgb
@@ -194,7 +194,7 @@ class StreamSink:
         if not url.startswith(("udp://", "srt://", "tcp://")):
             raise StylecamError(f"--stream needs a udp://, srt:// or tcp:// URL, got {url!r}")
         check_url(url)
-        if url.startswith("srt://") and "srt" not in av.protocols_available:
+        if url.startswith("srt://") and "srt" not in av.protocols_available:  # type: ignore[attr-defined]
             raise StylecamError("this PyAV/FFmpeg build has no SRT support; use udp://HOST:PORT")
         target = url if "pkt_size" in url or not url.startswith("udp://") else \
             url + ("&" if "?" in url else "?") + "pkt_size=1316"
@@ -341,7 +341,7 @@ class _TkDisplay:
             return "close"
         photo = ImageTk.PhotoImage(Image.fromarray(rgb))
         self.label.configure(image=photo)
-        self.label.image = photo  # keep a reference, or Tk shows nothing
+        self.label.image = photo  # type: ignore[attr-defined]  # keep a reference, or Tk shows nothing
         self.root.update()
         return self.keys.pop(0) if self.keys else ("close" if self.closed else None)
 
