@@ -288,13 +288,18 @@ def run_live(args: argparse.Namespace) -> int:
 
 
 def _quiet_ffmpeg() -> None:
-    """FFmpeg logs to stderr by itself; our errors already say what went wrong in one line."""
+    """FFmpeg logs to stderr by itself; our errors already say what went wrong in one line.
+
+    Never PyAV's Python log callback (any level but None installs it): FFmpeg's decoder
+    threads call it and it needs the GIL, so a thread waiting in it while the main thread
+    closes the decoder (holding the GIL in avcodec_free_context) hangs the process at exit.
+    `set_level(None)` keeps PyAV's C callback, which drops the messages without Python."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # OpenCV's own FFmpeg (the fallback decoder)
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # camera probing warns once per missing index
     try:
         import av.logging
 
-        av.logging.set_level(av.logging.PANIC)
+        av.logging.set_level(None)
     except ImportError:
         pass
 

@@ -473,3 +473,14 @@ def test_one_broken_model_does_not_break_the_style_list(tmp_path, models_dir):
         assert r.returncode == 0, r.stderr
         assert "testnet" in r.stdout and "garbage" not in r.stdout
         assert r.stderr.count("\n") == 1 and "skipped style garbage.onnx" in r.stderr, r.stderr
+
+
+def test_error_after_decoding_started_never_hangs_at_exit(tmp_path, cli_env):
+    """An error once H.264 frames were decoded (here: an output container we do not write)
+    ends the process at once, every time: FFmpeg's decoder threads must never wait for the
+    GIL in a Python log callback while the main thread closes the decoder."""
+    clip = make_video(tmp_path / "clip.mp4", frames=48, size=(320, 240))
+    for run in range(20):
+        r = cli(clip, "-o", tmp_path / f"out{run}.avi", "--style", "testnet", env=cli_env, timeout=20)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
