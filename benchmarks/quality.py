@@ -19,6 +19,7 @@ The contact sheet shows, per style on its reference photo: painting | published 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -43,18 +44,8 @@ STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 CONTENT_LAYER = "relu2_2"
 SIZE = 512
 # style -> published output of the best-known net for it, under ../shared/reference
-PUBLISHED = {
-    "candy": "pytorch-examples/amber-candy.jpg",
-    "mosaic": "pytorch-examples/amber-mosaic.jpg",
-    "udnie": "pytorch-examples/amber-udnie.jpg",
-    "rain_princess": "pytorch-examples/amber-rain-princess.jpg",
-    "the_scream": "johnson-instancenorm/chicago_scream.jpg",
-    "feathers": "johnson-instancenorm/chicago_feathers.jpg",
-    "la_muse": "johnson-instancenorm/chicago_muse.jpg",
-    "starry_night": "johnson-eccv16/chicago_starry_night.jpg",
-    "wave": "johnson-eccv16/chicago_wave.jpg",
-    "composition_vii": "johnson-eccv16/chicago_composition_vii.jpg",
-}
+PUBLISHED = {name: style["published"] for name, style in
+             json.loads((ROOT / "training" / "recipes" / "styles.json").read_text())["styles"].items()}
 # goal for a shipped net on the reference photo, relative to the published net
 CONTENT_GOAL, STYLE_GOAL = 0.9, 1.1
 
