@@ -10,11 +10,15 @@ def entry() -> int:
     try:
         from .cli import main
 
-        return main()
+        code = main()
     except KeyboardInterrupt as exc:  # before main() took over
         signals.closing()
         print(signals.interrupted_message(exc), file=sys.stderr)
         return signals.exit_code(exc)
+    # The job is done and reported; a Ctrl+C while the interpreter shuts down would still
+    # kill the process (exit -2 after "wrote ..."): the exit code stays the job's.
+    signals.hold()
+    return code
 
 
 if __name__ == "__main__":

@@ -192,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
                            crf=args.crf, progress=False if (args.quiet or args.json) else None)
     results = stylize_path(src, Path(args.output) if args.output else None, engine, options,
                            overwrite=args.overwrite, warn=_warn)
+    signals.closing()  # every output is committed: a signal now must not report the job as interrupted
     failed = [r for r in results if r.error]
     if args.json:
         summary: dict[str, Any] = {"style": engine.name, "device": engine.device, "quality": engine.quality_used,

@@ -106,6 +106,16 @@ def closing() -> None:
     _closing = True
 
 
+def hold() -> None:
+    """Ignore INT, TERM and HUP for the rest of the process: its work is finished. (Python
+    puts SIG_DFL back at shutdown for handlers of its own, but leaves SIG_IGN alone.)"""
+    closing()
+    for name in HANDLED:
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            signal.signal(signum, signal.SIG_IGN)
+
+
 def exit_code(exc: BaseException) -> int:
     return exc.exit_code if isinstance(exc, Terminated) else 128 + signal.SIGINT
 

@@ -387,6 +387,25 @@ def test_ctrl_c_early_is_quiet(tmp_path, cli_env):
     assert leftovers(tmp_path) == []
 
 
+
+def test_ctrl_c_after_the_output_is_written_keeps_exit_0(tmp_path, cli_env):
+    """A Ctrl+C while the interpreter shuts down (after "wrote ...") does not turn a finished
+    job into a process killed by SIGINT."""
+    import signal
+    import time
+
+    photo = save_photo(tmp_path / "p.png")
+    for run in range(10):
+        out = tmp_path / f"out{run}.png"
+        proc = start([photo, "-o", out, "--style", "testnet"], cli_env)
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert line.startswith("wrote"), line
+        while proc.poll() is None:  # keep pressing until the process is gone
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.0005)
+        assert proc.wait() == 0 and out.exists(), (run, proc.returncode, proc.stderr.read())
+
 # -- two writers, one output -------------------------------------------------------------
 
 
