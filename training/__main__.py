@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop with a checkpoint after this many minutes (0 = no limit)")
     g.add_argument("--resume", metavar="CKPT", default=None,
                    help="continue from a checkpoint (e.g. RUN/last.pt); the loss settings must match")
+    g.add_argument("--change-recipe", action="store_true",
+                   help="resume even though loss settings differ from the checkpoint's; the earlier "
+                        "settings are kept in the checkpoint and the exported model's metadata")
     g.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None,
                    help="log lines instead of a progress bar")
 

@@ -80,6 +80,8 @@ ZERO_PAD_BORDER = 8
 
 def _metadata(ckpt: dict[str, Any], net: TransformerNet, info: StyleCredits, notes: str) -> dict[str, str]:
     recipe = dict(ckpt["recipe"]) | {"trained_steps": ckpt["step"]}
+    if ckpt.get("recipe_history"):  # settings changed on resume: what the earlier steps used
+        recipe["earlier_settings"] = ckpt["recipe_history"]
     return {
         "stylecam.contract": CONTRACT_VERSION,
         "stylecam.name": info.name,

@@ -59,6 +59,7 @@ class TrainConfig:
     sample_every: int = 500
     max_minutes: float = 0.0  # 0 = no limit
     resume: str | None = None  # checkpoint path
+    change_recipe: bool = False  # resume even if the loss settings differ (recorded in the checkpoint)
     progress: bool | None = None  # None = when stderr is a terminal
 
     def net_config(self) -> NetConfig:
@@ -255,12 +256,21 @@ def train(config: TrainConfig) -> Path:
     optimizer_state = None
     cap = GradientCap(config.grad_cap)
     start_step = 0
+    recipe_history: list[dict[str, Any]] = []  # earlier settings of a run whose recipe was changed on resume
     if config.resume:
         ckpt = load_checkpoint(config.resume)
+        recipe_history = list(ckpt.get("recipe_history", []))
         if ckpt["recipe"] != config.recipe():
             diff = {k: (ckpt["recipe"].get(k), v) for k, v in config.recipe().items() if ckpt["recipe"].get(k) != v}
-            if set(diff) - {"steps", "grad_cap"}:  # more steps, or a different safety cap, is fine
-                raise TrainingError(f"checkpoint was trained with other settings (checkpoint, now): {diff}")
+            changed = {k: v for k, v in diff.items() if k not in ("steps", "grad_cap")}  # those two are fine
+            if changed and not config.change_recipe:
+                raise TrainingError(f"checkpoint was trained with other settings (checkpoint, now): {changed}; "
+                                    "pass --change-recipe to continue with the new ones")
+            if changed:
+                recipe_history = [*recipe_history, {"from_step": ckpt["step"], "was": {k: v[0] for k, v in changed.items()}}]
+                if ddp.main:
+                    print(f"continuing step {ckpt['step']} with changed settings (checkpoint, now): {changed}",
+                          file=sys.stderr)
         net = net_from_checkpoint(ckpt)
         optimizer_state = ckpt["optimizer"]  # None in a slim checkpoint: Adam starts afresh
         start_step = ckpt["step"]
@@ -334,7 +344,7 @@ def train(config: TrainConfig) -> Path:
                 out_of_time = bool(ddp.mean(flag).item() > 0)
             if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
                 if ddp.main:
-                    last_ckpt = _checkpoint(net, optimizer, step, config, out, cap)
+                    last_ckpt = _checkpoint(net, optimizer, step, config, out, cap, recipe_history)
                 ddp.barrier()
             if out_of_time:
                 stop_reason = f"time limit of {config.max_minutes:g} min"
@@ -342,7 +352,7 @@ def train(config: TrainConfig) -> Path:
     except KeyboardInterrupt:
         stop_reason = "interrupted"
         if ddp.main:
-            last_ckpt = _checkpoint(net, optimizer, step, config, out, cap)
+            last_ckpt = _checkpoint(net, optimizer, step, config, out, cap, recipe_history)
     finally:
         progress.close()
         ddp.close()
@@ -403,7 +413,7 @@ def _losses(model: torch.nn.Module, vgg: LossNetwork, x: torch.Tensor, styles: t
 
 
 def _checkpoint(net: TransformerNet, optimizer: torch.optim.Optimizer, step: int, config: TrainConfig,
-                out: Path, cap: GradientCap) -> Path:
+                out: Path, cap: GradientCap, recipe_history: list[dict[str, Any]]) -> Path:
     ckpt = {
         "format": CHECKPOINT_FORMAT,
         "step": step,
@@ -412,6 +422,7 @@ def _checkpoint(net: TransformerNet, optimizer: torch.optim.Optimizer, step: int
         "model": net.state_dict(),
         "optimizer": optimizer.state_dict(),
         "recipe": config.recipe(),
+        "recipe_history": recipe_history,
         "rng": {"torch": torch.get_rng_state()},
         "grad_cap": cap.state_dict(),
     }
