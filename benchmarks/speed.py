@@ -30,6 +30,7 @@ from report import ROOT, write_section  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from stylecam import Stylizer, styles  # noqa: E402
+from stylecam.contract import INPUT_NAME, OUTPUT_NAME, Key  # noqa: E402
 from stylecam.engine import padded_size  # noqa: E402
 from training.quantize import quantize_int8  # noqa: E402
 
@@ -209,8 +210,8 @@ def _bound_on_gpu(sess: Any, host: np.ndarray) -> Callable[[], Any]:
     x = ort.OrtValue.ortvalue_from_numpy(host, "cuda", 0)
     y = ort.OrtValue.ortvalue_from_shape_and_type(list(host.shape), np.float32, "cuda", 0)
     binding = sess.io_binding()
-    binding.bind_ortvalue_input(styles.INPUT_NAME, x)
-    binding.bind_ortvalue_output(styles.OUTPUT_NAME, y)
+    binding.bind_ortvalue_input(INPUT_NAME, x)
+    binding.bind_ortvalue_output(OUTPUT_NAME, y)
     return lambda: sess.run_with_iobinding(binding)
 
 
@@ -247,7 +248,7 @@ def gpu_main(args: argparse.Namespace) -> int:
 
         _preload_cuda_libraries()
         fp16_path = Path(tmp.name) / "net.fp16.onnx"
-        _to_fp16(best.model_path, fp16_path, {"stylecam.precision": "fp16"})
+        _to_fp16(best.model_path, fp16_path, {Key.PRECISION: "fp16"})
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         # (row, precision, file, CUDA provider options); cuDNN prefers NHWC for fp16 tensor cores
