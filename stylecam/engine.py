@@ -14,7 +14,7 @@ import numpy as np
 
 from . import styles
 from .contract import INPUT_NAME, OUTPUT_NAME, PRECISIONS, QUALITIES, pick_model_file
-from .errors import StylecamError
+from .errors import StylecamError, first_line
 
 Device = Literal["auto", "cpu", "cuda", "tensorrt"]
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt")
@@ -177,7 +177,7 @@ class Stylizer:
         try:
             self.session = ort.InferenceSession(str(model_path), opts, providers=chain)
         except Exception as exc:
-            raise StylecamError(f"cannot load model {model_path}: {styles._first_line(exc)}") from None
+            raise StylecamError(f"cannot load model {model_path}: {first_line(exc, 200)}") from None
         self.model_path = model_path
         self.providers: list[str] = self.session.get_providers()
 
@@ -274,7 +274,7 @@ class Stylizer:
             out = self.infer(np.full((1, 3, h, w), 128, np.float32))
         except Exception as exc:
             raise StylecamError(f"{self.model_path}: fails on a {w}x{h} probe frame "
-                                f"({styles._first_line(exc)})") from None
+                                f"({first_line(exc, 200)})") from None
         if out.dtype != np.float32:
             raise StylecamError(f"{self.model_path}: output must be float32, got {out.dtype}")
         self._check_output(out, (1, 3, h, w))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import contract
 from .contract import StyleInfo
-from .errors import StylecamError
+from .errors import StylecamError, first_line
 
 
 def read_info(path: str | Path) -> StyleInfo:
@@ -33,13 +33,8 @@ def _metadata_props(path: Path) -> dict[str, str]:
     try:
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise StylecamError(f"not a valid ONNX model: {path} ({_first_line(exc)})") from None
+        raise StylecamError(f"not a valid ONNX model: {path} ({first_line(exc, 200)})") from None
     return dict(session.get_modelmeta().custom_metadata_map)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[-1][:200] if text else type(exc).__name__
 
 
 def model_dirs() -> list[Path]:
