@@ -26,7 +26,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
                   ".flv", ".wmv", ".3gp", ".ogv", ".gif"}
 VIDEO_OUTPUT_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv"}
-IMAGE_OUTPUT_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+IMAGE_OUTPUT_SUFFIXES = IMAGE_SUFFIXES  # Pillow writes every image format it reads here
 
 
 @dataclass

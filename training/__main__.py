@@ -159,11 +159,12 @@ def main(argv: list[str] | None = None) -> int:
             from pathlib import Path
 
             from stylecam.contract import INT8, variant_file
+            from stylecam.io import IMAGE_SUFFIXES
 
             from .quantize import quantize_int8
             out = args.output or str(Path(args.model).with_name(variant_file(Path(args.model).name, INT8)))
             photos = sorted(p for p in Path(args.calibration).glob("*")
-                            if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+                            if p.suffix.lower() in IMAGE_SUFFIXES)
             quantize_int8(args.model, out, photos[: args.images])
             print(f"wrote {out} (int8, calibrated on {min(len(photos), args.images)} photos)")
         else:
