@@ -187,12 +187,10 @@ def pick_model_file(base: str, available: Collection[str], device: str, quality:
     chosen file's fp16 copy on a GPU and its int8 copy on the CPU where they exist; "fp16"
     and "int8" take that copy only on a device of that kind, "fp32" the file itself.
     """
-    if device not in RUN_DEVICES:
-        raise ValueError(f"unknown device {device!r}; choose from {', '.join(RUN_DEVICES)}")
-    if quality not in QUALITIES:
-        raise ValueError(f"unknown quality {quality!r}; choose from {', '.join(QUALITIES)}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    for what, value, choices in (("device", device, RUN_DEVICES), ("quality", quality, QUALITIES),
+                                 ("precision", precision, PRECISIONS)):
+        if value not in choices:
+            raise ValueError(f"unknown {what} {value!r}; choose from {', '.join(choices)}")
     gpu = device != "cpu"
     chosen, used = base, "best"
     fast = variant_file(base, FAST)

@@ -13,11 +13,11 @@ from typing import Literal
 import numpy as np
 
 from . import styles
-from .contract import INPUT_NAME, OUTPUT_NAME, PRECISIONS, QUALITIES, pick_model_file
+from .contract import INPUT_NAME, OUTPUT_NAME, PRECISIONS, QUALITIES, RUN_DEVICES, pick_model_file
 from .errors import StylecamError, first_line
 
 Device = Literal["auto", "cpu", "cuda", "tensorrt"]
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt")
+DEVICES: tuple[str, ...] = ("auto", *RUN_DEVICES)
 
 _PROVIDER = {
     "cpu": "CPUExecutionProvider",
