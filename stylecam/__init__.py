@@ -16,7 +16,7 @@ __all__ = ["Stylizer", "StylecamError", "StyleInfo", "available_devices", "list_
 
 # numpy and onnxruntime load on first use, so the command line can install its signal
 # handlers before the slow imports
-_LAZY = {"Stylizer": "engine", "available_devices": "engine", "StyleInfo": "styles", "list_styles": "styles"}
+_LAZY = {"Stylizer": "engine", "available_devices": "engine", "StyleInfo": "contract", "list_styles": "styles"}
 
 
 def __getattr__(name: str) -> Any:

@@ -15,7 +15,8 @@ from typing import Any, NoReturn
 
 from . import __version__, signals, styles
 from .atomic import cleanup_pending
-from .engine import DEVICES, QUALITIES, Stylizer
+from .contract import QUALITIES
+from .engine import DEVICES, Stylizer
 from .errors import StylecamError
 from .temporal import MODES
 
@@ -161,13 +162,13 @@ def _list_styles(as_json: bool) -> int:
     if as_json:
         print(json.dumps([{"name": i.name, "display_name": i.title, "painting": i.painting, "artist": i.artist,
                            "image_source": i.image_source, "license": i.license, "path": str(i.path),
-                           "training": i.training, "fast_net": styles.variant_path(i.path, ".fast") is not None}
+                           "training": i.training, "fast_net": styles.has_fast_net(i)}
                           for i in infos], indent=2))
     elif not infos:
         print("no styles installed; pass a model with --style path/to/style.onnx")
     else:
         for info in infos:
-            fast = "  +fast net" if styles.variant_path(info.path, ".fast") else ""
+            fast = "  +fast net" if styles.has_fast_net(info) else ""
             print(info.summary() + fast)
     return 0
 

@@ -13,17 +13,18 @@ from typing import Literal
 import numpy as np
 
 from . import styles
-from .errors import StylecamError
+from .contract import INPUT_NAME, OUTPUT_NAME, PRECISIONS, QUALITIES, RUN_DEVICES, pick_model_file
+from .errors import StylecamError, first_line
 
 Device = Literal["auto", "cpu", "cuda", "tensorrt"]
-QUALITIES = ("auto", "best", "fast")
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt")
+DEVICES: tuple[str, ...] = ("auto", *RUN_DEVICES)
 
 _PROVIDER = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
     "tensorrt": "TensorrtExecutionProvider",
 }
+_DEVICE = {p: d for d, p in _PROVIDER.items()}
 # Smallest padded side: the nets downsample 4x and reflect-pad 9x9 convs at full size.
 MIN_SIDE = 16
 # Largest frame by default, in megapixels. Inference memory grows with the frame: about
@@ -83,6 +84,10 @@ def _provider_chain(device: str, cache_dir: Path) -> list[str | tuple[str, dict]
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
+def _provider_name(entry: str | tuple[str, dict]) -> str:
+    return entry if isinstance(entry, str) else entry[0]
+
+
 def _preload_cuda_libraries() -> None:
     """Let onnxruntime-gpu find CUDA/cuDNN from pip's nvidia-* packages (as PyTorch
     installs them) when they are not on the library path; best effort."""
@@ -127,22 +132,21 @@ class Stylizer:
             raise StylecamError(f"max_megapixels must be positive, got {max_megapixels}")
         self.preserve_color = preserve_color
         self.device_requested = device
-        if precision not in ("auto", "fp32", "fp16", "int8"):
+        if precision not in PRECISIONS:
             raise StylecamError(f"unknown precision {precision!r}; choose auto, fp32, fp16 or int8")
         if quality not in QUALITIES:
             raise StylecamError(f"unknown quality {quality!r}; choose {', '.join(QUALITIES)}")
         self.quality_requested = quality
         path = styles.resolve(style)
         chain = _provider_chain(device, _cache_dir())
-        gpu = any((p if isinstance(p, str) else p[0]) != "CPUExecutionProvider" for p in chain)
+        gpu = any(_provider_name(p) != "CPUExecutionProvider" for p in chain)
         if gpu:
             _preload_cuda_libraries()
-        # a style name may switch to its fast net; an explicit .onnx path runs that net
-        fast = None if styles.is_model_path(style) else styles.variant_path(path, ".fast")
-        self._open(path, fast, chain, gpu, quality, precision, threads)
+        by_name = not styles.is_model_path(style)
+        self._open(path, by_name, chain, quality, precision, threads)
         #: why a GPU that onnxruntime listed did not run (auto only; explicit devices raise)
         self.gpu_fallback: str | None = None
-        wanted = chain[0] if isinstance(chain[0], str) else chain[0][0]
+        wanted = _provider_name(chain[0])
         if device != "auto" and self.providers[0] != wanted:
             # onnxruntime falls back silently when CUDA/TensorRT libraries fail to load
             raise StylecamError(f"device {device!r} could not start (onnxruntime fell back to "
@@ -150,24 +154,18 @@ class Stylizer:
         if gpu and self.providers[0] == "CPUExecutionProvider":
             self.gpu_fallback = ("onnxruntime lists a GPU provider but it could not start (CUDA/cuDNN libraries "
                                  "missing or mismatched); running on the CPU")
-            self._open(path, fast, ["CPUExecutionProvider"], False, quality, precision, threads)
+            self._open(path, by_name, ["CPUExecutionProvider"], quality, precision, threads)
         self._check_contract()
 
-    def _open(self, path: Path, fast: Path | None, chain: list, gpu: bool, quality: str, precision: str,
+    def _open(self, path: Path, by_name: bool, chain: list, quality: str, precision: str,
               threads: int | None) -> None:
-        """Pick the file for this device (net quality, then precision variant) and open it."""
+        """Pick the file for the chain's first device (net quality, then precision copy) and open it."""
         import onnxruntime as ort
 
-        model_path = path
-        # a GPU runs the full net in real time; the fast net is for CPUs
-        if fast is not None and (quality == "fast" or (quality == "auto" and not gpu)):
-            model_path = fast
-        self.quality_used = "fast" if model_path == fast else "best"
-        # precision variants beside the chosen file: fp16 for GPU providers, int8 (QDQ) for CPU
-        if gpu and precision in ("auto", "fp16"):
-            model_path = styles.variant_path(model_path, ".fp16") or model_path
-        elif not gpu and precision in ("auto", "int8"):
-            model_path = styles.variant_path(model_path, ".int8") or model_path
+        pick = pick_model_file(path.name, styles.available_files(path), _DEVICE[_provider_name(chain[0])],
+                               quality, precision, by_name)
+        model_path = path.with_name(pick.file)
+        self.quality_used = pick.quality
         self.info = styles.read_info(model_path)
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
@@ -179,7 +177,7 @@ class Stylizer:
         try:
             self.session = ort.InferenceSession(str(model_path), opts, providers=chain)
         except Exception as exc:
-            raise StylecamError(f"cannot load model {model_path}: {styles._first_line(exc)}") from None
+            raise StylecamError(f"cannot load model {model_path}: {first_line(exc, 200)}") from None
         self.model_path = model_path
         self.providers: list[str] = self.session.get_providers()
 
@@ -202,8 +200,7 @@ class Stylizer:
     @property
     def device(self) -> str:
         """The device actually running the model: cpu, cuda or tensorrt."""
-        reverse = {v: k for k, v in _PROVIDER.items()}
-        return reverse.get(self.providers[0], self.providers[0])
+        return _DEVICE.get(self.providers[0], self.providers[0])
 
     @property
     def strength(self) -> float:
@@ -245,7 +242,7 @@ class Stylizer:
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Raw model call: float32 N,3,H,W (0..255, H/W multiples of `multiple`) -> same."""
-        return self.session.run([styles.OUTPUT_NAME], {styles.INPUT_NAME: batch})[0]
+        return self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
 
     # -- internals ----------------------------------------------------------------------
 
@@ -255,12 +252,12 @@ class Stylizer:
         frame, a float32 3-channel output of the input's size."""
         inputs = {i.name: i for i in self.session.get_inputs()}
         outputs = {o.name for o in self.session.get_outputs()}
-        if styles.INPUT_NAME not in inputs or styles.OUTPUT_NAME not in outputs:
+        if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
             raise StylecamError(
                 f"{self.model_path} does not follow the stylecam model contract "
-                f"(needs input '{styles.INPUT_NAME}' and output '{styles.OUTPUT_NAME}'; "
+                f"(needs input '{INPUT_NAME}' and output '{OUTPUT_NAME}'; "
                 f"has {sorted(inputs)} -> {sorted(outputs)})")
-        spec = inputs[styles.INPUT_NAME]
+        spec = inputs[INPUT_NAME]
         shape = spec.shape
         if len(shape) != 4 or shape[1] not in (3, "3"):
             raise StylecamError(f"{self.model_path}: input must be N,3,H,W, got {shape}")
@@ -277,7 +274,7 @@ class Stylizer:
             out = self.infer(np.full((1, 3, h, w), 128, np.float32))
         except Exception as exc:
             raise StylecamError(f"{self.model_path}: fails on a {w}x{h} probe frame "
-                                f"({styles._first_line(exc)})") from None
+                                f"({first_line(exc, 200)})") from None
         if out.dtype != np.float32:
             raise StylecamError(f"{self.model_path}: output must be float32, got {out.dtype}")
         self._check_output(out, (1, 3, h, w))

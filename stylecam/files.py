@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine import Stylizer
-from .errors import StylecamError
+from .errors import StylecamError, first_line
 from .io import (IMAGE_OUTPUT_SUFFIXES, IMAGE_SUFFIXES, VIDEO_OUTPUT_SUFFIXES, VIDEO_SUFFIXES, check_output,
                  kind_of, open_video, read_image, write_image, VideoSink, VideoInfo)
 from .pipeline import Progress, stylize_stream
@@ -241,5 +241,4 @@ def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOp
 
 def describe_unexpected(exc: BaseException) -> str:
     """An error we did not foresee, as one line (type and first line of the message)."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+    return f"{type(exc).__name__}: {first_line(exc, 300)}" if str(exc).strip() else type(exc).__name__

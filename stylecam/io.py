@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from .atomic import AtomicOutput
-from .errors import StylecamError
+from .errors import StylecamError, first_line
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
                   ".flv", ".wmv", ".3gp", ".ogv", ".gif"}
 VIDEO_OUTPUT_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv"}
-IMAGE_OUTPUT_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+IMAGE_OUTPUT_SUFFIXES = IMAGE_SUFFIXES  # Pillow writes every image format it reads here
 
 
 @dataclass
@@ -160,8 +160,7 @@ def read_image(path: Path, check_size: Callable[[int, int], None] | None = None)
 
 
 def _first_sentence(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text.split(", could be")[0]
+    return first_line(exc).split(", could be")[0]
 
 
 def write_image(path: Path, rgb: np.ndarray, like: StillImage | None = None, quality: int = 95,

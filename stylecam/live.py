@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .engine import Stylizer
-from .errors import StylecamError
+from .errors import StylecamError, first_line
 from .temporal import Smoother
 
 
@@ -252,7 +252,7 @@ class VirtualCamSink:
         try:
             self.cam = pyvirtualcam.Camera(width=size[0], height=size[1], fps=max(1.0, fps))
         except Exception as exc:  # pyvirtualcam raises RuntimeError when no backend exists
-            raise StylecamError(f"no virtual camera backend ({str(exc).strip().splitlines()[0]}); "
+            raise StylecamError(f"no virtual camera backend ({first_line(exc)}); "
                                 f"{self.HINT}") from None
         self.device = self.cam.device
 
@@ -362,7 +362,7 @@ def open_display(title: str) -> _OpenCVDisplay | _TkDisplay:
     try:
         return _TkDisplay(title)
     except Exception as exc:  # no tkinter, or no display (tkinter.TclError)
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
     raise StylecamError(f"cannot open a preview window ({reason}); use --no-window with --virtual-cam, "
                         "--stream or -o, or install opencv-python for OpenCV's window")
 

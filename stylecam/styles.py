@@ -1,92 +1,24 @@
-"""Style models: the ONNX contract and the registry of bundled styles.
-
-Contract (version 1), written by `training/export.py`:
-  input  `input`:  float32 N,3,H,W, RGB, 0..255; N, H and W dynamic
-  output `output`: float32 N,3,H,W, RGB, 0..255 (the runtime clips)
-  H and W must be multiples of `stylecam.multiple` (the runtime pads and crops back).
-  Optional `stylecam.border`: pixels the runtime mirrors around each frame first.
-  `metadata_props` keys `stylecam.*` describe the style (name, painting, artist, ...).
+"""The registry of styles: where model files are found and what their metadata says.
 
 Bundled styles live in `models/` at the repository root, installed as the
 `stylecam.models` package data. `STYLECAM_MODELS` (os.pathsep-separated folders) adds more.
+The model contract itself is in `contract.py`.
 """
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-from .errors import StylecamError
-
-INPUT_NAME = "input"
-OUTPUT_NAME = "output"
-DEFAULT_MULTIPLE = 4
-_VARIANT_SUFFIXES = (".fp16", ".int8", ".fast")  # models/<name><suffix>.onnx are variants of <name>
-
-
-@dataclass(frozen=True)
-class StyleInfo:
-    name: str
-    path: Path
-    display_name: str = ""
-    painting: str = ""
-    artist: str = ""
-    image_source: str = ""
-    license: str = ""
-    multiple: int = DEFAULT_MULTIPLE
-    border: int = 0  # pixels mirrored around each frame before inference (nets with zero-padded convs)
-    precision: str = "fp32"
-    arch: dict[str, Any] = field(default_factory=dict)
-    training: dict[str, Any] = field(default_factory=dict)
-    notes: str = ""
-
-    @property
-    def title(self) -> str:
-        return self.display_name or self.name
-
-    def summary(self) -> str:
-        """One line for --list-styles."""
-        art = " — ".join(p for p in (self.painting, self.artist) if p)
-        t = self.training
-        recipe = ""
-        if t:
-            recipe = (f"trained {t.get('trained_steps', '?')} steps, {t.get('image_size', '?')} px crops, "
-                      f"batch {t.get('batch_size', '?')}, arch {t.get('arch', '?')}")
-        return "  ".join(p for p in (f"{self.name:<16}", art, f"[{recipe}]" if recipe else "") if p)
-
-
-def _json(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text) if text else {}
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
+from . import contract
+from .contract import StyleInfo
+from .errors import StylecamError, first_line
 
 
 def read_info(path: str | Path) -> StyleInfo:
     """Read a model's metadata without building an inference session."""
     path = Path(path)
-    meta = _metadata_props(path)
-    name = meta.get("stylecam.name") or path.name.removesuffix(".onnx")
-    try:
-        multiple = int(meta.get("stylecam.multiple", DEFAULT_MULTIPLE))
-    except ValueError:
-        multiple = DEFAULT_MULTIPLE
-    try:
-        border = min(64, max(0, int(meta.get("stylecam.border", 0))))
-    except ValueError:
-        border = 0
-    return StyleInfo(
-        name=name, path=path, display_name=meta.get("stylecam.display_name", ""),
-        painting=meta.get("stylecam.painting", ""), artist=meta.get("stylecam.artist", ""),
-        image_source=meta.get("stylecam.image_source", ""), license=meta.get("stylecam.license", ""),
-        multiple=max(1, multiple), border=border, precision=meta.get("stylecam.precision", "fp32"),
-        arch=_json(meta.get("stylecam.arch", "")), training=_json(meta.get("stylecam.training", "")),
-        notes=meta.get("stylecam.notes", ""),
-    )
+    return StyleInfo.from_metadata(_metadata_props(path), path)
 
 
 def _metadata_props(path: Path) -> dict[str, str]:
@@ -101,13 +33,8 @@ def _metadata_props(path: Path) -> dict[str, str]:
     try:
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise StylecamError(f"not a valid ONNX model: {path} ({_first_line(exc)})") from None
+        raise StylecamError(f"not a valid ONNX model: {path} ({first_line(exc, 200)})") from None
     return dict(session.get_modelmeta().custom_metadata_map)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[-1][:200] if text else type(exc).__name__
 
 
 def model_dirs() -> list[Path]:
@@ -124,18 +51,14 @@ def bundled_dir() -> Path:
         return Path(__file__).resolve().parent.parent / "models"
 
 
-def _is_variant(path: Path) -> bool:
-    return path.name.removesuffix(".onnx").endswith(_VARIANT_SUFFIXES)
-
-
 def available_styles() -> dict[str, Path]:
     """Style name -> model path (base models only; variants are picked by the engine)."""
     found: dict[str, Path] = {}
     for folder in model_dirs():
         if folder.is_dir():
-            for p in sorted(folder.glob("*.onnx")):
-                if not _is_variant(p):
-                    found.setdefault(p.name.removesuffix(".onnx"), p)
+            for p in sorted(folder.glob("*" + contract.MODEL_SUFFIX)):
+                if not contract.is_variant(p.name):
+                    found.setdefault(p.name.removesuffix(contract.MODEL_SUFFIX), p)
     return found
 
 
@@ -155,7 +78,7 @@ def list_styles() -> list[StyleInfo]:
 def is_model_path(style: str | os.PathLike[str]) -> bool:
     """True for a path to a model file, False for a style name."""
     text = os.fspath(style)
-    return text.endswith(".onnx") or os.sep in text or bool(os.altsep and os.altsep in text)
+    return text.endswith(contract.MODEL_SUFFIX) or os.sep in text or bool(os.altsep and os.altsep in text)
 
 
 def resolve(style: str | os.PathLike[str]) -> Path:
@@ -175,5 +98,14 @@ def resolve(style: str | os.PathLike[str]) -> Path:
 
 def variant_path(base: Path, suffix: str) -> Path | None:
     """models/mosaic.onnx + '.fp16' -> models/mosaic.fp16.onnx if it exists."""
-    p = base.with_name(base.name.removesuffix(".onnx") + suffix + ".onnx")
+    p = base.with_name(contract.variant_file(base.name, suffix))
     return p if p.is_file() else None
+
+
+def available_files(base: Path) -> set[str]:
+    """The names of the files beside `base` that may run in its place, `base` included."""
+    return {name for name in contract.candidate_files(base.name) if (base.parent / name).is_file()}
+
+
+def has_fast_net(info: StyleInfo) -> bool:
+    return info.path is not None and variant_path(info.path, contract.FAST) is not None

@@ -2,7 +2,6 @@
 self-made images and videos, and the path to ../shared for the real-media group."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -10,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from stylecam.contract import INPUT_NAME, OUTPUT_NAME, StyleInfo
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,7 @@ def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed:
     weight = (np.eye(ch) * 0.6 + rng.normal(0, 0.05, (ch, ch))).astype(np.float32).reshape(ch, ch, 1, 1)
     bias = rng.uniform(20, 60, ch).astype(np.float32)
     nodes = [
-        helper.make_node("SpaceToDepth", ["input"], ["s2d"], blocksize=multiple),
+        helper.make_node("SpaceToDepth", [INPUT_NAME], ["s2d"], blocksize=multiple),
         helper.make_node("Conv", ["s2d", "w", "b"], ["mixed"]),
         helper.make_node("DepthToSpace", ["mixed"], ["d2s"], blocksize=multiple, mode="DCR"),
         helper.make_node("Clip", ["d2s", "lo", "hi"], ["clipped"]),
@@ -51,7 +52,7 @@ def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed:
         nodes.append(helper.make_node("Conv", [last, "wide", "zb16"], [f"wide{i}"], pads=[1, 1, 1, 1]))
         nodes.append(helper.make_node("Conv", [f"wide{i}", "narrow", "zb3"], [f"narrow{i}"], pads=[1, 1, 1, 1]))
         last = f"narrow{i}"
-    nodes.append(helper.make_node("Identity", [last], ["output"]))
+    nodes.append(helper.make_node("Identity", [last], [OUTPUT_NAME]))
     inits = [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b"),
              numpy_helper.from_array(np.array(0, np.float32), "lo"),
              numpy_helper.from_array(np.array(255, np.float32), "hi")]
@@ -65,16 +66,15 @@ def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed:
                   numpy_helper.from_array(np.zeros(16, np.float32), "zb16"),
                   numpy_helper.from_array(np.zeros(3, np.float32), "zb3")]
     dims = ["N", 3, "H", "W"]
-    graph = helper.make_graph(nodes, "testnet", [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, dims)], inits)
+    graph = helper.make_graph(nodes, "testnet", [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, dims)], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    meta = {"stylecam.contract": "1", "stylecam.name": name, "stylecam.display_name": f"Test net {name}",
-            "stylecam.painting": "Test Pattern", "stylecam.artist": "Nobody", "stylecam.multiple": str(multiple),
-            "stylecam.border": str(border),
-            "stylecam.training": json.dumps({"arch": "onnx.helper", "trained_steps": 0, "image_size": 0,
-                                             "batch_size": 0, "temporal_weight": temporal_weight})}
-    for k, v in meta.items():
+    info = StyleInfo(name=name, display_name=f"Test net {name}", painting="Test Pattern", artist="Nobody",
+                     multiple=multiple, border=border,
+                     training={"arch": "onnx.helper", "trained_steps": 0, "image_size": 0, "batch_size": 0,
+                               "temporal_weight": temporal_weight})
+    for k, v in info.to_metadata().items():
         model.metadata_props.add(key=k, value=v)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))

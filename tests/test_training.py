@@ -83,6 +83,8 @@ def test_change_recipe_on_resume_is_recorded_in_checkpoint_and_model(full_run, t
 
     import onnx
 
+    from stylecam.contract import Key
+
     changed = tmp_path / "changed"
     r = run_training(*train_args(changed, 17, "--workers", "0", "--resume", str(full_run / "step_000015.pt"),
                                  "--style-weight", "7", "--change-recipe"))
@@ -95,7 +97,7 @@ def test_change_recipe_on_resume_is_recorded_in_checkpoint_and_model(full_run, t
     r = run_training("export", str(changed / "last.pt"), "-o", str(model))
     assert r.returncode == 0, r.stderr
     meta = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
-    assert json.loads(meta["stylecam.training"])["earlier_settings"] == [{"from_step": 15,
+    assert json.loads(meta[Key.TRAINING])["earlier_settings"] == [{"from_step": 15,
                                                                          "was": {"style_weight": 5.0}}]
 
 def test_max_minutes_ends_with_a_checkpoint(tmp_path):
@@ -135,6 +137,8 @@ def test_broken_export_fails_the_parity_check(full_run, tmp_path, monkeypatch):
     import training.export as export
     from training.loop import TrainingError
 
+    from stylecam.contract import StyleInfo
+
     real = export._export
 
     def sabotaged(net, path):
@@ -150,16 +154,18 @@ def test_broken_export_fails_the_parity_check(full_run, tmp_path, monkeypatch):
     monkeypatch.setattr(export, "_export", sabotaged)
     out = tmp_path / "bad.onnx"
     with pytest.raises(TrainingError, match="parity"):
-        export.export_onnx(full_run / "last.pt", out, export.StyleCredits(name="bad"))
+        export.export_onnx(full_run / "last.pt", out, StyleInfo(name="bad"))
     assert not out.exists()
 
 
 def test_fp16_export_is_a_valid_model_close_to_fp32(full_run, tmp_path):
     """--fp16 writes NAME.fp16.onnx (fp16 weights and math, fp32 IO) for GPU providers."""
     import onnxruntime as ort
-    from training.export import StyleCredits, export_onnx
+    from training.export import export_onnx
 
-    export_onnx(full_run / "last.pt", tmp_path / "n.onnx", StyleCredits(name="n"), fp16=True)
+    from stylecam.contract import StyleInfo
+
+    export_onnx(full_run / "last.pt", tmp_path / "n.onnx", StyleInfo(name="n"), fp16=True)
     x = np.random.default_rng(0).uniform(0, 255, (1, 3, 64, 96)).astype(np.float32)
     outs = [ort.InferenceSession(str(tmp_path / f), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
             for f in ("n.onnx", "n.fp16.onnx")]
@@ -171,7 +177,9 @@ def test_fp16_export_is_a_valid_model_close_to_fp32(full_run, tmp_path):
 def test_slim_checkpoint_exports_and_resumes(full_run, tmp_path):
     """`slim` (fp16 weights, no Adam state) is what comes back from a GPU machine with a
     size limit: it must still export within parity and resume training."""
-    from training.export import StyleCredits, export_onnx
+    from training.export import export_onnx
+
+    from stylecam.contract import StyleInfo
 
     slim = tmp_path / "slim.pt"
     r = run_training("slim", str(full_run / "last.pt"), str(slim))
@@ -180,7 +188,7 @@ def test_slim_checkpoint_exports_and_resumes(full_run, tmp_path):
     ckpt = torch.load(slim, weights_only=True)
     assert ckpt["optimizer"] is None and all(v.dtype == torch.float16 for v in ckpt["model"].values()
                                              if v.is_floating_point())
-    export_onnx(slim, tmp_path / "slim.onnx", StyleCredits(name="slim"))
+    export_onnx(slim, tmp_path / "slim.onnx", StyleInfo(name="slim"))
     r = run_training(*train_args(tmp_path / "more", 33, "--workers", "0", "--resume", str(slim)))
     assert r.returncode == 0, r.stderr
     assert sorted(losses(tmp_path / "more")) == [31, 32, 33]

@@ -158,19 +158,24 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "quantize":
             from pathlib import Path
 
+            from stylecam.contract import INT8, variant_file
+            from stylecam.io import IMAGE_SUFFIXES
+
             from .quantize import quantize_int8
-            out = args.output or str(Path(args.model).with_suffix("")) + ".int8.onnx"
+            out = args.output or str(Path(args.model).with_name(variant_file(Path(args.model).name, INT8)))
             photos = sorted(p for p in Path(args.calibration).glob("*")
-                            if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+                            if p.suffix.lower() in IMAGE_SUFFIXES)
             quantize_int8(args.model, out, photos[: args.images])
             print(f"wrote {out} (int8, calibrated on {min(len(photos), args.images)} photos)")
         else:
             from pathlib import Path
 
-            from .export import StyleCredits, default_parity_images, export_onnx
-            info = StyleCredits(name=args.name or Path(args.output).stem.split(".")[0], display_name=args.display_name,
-                                painting=args.painting, artist=args.artist, image_source=args.image_source,
-                                license=args.license)
+            from stylecam.contract import StyleInfo, style_name_of
+
+            from .export import default_parity_images, export_onnx
+            info = StyleInfo(name=args.name or style_name_of(Path(args.output).name), display_name=args.display_name,
+                             painting=args.painting, artist=args.artist, image_source=args.image_source,
+                             license=args.license)
             errors = export_onnx(args.checkpoint, args.output, info, fp16=args.fp16,
                                  parity_images=default_parity_images(args.parity_images), notes=args.notes,
                                  style=args.style_index)

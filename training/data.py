@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset, Sampler
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+from stylecam.io import IMAGE_SUFFIXES
 
 
 def list_images(folder: str | Path) -> list[Path]:

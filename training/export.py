@@ -1,51 +1,40 @@
 """Export a trained checkpoint to the ONNX model contract the runtime reads.
 
-Contract (read by stylecam/styles.py): input `input`, output `output`, float32 NCHW RGB in
-0..255, dynamic N/H/W (H and W multiples of `stylecam.multiple`), style metadata in
-`metadata_props` under `stylecam.*` keys. The export is parity-checked against PyTorch
-and refused (no file written) if it does not match.
+The contract (tensor names, metadata keys, file names) is stylecam/contract.py: float32
+NCHW RGB in 0..255, dynamic N/H/W (H and W multiples of the net's `multiple`), the style's
+StyleInfo in `metadata_props`. The export is parity-checked against PyTorch and refused
+(no file written) if it does not match.
 """
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 import torch
 
+from stylecam.contract import FP16, INPUT_NAME, OUTPUT_NAME, StyleInfo, variant_file
+
 from .data import list_images, load_rgb, to_tensor
 from .loop import TrainingError, load_checkpoint, net_from_checkpoint
 from .nets import TransformerNet, bake_style
 
 OPSET = 18
-CONTRACT_VERSION = "1"
 PARITY_TOLERANCE = 0.5  # max abs error on the 0..255 scale
 
 
-@dataclass
-class StyleCredits:
-    """Who and what the style is: written into the model, read back as stylecam.StyleInfo."""
-
-    name: str
-    display_name: str = ""
-    painting: str = ""
-    artist: str = ""
-    image_source: str = ""
-    license: str = ""
-
-
-def export_onnx(checkpoint: str | Path, output: str | Path, info: StyleCredits, fp16: bool = False,
+def export_onnx(checkpoint: str | Path, output: str | Path, info: StyleInfo, fp16: bool = False,
                 parity_images: Iterable[str | Path] = (), notes: str = "",
                 style: int | None = None) -> dict[str, float]:
-    """Write `output` (and `<stem>.fp16.onnx` if fp16) and return the parity errors.
+    """Write `output` (and its `.fp16.onnx` copy if fp16) and return the parity errors.
 
+    `info` credits the style (name, painting, artist, ...); the export fills in the rest.
     A multi-style checkpoint needs `style`, the index of the painting to export: its
     scale/shift rows are baked into a one-style net (the runtime contract is per style)."""
     ckpt = load_checkpoint(checkpoint)
@@ -60,46 +49,36 @@ def export_onnx(checkpoint: str | Path, output: str | Path, info: StyleCredits, 
                                            "net_styles": recipe["style_image"]}}
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    metadata = _metadata(ckpt, net, info, notes)
+    described = _describe(ckpt, net, info, notes)
     tmp = output.with_name(f".{output.name}.tmp")
     try:
         _export(net, tmp)
-        set_metadata(tmp, metadata | {"stylecam.precision": "fp32"})
+        set_metadata(tmp, replace(described, precision="fp32").to_metadata())
         errors = parity_check(net, tmp, parity_images)
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
     if fp16:
-        half = output.with_name(output.stem + ".fp16.onnx")
-        _to_fp16(output, half, metadata | {"stylecam.precision": "fp16"})
+        half = output.with_name(variant_file(output.name, FP16))
+        _to_fp16(output, half, replace(described, precision="fp16").to_metadata())
     return errors
 
 
 ZERO_PAD_BORDER = 8
 
 
-def _metadata(ckpt: dict[str, Any], net: TransformerNet, info: StyleCredits, notes: str) -> dict[str, str]:
+def _describe(ckpt: dict[str, Any], net: TransformerNet, info: StyleInfo, notes: str) -> StyleInfo:
+    """The style's credits with what the checkpoint and net say about running it."""
     recipe = dict(ckpt["recipe"]) | {"trained_steps": ckpt["step"]}
     if ckpt.get("recipe_history"):  # settings changed on resume: what the earlier steps used
         recipe["earlier_settings"] = ckpt["recipe_history"]
-    return {
-        "stylecam.contract": CONTRACT_VERSION,
-        "stylecam.name": info.name,
-        "stylecam.display_name": info.display_name or info.name.replace("_", " ").title(),
-        "stylecam.painting": info.painting,
-        "stylecam.artist": info.artist,
-        "stylecam.image_source": info.image_source,
-        "stylecam.license": info.license,
-        "stylecam.input": "RGB float32 NCHW 0..255",
-        "stylecam.output": "RGB float32 NCHW 0..255 (clip)",
-        "stylecam.multiple": str(TransformerNet.multiple),
+    return replace(
+        info, display_name=info.display_name or info.name.replace("_", " ").title(),
+        multiple=TransformerNet.multiple,
         # zero-padded convs darken the outermost pixels; the runtime mirrors this many
         # pixels around each frame and crops them off again
-        "stylecam.border": str(ZERO_PAD_BORDER if net.config.padding == "zero" else 0),
-        "stylecam.arch": json.dumps(net.config.to_dict()),
-        "stylecam.training": json.dumps(recipe),
-        "stylecam.notes": notes,
-    }
+        border=ZERO_PAD_BORDER if net.config.padding == "zero" else 0,
+        arch=net.config.to_dict(), training=recipe, notes=notes or info.notes)
 
 
 def _export(net: TransformerNet, path: Path) -> None:
@@ -112,7 +91,7 @@ def _export(net: TransformerNet, path: Path) -> None:
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            net, (example,), dynamo=True, opset_version=OPSET, input_names=["input"], output_names=["output"],
+            net, (example,), dynamo=True, opset_version=OPSET, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
             dynamic_shapes={"x": {0: n, 2: h, 3: w}}, verbose=False,
         )
     registration_log.setLevel(level)
@@ -149,7 +128,7 @@ def parity_check(net: TransformerNet, onnx_path: Path, images: Iterable[str | Pa
     for name, x in cases.items():
         with torch.no_grad():
             expected = net(x).numpy()
-        got = session.run(["output"], {"input": x.numpy()})[0]
+        got = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
         errors[name] = float(np.abs(got - expected).max())
     worst = max(errors, key=errors.get)
     if errors[worst] >= PARITY_TOLERANCE:

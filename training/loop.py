@@ -18,6 +18,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
+from stylecam.errors import first_line
+
 from . import losses
 from .data import CropDataset, StepBatchSampler, list_images, load_rgb, to_tensor
 from .nets import PRESETS, NetConfig, TransformerNet
@@ -138,7 +140,7 @@ def net_from_checkpoint(ckpt: dict[str, Any]) -> TransformerNet:
     try:
         net.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
-        raise TrainingError(f"checkpoint weights do not fit its net config: {str(exc).splitlines()[0]}") from None
+        raise TrainingError(f"checkpoint weights do not fit its net config: {first_line(exc)}") from None
     return net
 
 

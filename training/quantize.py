@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stylecam.contract import INPUT_NAME, Key
+
 from .export import set_metadata
 
 
@@ -31,7 +33,7 @@ def quantize_int8(model: str | Path, output: str | Path, photos: list[Path],
             if p is None:
                 return None
             img = Image.open(p).convert("RGB").resize(size)
-            return {"input": np.asarray(img, np.float32).transpose(2, 0, 1)[None].copy()}
+            return {INPUT_NAME: np.asarray(img, np.float32).transpose(2, 0, 1)[None].copy()}
 
     root = logging.getLogger()
     level = root.level
@@ -42,4 +44,4 @@ def quantize_int8(model: str | Path, output: str | Path, photos: list[Path],
     finally:
         root.setLevel(level)
     meta = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
-    set_metadata(output, meta | {"stylecam.precision": "int8"})
+    set_metadata(output, meta | {Key.PRECISION: "int8"})

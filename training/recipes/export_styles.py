@@ -19,7 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from training.export import StyleCredits, default_parity_images, export_onnx  # noqa: E402
+from stylecam.contract import FAST, INT8, StyleInfo, variant_file  # noqa: E402
+from training.export import default_parity_images, export_onnx  # noqa: E402
 from training.loop import load_checkpoint  # noqa: E402
 from training.quantize import quantize_int8  # noqa: E402
 
@@ -31,10 +32,10 @@ def load_styles() -> dict[str, dict[str, str]]:
     return json.loads(STYLES_JSON.read_text())["styles"]
 
 
-def credits(style: str) -> StyleCredits:
+def credits(style: str) -> StyleInfo:
     s = load_styles()[style]
-    return StyleCredits(name=style, display_name=s["display_name"], painting=s["painting"], artist=s["artist"],
-                        image_source=f"{s['source']}/{style}.jpg", license=f"style image: {s['license']}")
+    return StyleInfo(name=style, display_name=s["display_name"], painting=s["painting"], artist=s["artist"],
+                     image_source=f"{s['source']}/{style}.jpg", license=f"style image: {s['license']}")
 
 
 def main() -> int:
@@ -56,12 +57,12 @@ def main() -> int:
     calibration = sorted(eval_photos.glob("*.jpg"))[:16]
     for style in styles:
         index = [Path(n).stem for n in trained].index(style) if multi else None
-        target = Path(args.out) / (f"{style}.{args.variant}.onnx" if args.variant else f"{style}.onnx")
+        target = Path(args.out) / (variant_file(f"{style}.onnx", FAST) if args.variant else f"{style}.onnx")
         errors = export_onnx(args.checkpoint, target, credits(style), parity_images=default_parity_images(eval_photos),
                              notes=args.notes, style=index)
         line = f"{style}: {target.name}, parity max abs error {max(errors.values()):.4f}"
         if args.int8:
-            int8 = target.with_name(target.name[: -len(".onnx")] + ".int8.onnx")
+            int8 = target.with_name(variant_file(target.name, INT8))
             quantize_int8(str(target), str(int8), calibration)
             line += f"; {int8.name}"
         print(line, flush=True)
