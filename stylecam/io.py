@@ -12,7 +12,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,6 @@ class Frame:
     index: int
     pts: int | None = None  # in the source's time base
     time: float | None = None  # seconds
-    captured_at: float = 0.0  # monotonic clock when read (live latency)
 
 
 @dataclass
@@ -56,7 +55,6 @@ class VideoInfo:
     audio: AudioInfo | None = None
     start_time: float = 0.0  # seconds; the container's first timestamp
     duration: float = 0.0  # seconds, from the header; 0 = unknown
-    live: bool = False
 
     def expected_frames(self) -> int:
         """Frame count from the header, else estimated from duration x rate; 0 = unknown."""
@@ -73,7 +71,6 @@ class DecodeReport:
     errors: int = 0
     stopped_early: bool = False
     last_time: float | None = None  # timestamp of the last decoded frame, seconds
-    messages: list[str] = field(default_factory=list)
 
 
 # --- classification ----------------------------------------------------------------------
@@ -295,9 +292,8 @@ class VideoSource:
                 except av.error.InvalidDataError:
                     self.report.errors += 1
             return
-        except av.error.FFmpegError as exc:
+        except av.error.FFmpegError:
             self.report.stopped_early = True
-            self.report.messages.append(str(exc.strerror or exc))
         try:
             yield from self.stream.decode(None)  # demuxing broke off: drain what the decoder holds
         except av.error.FFmpegError:

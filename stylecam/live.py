@@ -270,8 +270,7 @@ class RecordSink:
         from .io import VideoInfo, VideoSink, check_output
 
         check_output(path, [], overwrite)
-        info = VideoInfo(width=size[0], height=size[1], rate=None, time_base=Fraction(1, 1000), frame_count=0,
-                         live=True)
+        info = VideoInfo(width=size[0], height=size[1], rate=None, time_base=Fraction(1, 1000), frame_count=0)
         self.sink = VideoSink(path, info, overwrite=overwrite)
         self.t0: float | None = None
         self.last = -1
