@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__, signals, styles
+from . import __version__, defaults, signals, styles
 from .atomic import cleanup_pending
 from .engine import DEVICES, QUALITIES, Stylizer
 from .errors import StylecamError
@@ -68,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", nargs="?",
                    help="image, video or folder to stylize, or a live URL/device (udp://, rtsp://, /dev/video0)")
     p.add_argument("-o", "--output", help="output file or folder (default: INPUT_STYLE.ext beside the input)")
-    p.add_argument("-s", "--style", default="mosaic",
-                   help="style name (see --list-styles) or path to a stylecam .onnx model (default: mosaic)")
+    p.add_argument("-s", "--style", default=defaults.STYLE,
+                   help=f"style name (see --list-styles) or path to a stylecam .onnx model (default: {defaults.STYLE})")
     p.add_argument("--strength", type=_fraction, default=1.0,
                    help="blend with the original: 1 = full style, 0 = original (default: 1)")
     p.add_argument("--preserve-color", action="store_true", help="keep the input's colours, take only the strokes")
@@ -97,8 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(smears motion); none (default: none for nets trained to be steady, such as the fast "
                         "nets, flow for the others)")
     v.add_argument("--smooth-strength", type=_fraction, default=None,
-                   help="how much of the previous output to keep, 0..1 (flow default 0.6, ema 0.5)")
-    v.add_argument("--crf", type=_int_range(0, 51), default=18, help="H.264 quality, lower is better (default: 18)")
+                   help=f"how much of the previous output to keep, 0..1 (flow default {defaults.FLOW_STRENGTH}, "
+                        f"ema {defaults.EMA_STRENGTH})")
+    v.add_argument("--crf", type=_int_range(0, 51), default=defaults.CRF,
+                   help=f"H.264 quality, lower is better (default: {defaults.CRF})")
     lv = p.add_argument_group("live (webcam, streams, OBS)")
     lv.add_argument("--webcam", nargs="?", const=0, type=_int_range(0, 99), metavar="INDEX",
                     help="use camera INDEX (default 0) as the source")
@@ -246,7 +248,7 @@ def run_live(args: argparse.Namespace) -> int:
                                 f"{'cameras at ' + ', '.join(map(str, found)) if found else 'none opens'})") from None
         raise StylecamError(str(exc)) from None
     h, w = first.shape[:2]
-    fps = float(args.cam_fps or 30)
+    fps = float(args.cam_fps or defaults.LIVE_FPS)
     smoother = make_smoother(args.smooth or engine.default_smoothing, args.smooth_strength)
     loop = LiveLoop(source, engine, [], smoother, warn=_warn)
     if args.smooth is None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import defaults
 from .engine import Stylizer
 from .errors import StylecamError
 from .io import (IMAGE_OUTPUT_SUFFIXES, IMAGE_SUFFIXES, VIDEO_OUTPUT_SUFFIXES, VIDEO_SUFFIXES, check_output,
@@ -45,8 +46,8 @@ class VideoOptions:
     batch: int = 1
     smooth: str = "none"
     smooth_strength: float | None = None
-    crf: int = 18
-    preset: str = "veryfast"
+    crf: int = defaults.CRF
+    preset: str = defaults.PRESET
     progress: bool | None = None  # None = when stderr is a terminal
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from . import defaults
 from .atomic import AtomicOutput
 from .errors import StylecamError
 
@@ -161,7 +162,7 @@ def _first_sentence(exc: BaseException) -> str:
     return text.split(", could be")[0]
 
 
-def write_image(path: Path, rgb: np.ndarray, like: StillImage | None = None, quality: int = 95,
+def write_image(path: Path, rgb: np.ndarray, like: StillImage | None = None, quality: int = defaults.JPEG_QUALITY,
                 overwrite: bool = False) -> None:
     """Write atomically. Alpha comes back where the format can hold it; JPEG gets none."""
     from PIL import Image
@@ -486,8 +487,8 @@ class AudioCopier:
 class VideoSink:
     """H.264 file writer mirroring the source's size, timestamps, rotation and audio."""
 
-    def __init__(self, target: Path, info: VideoInfo, audio_from: Path | None = None, crf: int = 18,
-                 preset: str = "veryfast", overwrite: bool = False):
+    def __init__(self, target: Path, info: VideoInfo, audio_from: Path | None = None, crf: int = defaults.CRF,
+                 preset: str = defaults.PRESET, overwrite: bool = False):
         import av
 
         suffix = target.suffix.lower()

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from . import defaults
 from .engine import Stylizer
 from .errors import StylecamError
 from .temporal import Smoother
@@ -188,7 +189,7 @@ class Sink(Protocol):
 class StreamSink:
     """MPEG-TS over UDP (or SRT when the PyAV build has it): OBS's Media Source reads it."""
 
-    def __init__(self, url: str, size: tuple[int, int], fps: float, bitrate: int = 4_000_000):
+    def __init__(self, url: str, size: tuple[int, int], fps: float, bitrate: int = defaults.STREAM_BITRATE):
         import av
 
         if not url.startswith(("udp://", "srt://", "tcp://")):
@@ -208,7 +209,8 @@ class StreamSink:
         self.stream.width, self.stream.height = w - w % 2, h - h % 2
         self.stream.pix_fmt = "yuv420p"
         self.stream.bit_rate = bitrate
-        self.stream.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(max(1, round(float(rate))))}
+        self.stream.options = {"preset": defaults.STREAM_PRESET, "tune": "zerolatency",
+                               "g": str(max(1, round(float(rate))))}
         self.stream.codec_context.time_base = Fraction(1, 1000)
         self.t0: float | None = None
         self.last_pts = -1
@@ -490,7 +492,7 @@ class LiveLoop:
 
     def __init__(self, source: LiveSource, engine: Stylizer, sinks: Iterable[Sink],
                  smoother: Smoother | None = None, warn: Callable[[str], None] | None = None,
-                 retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0), give_up_after: float = 0.0):
+                 retry_delays: tuple[float, ...] = defaults.RETRY_DELAYS, give_up_after: float = 0.0):
         self.source, self.engine, self.sinks, self.smoother = source, engine, list(sinks), smoother
         self.warn = warn or (lambda m: print(f"stylecam: {m}", file=sys.stderr))
         self.retry_delays, self.give_up_after = retry_delays, give_up_after
