@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     if args.virtual_cam or args.stream:
         raise StylecamError("--virtual-cam and --stream need a live source: --webcam, a stream URL, or --live")
     from .files import VideoOptions, stylize_path
-    from .io import kind_of
+    from .io.paths import kind_of
 
     src = Path(args.input)
     kind_of(src)  # fail on a missing/unsupported input before loading the model
@@ -233,7 +233,7 @@ def run_live(args: argparse.Namespace) -> int:
     if args.output and Path(args.output).suffix.lower() not in (".mp4", ".mkv", ".mov"):
         raise StylecamError("live recording (-o) needs a .mp4, .mkv or .mov file")
     if args.output:
-        from .io import check_output
+        from .io.paths import check_output
         inputs = [Path(args.input)] if args.input and Path(args.input).is_file() else []
         check_output(Path(args.output), inputs, args.overwrite)
     engine = _make_engine(args)

@@ -269,7 +269,9 @@ class RecordSink:
     """Recording to a file: H.264 with timestamps from capture time (live sources are VFR)."""
 
     def __init__(self, path: Path, size: tuple[int, int], overwrite: bool):
-        from .io import VideoInfo, VideoSink, check_output
+        from .io.encode import VideoSink
+        from .io.frames import VideoInfo
+        from .io.paths import check_output
 
         check_output(path, [], overwrite)
         info = VideoInfo(width=size[0], height=size[1], rate=None, time_base=Fraction(1, 1000), frame_count=0)
@@ -278,7 +280,7 @@ class RecordSink:
         self.last = -1
 
     def write(self, image: np.ndarray, frame: LiveFrame) -> None:
-        from .io import Frame
+        from .io.frames import Frame
 
         if self.t0 is None:
             self.t0 = frame.captured
@@ -424,7 +426,7 @@ class WindowSink:
             self.loop.paused = not self.loop.paused
         elif key == "s":
             from .errors import StylecamError
-            from .io import write_image
+            from .io.images import write_image
 
             path = self.snapshot_dir / time.strftime("stylecam_%Y%m%d_%H%M%S.png")
             try:  # never replaces a file (a second snapshot in the same second is refused)

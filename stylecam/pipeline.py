@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .engine import Stylizer
-from .io import Frame
+from .io.frames import Frame
 from .temporal import Smoother
 
 _END = object()
