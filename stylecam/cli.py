@@ -213,9 +213,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_live(args: argparse.Namespace) -> int:
-    from .live import (CameraSource, LiveLoop, RecordSink, StreamSink, StreamSource, VirtualCamSink, WindowSink,
-                       check_url, probe_cameras, SourceLost)
-    from .temporal import make_smoother
+    from .live import (CameraSource, EngineOptions, LiveLoop, RecordSink, StreamSink, StreamSource, VirtualCamSink,
+                       WindowSink, check_url, probe_cameras, SourceLost)
 
     if args.stream:
         check_url(args.stream)  # before the model loads
@@ -236,6 +235,8 @@ def run_live(args: argparse.Namespace) -> int:
         from .io.paths import check_output
         inputs = [Path(args.input)] if args.input and Path(args.input).is_file() else []
         check_output(Path(args.output), inputs, args.overwrite)
+    engine_options = EngineOptions(device=args.device, quality=args.quality, threads=args.threads,
+                                   preserve_color=args.preserve_color, max_megapixels=args.max_megapixels)
     engine = _make_engine(args)
     try:
         source.open()  # learn the frame size before the sinks are made; stays open for the loop
@@ -249,25 +250,23 @@ def run_live(args: argparse.Namespace) -> int:
         raise StylecamError(str(exc)) from None
     h, w = first.shape[:2]
     fps = float(args.cam_fps or defaults.LIVE_FPS)
-    smoother = make_smoother(args.smooth or engine.default_smoothing, args.smooth_strength)
-    loop = LiveLoop(source, engine, [], smoother, warn=_warn)
-    if args.smooth is None:
-        loop.smoother_for = lambda e: make_smoother(e.default_smoothing, args.smooth_strength)
-    sinks: list[Any] = []
+    loop = LiveLoop(source, engine, smooth=args.smooth, smooth_strength=args.smooth_strength,
+                    engine_options=engine_options, warn=_warn)
+    sinks = loop.sinks
     try:
         if not args.no_window:
-            sinks.append(WindowSink(loop, [s.name for s in styles.list_styles()]))
+            loop.add_sink(WindowSink(loop, [s.name for s in styles.list_styles()]))
         if args.virtual_cam:
-            sinks.append(VirtualCamSink((w, h), fps))
-            _warn(f"virtual camera: {sinks[-1].device}")
+            cam = VirtualCamSink((w, h), fps)
+            loop.add_sink(cam)
+            _warn(f"virtual camera: {cam.device}")
         if args.stream:
-            sinks.append(StreamSink(args.stream, (w, h), fps))
+            loop.add_sink(StreamSink(args.stream, (w, h), fps))
         if args.output:
-            sinks.append(RecordSink(Path(args.output), (w, h), args.overwrite))
+            loop.add_sink(RecordSink(Path(args.output), (w, h), args.overwrite))
         if not sinks:
             raise StylecamError("live mode needs an output: a window (without --no-window), --virtual-cam, "
                                 "--stream URL or -o FILE")
-        loop.sinks = sinks
         ended_by: BaseException | None = None
         try:
             stats = loop.run(duration=args.duration, opened=True)
