@@ -205,6 +205,28 @@ def test_ctrl_c_in_live_mode_finalises_the_recording(tmp_path, cli_env):
     assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
 
 
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_term_and_hup_in_live_mode_finalise_the_recording(tmp_path, cli_env, signame):
+    import signal
+
+    from conftest import default_sigint, make_video, probe
+
+    sig = getattr(signal, signame)
+    clip = make_video(tmp_path / "c.mp4", frames=48, fps=24)
+    rec = tmp_path / "rec.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "stylecam", str(clip), "--live", "--no-window", "-o", str(rec),
+                             "--style", "testnet", "--json"], env=cli_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    time.sleep(2.5)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + sig, err
+    assert "Traceback" not in err
+    shown = json.loads(out)["live"]["shown"]
+    assert shown > 5 and probe(rec)["frames"] == shown
+    assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
+
+
 def test_window_hotkeys_drive_the_loop(models_dir, monkeypatch, tmp_path):
     """The preview's hotkeys, with a scripted display in place of a real window."""
     from stylecam.live import WindowSink
@@ -317,6 +339,17 @@ def test_hotkey_style_switch_keeps_threads_and_precision(tmp_path, monkeypatch):
     # the control: without the stored options the int8 file and all threads would run
     default = EngineOptions(device="cpu").build("nextnet")
     assert default.model_path.name == "nextnet.int8.onnx" and threads(default) != 1
+
+
+def test_live_options_from_the_command_line():
+    from stylecam.cli import build_parser, live_options
+
+    args = build_parser().parse_args(["--webcam", "2", "--threads", "3", "--quality", "best", "--device", "cpu",
+                                      "--no-window", "--stream", "udp://127.0.0.1:9999", "--smooth-strength", "0.3"])
+    options = live_options(args)
+    assert options.webcam == 2 and options.input is None and not options.window
+    assert options.engine.threads == 3 and options.engine.quality == "best" and options.engine.device == "cpu"
+    assert options.smooth is None and options.smooth_strength == 0.3 and options.output is None
 
 
 def test_no_display_is_a_clear_error(tmp_path, cli_env):
