@@ -11,14 +11,17 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import __version__, signals, styles
+from . import __version__, defaults, signals, styles
 from .atomic import cleanup_pending
 from .contract import QUALITIES
 from .engine import DEVICES, Stylizer
 from .errors import StylecamError
 from .temporal import MODES
+
+if TYPE_CHECKING:
+    from .live import LiveOptions
 
 EXIT_USAGE = 2
 
@@ -33,7 +36,6 @@ EPILOG = """examples:
   stylecam --webcam --stream udp://127.0.0.1:9999 --no-window   MPEG-TS for OBS's Media Source
   stylecam udp://0.0.0.0:5000 --no-window -o rec.mp4   a live stream in, recorded
 """
-LIVE_PREFIXES = ("udp://", "rtp://", "rtsp://", "rtmp://", "srt://", "tcp://", "http://", "https://", "/dev/video")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", nargs="?",
                    help="image, video or folder to stylize, or a live URL/device (udp://, rtsp://, /dev/video0)")
     p.add_argument("-o", "--output", help="output file or folder (default: INPUT_STYLE.ext beside the input)")
-    p.add_argument("-s", "--style", default="mosaic",
-                   help="style name (see --list-styles) or path to a stylecam .onnx model (default: mosaic)")
+    p.add_argument("-s", "--style", default=defaults.STYLE,
+                   help=f"style name (see --list-styles) or path to a stylecam .onnx model (default: {defaults.STYLE})")
     p.add_argument("--strength", type=_fraction, default=1.0,
                    help="blend with the original: 1 = full style, 0 = original (default: 1)")
     p.add_argument("--preserve-color", action="store_true", help="keep the input's colours, take only the strokes")
@@ -98,8 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(smears motion); none (default: none for nets trained to be steady, such as the fast "
                         "nets, flow for the others)")
     v.add_argument("--smooth-strength", type=_fraction, default=None,
-                   help="how much of the previous output to keep, 0..1 (flow default 0.6, ema 0.5)")
-    v.add_argument("--crf", type=_int_range(0, 51), default=18, help="H.264 quality, lower is better (default: 18)")
+                   help=f"how much of the previous output to keep, 0..1 (flow default {defaults.FLOW_STRENGTH}, "
+                        f"ema {defaults.EMA_STRENGTH})")
+    v.add_argument("--crf", type=_int_range(0, 51), default=defaults.CRF,
+                   help=f"H.264 quality, lower is better (default: {defaults.CRF})")
     lv = p.add_argument_group("live (webcam, streams, OBS)")
     lv.add_argument("--webcam", nargs="?", const=0, type=_int_range(0, 99), metavar="INDEX",
                     help="use camera INDEX (default 0) as the source")
@@ -176,6 +180,8 @@ def _list_styles(as_json: bool) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.list_styles:
         return _list_styles(args.json)
+    from .live import LIVE_PREFIXES
+
     if args.webcam is not None or args.live or (args.input and args.input.startswith(LIVE_PREFIXES)):
         return run_live(args)
     if not args.input:
@@ -183,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     if args.virtual_cam or args.stream:
         raise StylecamError("--virtual-cam and --stream need a live source: --webcam, a stream URL, or --live")
     from .files import VideoOptions, stylize_path
-    from .io import kind_of
+    from .io.paths import kind_of
 
     src = Path(args.input)
     kind_of(src)  # fail on a missing/unsupported input before loading the model
@@ -211,81 +217,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def live_options(args: argparse.Namespace) -> LiveOptions:
+    from .live import EngineOptions, LiveOptions
+
+    engine = EngineOptions(device=args.device, quality=args.quality, threads=args.threads,
+                           preserve_color=args.preserve_color, max_megapixels=args.max_megapixels)
+    return LiveOptions(style=args.style, strength=args.strength, engine=engine, webcam=args.webcam,
+                       input=args.input, paced=args.live, cam_size=args.cam_size, cam_fps=args.cam_fps,
+                       mirror=args.mirror, smooth=args.smooth, smooth_strength=args.smooth_strength,
+                       window=not args.no_window, virtual_cam=args.virtual_cam, stream=args.stream,
+                       output=Path(args.output) if args.output else None, overwrite=args.overwrite,
+                       duration=args.duration)
+
+
 def run_live(args: argparse.Namespace) -> int:
-    from .live import (CameraSource, LiveLoop, RecordSink, StreamSink, StreamSource, VirtualCamSink, WindowSink,
-                       check_url, probe_cameras, SourceLost)
-    from .temporal import make_smoother
+    from . import live
 
-    if args.stream:
-        check_url(args.stream)  # before the model loads
-
-    if args.webcam is not None:
-        if args.input:
-            raise StylecamError("give either --webcam or an input, not both")
-        source: CameraSource | StreamSource = CameraSource(args.webcam, args.cam_size, args.cam_fps, args.mirror)
-    elif args.input:
-        if not args.input.startswith(LIVE_PREFIXES) and not Path(args.input).is_file():
-            raise StylecamError(f"input not found: {args.input}")
-        source = StreamSource(args.input, paced=args.live and not args.input.startswith(LIVE_PREFIXES))
-    else:
-        raise StylecamError("no live source; use --webcam [INDEX] or a stream URL")
-    if args.output and Path(args.output).suffix.lower() not in (".mp4", ".mkv", ".mov"):
-        raise StylecamError("live recording (-o) needs a .mp4, .mkv or .mov file")
-    if args.output:
-        from .io import check_output
-        inputs = [Path(args.input)] if args.input and Path(args.input).is_file() else []
-        check_output(Path(args.output), inputs, args.overwrite)
-    engine = _make_engine(args)
-    try:
-        source.open()  # learn the frame size before the sinks are made; stays open for the loop
-        first = source.read()
-    except SourceLost as exc:
-        source.close()
-        if isinstance(source, CameraSource):
-            found = probe_cameras()
-            raise StylecamError(f"camera {args.webcam} not found (tried index {args.webcam}, then probed 0-3: "
-                                f"{'cameras at ' + ', '.join(map(str, found)) if found else 'none opens'})") from None
-        raise StylecamError(str(exc)) from None
-    h, w = first.shape[:2]
-    fps = float(args.cam_fps or 30)
-    smoother = make_smoother(args.smooth or engine.default_smoothing, args.smooth_strength)
-    loop = LiveLoop(source, engine, [], smoother, warn=_warn)
-    if args.smooth is None:
-        loop.smoother_for = lambda e: make_smoother(e.default_smoothing, args.smooth_strength)
-    sinks: list[Any] = []
-    try:
-        if not args.no_window:
-            sinks.append(WindowSink(loop, [s.name for s in styles.list_styles()]))
-        if args.virtual_cam:
-            sinks.append(VirtualCamSink((w, h), fps))
-            _warn(f"virtual camera: {sinks[-1].device}")
-        if args.stream:
-            sinks.append(StreamSink(args.stream, (w, h), fps))
-        if args.output:
-            sinks.append(RecordSink(Path(args.output), (w, h), args.overwrite))
-        if not sinks:
-            raise StylecamError("live mode needs an output: a window (without --no-window), --virtual-cam, "
-                                "--stream URL or -o FILE")
-        loop.sinks = sinks
-        ended_by: BaseException | None = None
-        try:
-            stats = loop.run(duration=args.duration, opened=True)
-        except KeyboardInterrupt as exc:  # the normal way to end a live session (TERM and HUP too)
-            stats, ended_by = loop.stats, exc
-    finally:
-        if not loop.stopped:  # sinks failed before the loop ran: the source is still ours to close
-            source.close()
-        for sink in sinks:
-            sink.close()
-    summary = stats.summary()
+    result = live.run(live_options(args), warn=_warn)
+    summary = result.stats.summary()
     if args.json:
-        print(json.dumps({"style": engine.name, "device": engine.device, "quality": engine.quality_used,
-                          "source": source.name, "live": summary},
-                         indent=2))
+        print(json.dumps(result.to_dict(), indent=2))
     elif not args.quiet:
         print(f"live: {summary['shown']} frames at {summary['fps']} fps, latency p50 {summary['latency_ms_p50']} ms, "
               f"{summary['dropped']} stale frames dropped, {summary['reconnects']} reconnects", file=sys.stderr)
     # the recording is finalised either way; a service manager still learns it was TERM/HUP
+    ended_by = result.ended_by
     return signals.exit_code(ended_by) if ended_by is not None and signals.ended_by_signal(ended_by) else 0
 
 

@@ -11,10 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import defaults
 from .engine import Stylizer
 from .errors import StylecamError, first_line
-from .io import (IMAGE_OUTPUT_SUFFIXES, IMAGE_SUFFIXES, VIDEO_OUTPUT_SUFFIXES, VIDEO_SUFFIXES, check_output,
-                 kind_of, open_video, read_image, write_image, VideoSink, VideoInfo)
+from .io.decode import open_video
+from .io.encode import VideoSink
+from .io.frames import VideoInfo
+from .io.images import read_image, write_image
+from .io.paths import (IMAGE_OUTPUT_SUFFIXES, IMAGE_SUFFIXES, VIDEO_OUTPUT_SUFFIXES, VIDEO_SUFFIXES, check_output,
+                       kind_of)
 from .pipeline import Progress, stylize_stream
 from .temporal import make_smoother
 
@@ -45,8 +50,8 @@ class VideoOptions:
     batch: int = 1
     smooth: str = "none"
     smooth_strength: float | None = None
-    crf: int = 18
-    preset: str = "veryfast"
+    crf: int = defaults.CRF
+    preset: str = defaults.PRESET
     progress: bool | None = None  # None = when stderr is a terminal
 
 

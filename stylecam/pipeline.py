@@ -10,12 +10,12 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from .engine import Stylizer
-from .io import Frame
+from .io.frames import Frame
 from .temporal import Smoother
 
 _END = object()
@@ -27,7 +27,6 @@ class RunStats:
     seconds: float = 0.0
     inference_seconds: float = 0.0
     batches: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fps(self) -> float:
@@ -155,7 +154,7 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
             f, out = item
             if smoother is not None:  # here, so it overlaps with the next inference
                 out = smoother(f.image, out)
-            write(Frame(out, f.index, f.pts, f.time, f.captured_at))
+            write(Frame(out, f.index, f.pts, f.time))
             stats.frames += 1
             if progress is not None:
                 progress.update()
@@ -177,13 +176,3 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
         raise stages.error
     return stats
 
-
-def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    group: list[Any] = []
-    for item in items:
-        group.append(item)
-        if len(group) == size:
-            yield group
-            group = []
-    if group:
-        yield group

@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
+from . import defaults
 from .errors import StylecamError
 
 MODES = ("none", "ema", "flow")
@@ -46,7 +47,7 @@ def _scene_cut(prev: np.ndarray | None, cur: np.ndarray, threshold: float = 0.35
 class EmaSmoothing:
     """out_t = (1 - s) * stylized_t + s * out_{t-1}; reset on scene cuts."""
 
-    def __init__(self, strength: float = 0.5):
+    def __init__(self, strength: float = defaults.EMA_STRENGTH):
         if not 0.0 <= strength < 1.0:
             raise StylecamError(f"ema smoothing strength must be in [0, 1), got {strength}")
         self.strength = strength
@@ -75,7 +76,7 @@ class FlowSmoothing:
     Occluded or newly visible pixels take the fresh stylization, so fast motion leaves no trail.
     """
 
-    def __init__(self, strength: float = 0.6, flow_side: int = 320):
+    def __init__(self, strength: float = defaults.FLOW_STRENGTH, flow_side: int = defaults.FLOW_SIDE):
         if not 0.0 <= strength < 1.0:
             raise StylecamError(f"flow smoothing strength must be in [0, 1), got {strength}")
         from .flow import FlowEstimator
@@ -119,7 +120,7 @@ def make_smoother(mode: str, strength: float | None = None) -> Smoother:
     if mode == "none":
         return NoSmoothing()
     if mode == "ema":
-        return EmaSmoothing(0.5 if strength is None else strength)
+        return EmaSmoothing(defaults.EMA_STRENGTH if strength is None else strength)
     if mode == "flow":
-        return FlowSmoothing(0.6 if strength is None else strength)
+        return FlowSmoothing(defaults.FLOW_STRENGTH if strength is None else strength)
     raise StylecamError(f"unknown smoothing {mode!r}; choose from {', '.join(MODES)}")

@@ -205,6 +205,28 @@ def test_ctrl_c_in_live_mode_finalises_the_recording(tmp_path, cli_env):
     assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
 
 
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_term_and_hup_in_live_mode_finalise_the_recording(tmp_path, cli_env, signame):
+    import signal
+
+    from conftest import default_sigint, make_video, probe
+
+    sig = getattr(signal, signame)
+    clip = make_video(tmp_path / "c.mp4", frames=48, fps=24)
+    rec = tmp_path / "rec.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "stylecam", str(clip), "--live", "--no-window", "-o", str(rec),
+                             "--style", "testnet", "--json"], env=cli_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    time.sleep(2.5)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + sig, err
+    assert "Traceback" not in err
+    shown = json.loads(out)["live"]["shown"]
+    assert shown > 5 and probe(rec)["frames"] == shown
+    assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
+
+
 def test_window_hotkeys_drive_the_loop(models_dir, monkeypatch, tmp_path):
     """The preview's hotkeys, with a scripted display in place of a real window."""
     from stylecam.live import WindowSink
@@ -228,7 +250,7 @@ def test_window_hotkeys_drive_the_loop(models_dir, monkeypatch, tmp_path):
 
     loop = LiveLoop(Source(), Stylizer("othernet", strength=0.5), [], warn=lambda m: None)
     window = WindowSink(loop, ["othernet", "slownet", "testnet"], snapshot_dir=tmp_path, display=ScriptedDisplay())
-    loop.sinks = [window]
+    loop.add_sink(window)
     names, strengths, paused = [], [], []
     real_handle = window.handle_key
 
@@ -253,7 +275,7 @@ def test_style_switch_picks_the_new_nets_smoothing(tmp_path, monkeypatch):
     for a temporally trained net, flow for the others; a chosen mode stays."""
     from conftest import build_test_model
     from stylecam.live import WindowSink
-    from stylecam.temporal import FlowSmoothing, NoSmoothing, make_smoother
+    from stylecam.temporal import FlowSmoothing, NoSmoothing
 
     build_test_model(tmp_path / "plainnet.onnx", name="plainnet")
     build_test_model(tmp_path / "steadynet.onnx", name="steadynet", temporal_weight=60.0)
@@ -266,9 +288,7 @@ def test_style_switch_picks_the_new_nets_smoothing(tmp_path, monkeypatch):
         def close(self):
             pass
 
-    engine = Stylizer("plainnet")
-    loop = LiveLoop(FlakySource(), engine, [], make_smoother(engine.default_smoothing), warn=lambda m: None)
-    loop.smoother_for = lambda e: make_smoother(e.default_smoothing)
+    loop = LiveLoop(FlakySource(), Stylizer("plainnet"), smooth=None, warn=lambda m: None)
     window = WindowSink(loop, ["plainnet", "steadynet"], display=NoDisplay())
     assert isinstance(loop.smoother, FlowSmoothing)
     window.handle_key("n", np.zeros((8, 8, 3), np.uint8))
@@ -276,10 +296,60 @@ def test_style_switch_picks_the_new_nets_smoothing(tmp_path, monkeypatch):
     window.handle_key("p", np.zeros((8, 8, 3), np.uint8))
     assert loop.engine.name == "plainnet" and isinstance(loop.smoother, FlowSmoothing)
 
-    chosen = make_smoother("flow")  # the user's --smooth flow: kept across switches
-    loop.smoother, loop.smoother_for = chosen, None
+    loop = LiveLoop(FlakySource(), Stylizer("plainnet"), smooth="flow", warn=lambda m: None)  # --smooth flow
+    window = WindowSink(loop, ["plainnet", "steadynet"], display=NoDisplay())
+    chosen = loop.smoother
     window.handle_key("n", np.zeros((8, 8, 3), np.uint8))
-    assert loop.engine.name == "steadynet" and loop.smoother is chosen
+    assert loop.engine.name == "steadynet" and loop.smoother is chosen  # kept (and reset) across switches
+
+
+def test_hotkey_style_switch_keeps_threads_and_precision(tmp_path, monkeypatch):
+    """The engine that n builds runs like the first one: same thread count and precision
+    (here fp32, although an int8 variant sits beside the next style's model)."""
+    from conftest import build_test_model
+    from stylecam.live import EngineOptions, LiveFrame, WindowSink
+
+    build_test_model(tmp_path / "firstnet.onnx", name="firstnet")
+    build_test_model(tmp_path / "nextnet.onnx", name="nextnet", seed=1)
+    build_test_model(tmp_path / "nextnet.int8.onnx", name="nextnet", seed=2)  # what precision "auto" takes on CPU
+    monkeypatch.setenv("STYLECAM_MODELS", str(tmp_path))
+    keys = iter(["n"])
+
+    class KeyDisplay:  # a window whose user presses n once
+        def show(self, rgb):
+            return next(keys, None)
+
+        def close(self):
+            pass
+
+    def threads(engine):
+        return engine.session.get_session_options().intra_op_num_threads
+
+    options = EngineOptions(device="cpu", threads=1, precision="fp32", preserve_color=True, max_megapixels=2.0)
+    engine = options.build("firstnet", strength=0.7)
+    loop = LiveLoop(FlakySource(), engine, engine_options=options, warn=lambda m: None)
+    window = WindowSink(loop, ["firstnet", "nextnet"], display=KeyDisplay())
+    image = np.zeros((8, 8, 3), np.uint8)
+    window.write(image, LiveFrame(image, time.monotonic(), 0))
+    switched = loop.engine
+    assert switched.name == "nextnet" and switched is not engine
+    assert threads(switched) == threads(engine) == 1
+    assert switched.model_path.name == "nextnet.onnx"
+    assert switched.preserve_color and switched.max_megapixels == 2.0 and switched.strength == 0.7
+    # the control: without the stored options the int8 file and all threads would run
+    default = EngineOptions(device="cpu").build("nextnet")
+    assert default.model_path.name == "nextnet.int8.onnx" and threads(default) != 1
+
+
+def test_live_options_from_the_command_line():
+    from stylecam.cli import build_parser, live_options
+
+    args = build_parser().parse_args(["--webcam", "2", "--threads", "3", "--quality", "best", "--device", "cpu",
+                                      "--no-window", "--stream", "udp://127.0.0.1:9999", "--smooth-strength", "0.3"])
+    options = live_options(args)
+    assert options.webcam == 2 and options.input is None and not options.window
+    assert options.engine.threads == 3 and options.engine.quality == "best" and options.engine.device == "cpu"
+    assert options.smooth is None and options.smooth_strength == 0.3 and options.output is None
 
 
 def test_no_display_is_a_clear_error(tmp_path, cli_env):

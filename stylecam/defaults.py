@@ -1,0 +1,22 @@
+"""Runtime defaults, in one place: the command line's help texts and the modules that
+use them read the same values."""
+from __future__ import annotations
+
+STYLE = "mosaic"
+
+# H.264 files and live recordings
+CRF = 18  # lower is better
+PRESET = "veryfast"  # x264 speed preset
+
+JPEG_QUALITY = 95  # also used for WebP
+
+# temporal smoothing: the share of the previous output kept
+EMA_STRENGTH = 0.5
+FLOW_STRENGTH = 0.6
+FLOW_SIDE = 320  # px; flow runs on a copy this large, cheap next to inference
+
+# live mode
+LIVE_FPS = 30.0  # the rate sinks are opened with when the camera's is not asked for
+STREAM_BITRATE = 4_000_000  # bit/s of the MPEG-TS stream
+STREAM_PRESET = "ultrafast"  # with tune=zerolatency: encoding must not add latency
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # s between attempts to reopen a lost live source

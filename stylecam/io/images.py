@@ -1,0 +1,89 @@
+"""Still images: decoded upright (EXIF), alpha and colour profile kept for the output."""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import defaults
+from ..atomic import AtomicOutput
+from ..errors import StylecamError, first_line
+
+
+@dataclass
+class StillImage:
+    rgb: np.ndarray
+    alpha: np.ndarray | None  # kept and re-attached on output
+    icc_profile: bytes | None
+    grayscale: bool
+
+
+def read_image(path: Path, check_size: Callable[[int, int], None] | None = None) -> StillImage:
+    """Decode an image upright (EXIF orientation applied), as RGB plus optional alpha.
+
+    `check_size(width, height)` runs on the header's size, before the pixels are decoded.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():  # the size limit below says it in one line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img: Image.Image = Image.open(path)
+        with img:
+            if check_size is not None:
+                check_size(*img.size)
+            img = ImageOps.exif_transpose(img)
+            img.load()
+    except FileNotFoundError:
+        raise StylecamError(f"input not found: {path}") from None
+    except Image.DecompressionBombError as exc:  # Pillow's guard against a tiny file claiming a huge image
+        raise StylecamError(f"cannot read image {path}: {_first_sentence(exc)}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise StylecamError(f"cannot read image {path}: {exc}") from None
+    icc = img.info.get("icc_profile")
+    alpha = None
+    mode = img.mode
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        alpha = np.asarray(rgba)[..., 3].copy()
+        rgb = np.asarray(rgba.convert("RGB"))
+    elif mode == "CMYK":
+        rgb = np.asarray(img.convert("RGB"))
+        icc = None  # the profile describes CMYK, not the RGB we write
+    elif mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grayscale: scale to 8 bits
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if arr.max() > 255 else 255.0
+        gray = np.clip(arr / peak * 255.0, 0, 255).astype(np.uint8)
+        rgb = np.repeat(gray[..., None], 3, axis=2)
+    else:
+        rgb = np.asarray(img.convert("RGB"))
+    return StillImage(np.ascontiguousarray(rgb), alpha, icc, grayscale=mode in ("L", "LA", "1", "I;16", "I"))
+
+
+def _first_sentence(exc: BaseException) -> str:
+    return first_line(exc).split(", could be")[0]
+
+
+def write_image(path: Path, rgb: np.ndarray, like: StillImage | None = None, quality: int = defaults.JPEG_QUALITY,
+                overwrite: bool = False) -> None:
+    """Write atomically. Alpha comes back where the format can hold it; JPEG gets none."""
+    from PIL import Image
+
+    img = Image.fromarray(rgb, "RGB")
+    suffix = path.suffix.lower()
+    if like is not None and like.alpha is not None and suffix in (".png", ".webp", ".tif", ".tiff"):
+        img.putalpha(Image.fromarray(like.alpha, "L"))
+    options: dict[str, Any] = {}
+    if suffix in (".jpg", ".jpeg", ".webp"):
+        options["quality"] = quality
+    if like is not None and like.icc_profile:
+        options["icc_profile"] = like.icc_profile
+    fmt = Image.registered_extensions().get(suffix)
+    if fmt is None:
+        raise StylecamError(f"unsupported image output format {suffix!r}")
+    with AtomicOutput(path, overwrite) as tmp:
+        img.save(tmp, format=fmt, **options)

@@ -1,0 +1,233 @@
+"""The live loop: a capture thread and newest-frame-wins inference, feeding every sink.
+
+Policy: the capture thread keeps only the newest frame in a one-slot mailbox (older ones
+are dropped and counted), so when inference is slower than the source, latency stays at
+about one inference plus one frame interval instead of growing. A source that fails is
+reopened with backoff; the loop resumes when it returns. The loop owns the engine and the
+smoother, so switching styles (a window hotkey) happens here, between two frames.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from .. import defaults
+from ..engine import Stylizer
+from ..errors import StylecamError
+from ..temporal import make_smoother
+from .sinks import Sink
+from .sources import LiveFrame, LiveSource, SourceLost
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How every engine of a session is built; a style switch keeps all of it."""
+
+    device: str = "auto"
+    quality: Literal["auto", "best", "fast"] = "auto"
+    precision: Literal["auto", "fp32", "fp16", "int8"] = "auto"
+    threads: int | None = None
+    preserve_color: bool = False
+    max_megapixels: float | None = None
+
+    @classmethod
+    def like(cls, engine: Stylizer) -> EngineOptions:
+        """The options an engine made elsewhere still tells (not its threads or precision)."""
+        return cls(device=engine.device_requested, quality=engine.quality_requested,
+                   preserve_color=engine.preserve_color, max_megapixels=engine.max_megapixels)
+
+    def build(self, style: str | os.PathLike[str], strength: float = 1.0) -> Stylizer:
+        return Stylizer(style, device=self.device, strength=strength, preserve_color=self.preserve_color,
+                        threads=self.threads, precision=self.precision, quality=self.quality,
+                        max_megapixels=self.max_megapixels)
+
+
+@dataclass
+class LiveStats:
+    captured: int = 0
+    shown: int = 0
+    dropped: int = 0  # captured frames replaced by a newer one before inference took them
+    reconnects: int = 0
+    paused: int = 0  # frames that arrived while paused (the frozen picture was sent instead)
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # capture -> all sinks written, s
+    inference: list[float] = field(default_factory=list)  # s per frame
+    in_flight: int = 0  # captured - shown - dropped at the end: frames still in the mailbox or in inference
+
+    def summary(self) -> dict[str, Any]:
+        lat = np.array(self.latencies or [0.0]) * 1000
+        inf = np.array(self.inference or [0.0]) * 1000
+        return {"captured": self.captured, "shown": self.shown, "dropped": self.dropped,
+                "reconnects": self.reconnects, "paused": self.paused, "seconds": round(self.seconds, 3),
+                "fps": round(self.shown / self.seconds, 2) if self.seconds else 0.0,
+                "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
+                "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
+                "inference_ms_mean": round(float(inf.mean()), 1), "in_flight": self.in_flight}
+
+
+class _Mailbox:
+    """One slot: put replaces (and counts) an unread frame; get waits for a new one."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.item: LiveFrame | None = None
+        self.dropped = 0
+
+    def put(self, item: LiveFrame) -> None:
+        with self.cond:
+            if self.item is not None:
+                self.dropped += 1
+            self.item = item
+            self.cond.notify()
+
+    def get(self, timeout: float) -> LiveFrame | None:
+        with self.cond:
+            if self.item is None:
+                self.cond.wait(timeout)
+            item, self.item = self.item, None
+            return item
+
+
+class LiveLoop:
+    """Capture thread + inference loop: each output goes to every sink in turn; `stop()`
+    ends the loop from any thread (hotkey, signal, duration).
+
+    `smooth` is a temporal smoothing mode, or None for each style's own default (a net
+    trained to be steady needs none, others get flow), chosen again at every switch.
+    Style switches build the new engine with `engine_options` (default: what the given
+    engine tells of itself).
+    """
+
+    def __init__(self, source: LiveSource, engine: Stylizer, sinks: Iterable[Sink] = (), *,
+                 smooth: str | None = "none", smooth_strength: float | None = None,
+                 engine_options: EngineOptions | None = None, warn: Callable[[str], None] | None = None,
+                 retry_delays: tuple[float, ...] = defaults.RETRY_DELAYS, give_up_after: float = 0.0):
+        self.source, self.engine, self.sinks = source, engine, list(sinks)
+        self.engine_options = engine_options or EngineOptions.like(engine)
+        self.smooth, self.smooth_strength = smooth, smooth_strength
+        self.smoother = make_smoother(smooth or engine.default_smoothing, smooth_strength)
+        self.warn = warn or (lambda m: print(f"stylecam: {m}", file=sys.stderr))
+        self.retry_delays, self.give_up_after = retry_delays, give_up_after
+        self.stats = LiveStats()
+        self.paused = False
+        self._stop = threading.Event()
+        self._mailbox = _Mailbox()
+        self._error: BaseException | None = None
+        self._lost_since: float | None = None
+
+    def add_sink(self, sink: Sink) -> None:
+        self.sinks.append(sink)
+
+    # The controls below run on the loop's thread, between two frames (a sink's write
+    # calls them, as the window's hotkeys do), so the engine never changes mid-frame.
+
+    def switch_style(self, name: str) -> None:
+        """Run style `name` from the next frame on, built like the current engine, at the
+        current strength."""
+        self.engine = self.engine_options.build(name, strength=self.engine.strength)
+        if self.smooth is None:
+            self.smoother = make_smoother(self.engine.default_smoothing, self.smooth_strength)
+        else:
+            self.smoother.reset()  # do not blend the old style into the new one
+
+    def adjust_strength(self, step: float) -> None:
+        self.engine.strength = min(1.0, max(0.0, round(self.engine.strength + step, 2)))
+
+    def toggle_pause(self) -> None:
+        self.paused = not self.paused
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def _capture(self) -> None:
+        index = 0
+        attempt = 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    image = self.source.read()
+                except SourceLost as exc:
+                    self._lost_since = self._lost_since or time.monotonic()
+                    self.warn(f"{exc}; reconnecting")
+                    self.source.close()
+                    while not self._stop.is_set():
+                        delay = self.retry_delays[min(attempt, len(self.retry_delays) - 1)]
+                        attempt += 1
+                        if self.give_up_after and time.monotonic() - self._lost_since > self.give_up_after:
+                            raise StylecamError(f"{self.source.name} did not come back within "
+                                                f"{self.give_up_after:g} s") from None
+                        if self._stop.wait(delay):
+                            return
+                        try:
+                            self.source.open()
+                        except SourceLost:
+                            continue
+                        self.stats.reconnects += 1
+                        self.warn(f"{self.source.name} is back")
+                        self._lost_since, attempt = None, 0
+                        break
+                    continue
+                self.stats.captured += 1
+                self._mailbox.put(LiveFrame(image, time.monotonic(), index))
+                index += 1
+        except BaseException as exc:
+            self._error = exc
+            self._stop.set()
+        finally:
+            self.source.close()
+
+    def run(self, duration: float = 0.0, opened: bool = False) -> LiveStats:
+        """Open the source (StylecamError if it is not there; `opened` = the caller did) and
+        run until stop() or `duration` seconds."""
+        if not opened:
+            try:
+                self.source.open()
+            except SourceLost as exc:
+                raise StylecamError(str(exc)) from None
+        started = time.monotonic()
+        capture = threading.Thread(target=self._capture, name="capture", daemon=True)
+        capture.start()
+        last: np.ndarray | None = None
+        try:
+            while not self._stop.is_set():
+                if duration and time.monotonic() - started >= duration:
+                    break
+                frame = self._mailbox.get(timeout=0.1)
+                if frame is None:
+                    continue
+                if self.paused and last is not None:  # frozen picture; sinks and hotkeys stay alive
+                    for sink in self.sinks:
+                        sink.write(last, frame)
+                    self.stats.paused += 1
+                    continue
+                t0 = time.monotonic()
+                out = self.engine.stylize(frame.image)
+                self.stats.inference.append(time.monotonic() - t0)
+                out = self.smoother(frame.image, out)
+                for sink in self.sinks:
+                    sink.write(out, frame)
+                last = out
+                self.stats.latencies.append(time.monotonic() - frame.captured)
+                self.stats.shown += 1
+        finally:
+            self.stats.seconds = time.monotonic() - started
+            self._stop.set()
+            # the capture thread closes the source itself; a read blocked on a silent network
+            # source ends at its timeout, and quitting should not wait for that
+            capture.join(timeout=0.3)
+            self.stats.dropped = self._mailbox.dropped
+            self.stats.in_flight = self.stats.captured - self.stats.shown - self.stats.dropped - self.stats.paused
+        if self._error is not None:
+            raise self._error
+        return self.stats
