@@ -154,10 +154,8 @@ def _warn(message: str) -> None:
 def _make_engine(args: argparse.Namespace) -> Stylizer:
     engine = Stylizer(args.style, device=args.device, strength=args.strength, preserve_color=args.preserve_color,
                       threads=args.threads, quality=args.quality, max_megapixels=args.max_megapixels)
-    if engine.gpu_fallback:
-        _warn(engine.gpu_fallback)
-    if args.quality == "fast" and engine.quality_used != "fast":
-        _warn(f"style {engine.name!r} has no fast net; running its full net")
+    for notice in engine.notices:
+        _warn(notice)
     return engine
 
 

@@ -157,6 +157,14 @@ class Stylizer:
             self._open(path, by_name, ["CPUExecutionProvider"], quality, precision, threads)
         self._check_contract()
 
+    @property
+    def notices(self) -> list[str]:
+        """What a user should hear about the start: a GPU that could not start, no fast net."""
+        found = [self.gpu_fallback] if self.gpu_fallback else []
+        if self.quality_requested == "fast" and self.quality_used != "fast":
+            found.append(f"style {self.name!r} has no fast net; running its full net")
+        return found
+
     def _open(self, path: Path, by_name: bool, chain: list, quality: str, precision: str,
               threads: int | None) -> None:
         """Pick the file for the chain's first device (net quality, then precision copy) and open it."""

@@ -112,10 +112,8 @@ def _make_source(options: LiveOptions) -> CameraSource | StreamSource:
 
 def _start_engine(options: LiveOptions, warn: Warn) -> Stylizer:
     engine = options.engine.build(options.style, options.strength)
-    if engine.gpu_fallback:
-        warn(engine.gpu_fallback)
-    if options.engine.quality == "fast" and engine.quality_used != "fast":
-        warn(f"style {engine.name!r} has no fast net; running its full net")
+    for notice in engine.notices:
+        warn(notice)
     return engine
 
 
