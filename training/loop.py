@@ -10,7 +10,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,46 +21,83 @@ from torch.utils.data import DataLoader
 from . import losses
 from .data import CropDataset, StepBatchSampler, list_images, load_rgb, to_tensor
 from .nets import PRESETS, NetConfig, TransformerNet
-from .vgg import LossNetwork
+from .vgg import CONVENTIONS, RELU_INDEX, LossNetwork
 
 CHECKPOINT_FORMAT = "stylecam-train-1"
 
 
+def setting(default: Any = MISSING, *, help: str = "", group: str = "", flag: str = "", metavar: str | None = None,
+            nargs: str | None = None, choices: tuple[str, ...] = (), positive: bool = False, recipe: bool = False,
+            free_on_resume: bool = False) -> Any:
+    """A TrainConfig field with what the command line needs (training/__main__.py builds the
+    parser from these): help, argument group, flag (default --field-name), metavar, nargs
+    (a list as separate values; without it a comma-separated one), choices, and whether it
+    must be > 0. `recipe` marks the settings that define the result (stored in checkpoints
+    and model metadata); `free_on_resume` those a resume may change without --change-recipe."""
+    return field(default=default, metadata=dict(help=help, group=group, flag=flag, metavar=metavar, nargs=nargs,
+                                                choices=choices, positive=positive, recipe=recipe,
+                                                free_on_resume=free_on_resume))
+
+
 @dataclass
 class TrainConfig:
-    # one painting, or several for one multi-style net (conditional instance norm)
-    style_images: tuple[str, ...]
-    data: str
-    out: str
-    arch: str = "johnson"
-    steps: int = 10_000
-    batch_size: int = 4
-    image_size: int = 256
-    style_size: int = 512  # long side of the style image; smaller = finer strokes
-    lr: float = 1e-3
-    grad_cap: float = 4.0  # cap a step's gradient norm at this x its running average (0 = off)
-    content_weight: float = 1.0
-    style_weight: float = 5.0
-    tv_weight: float = 1e-6
-    temporal_weight: float = 0.0  # >0 adds the warp-equivariance loss (steadier video)
-    content_layers: tuple[str, ...] = ("relu2_2",)
-    style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
-    style_layer_weights: tuple[float, ...] = ()  # per style layer; empty = all 1
-    vgg_weights: str | None = None  # state dict path; None = torchvision download
-    vgg_convention: str = "caffe"
-    seed: int = 0
-    device: str = "auto"
-    amp: str = "auto"  # auto | bf16 | fp16 | off (CUDA only)
-    workers: int = 2
-    threads: int = 0  # torch CPU threads; 0 = torch default
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
-    log_every: int = 10
-    sample_every: int = 500
-    max_minutes: float = 0.0  # 0 = no limit
-    resume: str | None = None  # checkpoint path
-    change_recipe: bool = False  # resume even if the loss settings differ (recorded in the checkpoint)
-    progress: bool | None = None  # None = when stderr is a terminal
+    """The training settings; `python -m training train` takes one flag per field."""
+
+    style_images: tuple[str, ...] = setting(
+        flag="--style-image", metavar="IMAGE", nargs="+",
+        help="the painting or texture to learn; several train one multi-style net that shares its convolutions "
+             "and keeps a scale/shift per style in every instance norm")
+    data: str = setting(help="folder of training photos (e.g. COCO train2014)")
+    out: str = setting(help="run folder for checkpoints, logs and samples")
+    arch: str = setting("johnson", group="net", choices=tuple(sorted(PRESETS)), recipe=True,
+                        help="transform net: johnson = classic (best quality), fast = CPU fast path")
+    steps: int = setting(10_000, group="schedule", positive=True, recipe=True, free_on_resume=True,
+                         help="total optimizer steps")
+    batch_size: int = setting(4, group="schedule", positive=True, recipe=True, help="images per step (per process)")
+    image_size: int = setting(256, group="schedule", positive=True, recipe=True, help="training crop side, px")
+    style_size: int = setting(512, group="loss", positive=True, recipe=True,
+                              help="long side of the style image in px; smaller gives finer strokes")
+    lr: float = setting(1e-3, group="schedule", positive=True, recipe=True, help="Adam learning rate")
+    grad_cap: float = setting(4.0, group="schedule", recipe=True, free_on_resume=True,
+                              help="cap each step's gradient norm at this multiple of its running average, so one "
+                                   "freak batch cannot undo a trained net (0 = off)")
+    content_weight: float = setting(1.0, group="loss", recipe=True)
+    style_weight: float = setting(5.0, group="loss", recipe=True)
+    tv_weight: float = setting(1e-6, group="loss", recipe=True, help="total-variation smoothness")
+    temporal_weight: float = setting(0.0, group="loss", recipe=True,
+                                     help="warp-equivariance loss for steadier video (0 = off; try 10..50)")
+    content_layers: tuple[str, ...] = setting(("relu2_2",), group="loss", recipe=True,
+                                              help=f"comma-separated VGG relu layers; from {','.join(RELU_INDEX)}")
+    style_layers: tuple[str, ...] = setting(("relu1_2", "relu2_2", "relu3_3", "relu4_3"), group="loss",
+                                            recipe=True)
+    style_layer_weights: tuple[float, ...] = setting((), group="loss", recipe=True,
+                                                     help="one weight per style layer (default all 1)")
+    vgg_weights: str | None = setting(None, group="loss network",
+                                      help="VGG16 features state dict (.pth); without it torchvision's ImageNet "
+                                           "weights are downloaded")
+    vgg_convention: str = setting("caffe", group="loss network", choices=tuple(CONVENTIONS), recipe=True,
+                                  help="input convention of --vgg-weights: caffe = BGR 0..255 minus mean; "
+                                       "torchvision = RGB 0..1 mean/std normalised")
+    seed: int = setting(0, group="schedule", recipe=True, help="seed for init and data order")
+    device: str = setting("auto", group="hardware", help="auto, cpu, cuda or cuda:N")
+    amp: str = setting("auto", group="hardware", choices=("auto", "bf16", "fp16", "off"),
+                       help="mixed precision on CUDA (auto = bf16 where supported)")
+    workers: int = setting(2, group="hardware", help="DataLoader worker processes")
+    threads: int = setting(0, group="hardware", help="torch CPU threads (0 = default)")
+    checkpoint_every: int = setting(500, group="checkpoints and logs", positive=True)
+    keep_checkpoints: int = setting(2, group="checkpoints and logs",
+                                    help="periodic step_*.pt files to keep besides last.pt (0 = all)")
+    log_every: int = setting(10, group="checkpoints and logs", positive=True)
+    sample_every: int = setting(500, group="checkpoints and logs", help="0 = only at the end")
+    max_minutes: float = setting(0.0, group="checkpoints and logs",
+                                 help="stop with a checkpoint after this many minutes (0 = no limit)")
+    resume: str | None = setting(None, group="checkpoints and logs", metavar="CKPT",
+                                 help="continue from a checkpoint (e.g. RUN/last.pt); the loss settings must match")
+    change_recipe: bool = setting(False, group="checkpoints and logs",
+                                  help="resume even though loss settings differ from the checkpoint's; the earlier "
+                                       "settings are kept in the checkpoint and the exported model's metadata")
+    progress: bool | None = setting(None, group="checkpoints and logs", flag="--no-progress",
+                                    help="log lines instead of a progress bar")  # None = when stderr is a terminal
 
     def net_config(self) -> NetConfig:
         if self.arch not in PRESETS:
@@ -69,12 +106,9 @@ class TrainConfig:
 
     def recipe(self) -> dict[str, Any]:
         """The settings that define the result (stored in checkpoints and model metadata)."""
-        keys = ("arch", "steps", "batch_size", "image_size", "style_size", "lr", "grad_cap", "content_weight",
-                "style_weight",
-                "tv_weight", "temporal_weight", "content_layers", "style_layers", "style_layer_weights",
-                "vgg_convention", "seed")
         names = [Path(p).name for p in self.style_images]
-        return {k: getattr(self, k) for k in keys} | {"style_image": names[0] if len(names) == 1 else names}
+        return ({f.name: getattr(self, f.name) for f in fields(self) if f.metadata["recipe"]}
+                | {"style_image": names[0] if len(names) == 1 else names})
 
 
 class TrainingError(RuntimeError):
@@ -262,7 +296,8 @@ def train(config: TrainConfig) -> Path:
         recipe_history = list(ckpt.get("recipe_history", []))
         if ckpt["recipe"] != config.recipe():
             diff = {k: (ckpt["recipe"].get(k), v) for k, v in config.recipe().items() if ckpt["recipe"].get(k) != v}
-            changed = {k: v for k, v in diff.items() if k not in ("steps", "grad_cap")}  # those two are fine
+            free = {f.name for f in fields(TrainConfig) if f.metadata["free_on_resume"]}
+            changed = {k: v for k, v in diff.items() if k not in free}
             if changed and not config.change_recipe:
                 raise TrainingError(f"checkpoint was trained with other settings (checkpoint, now): {changed}; "
                                     "pass --change-recipe to continue with the new ones")
