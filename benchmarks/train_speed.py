@@ -25,7 +25,7 @@ from report import ROOT, write_section  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from training import losses  # noqa: E402
-from training.loop import TrainConfig, _losses, amp_dtype  # noqa: E402
+from training.loop import TrainConfig, amp_dtype, compute_losses  # noqa: E402
 from training.nets import PRESETS, TransformerNet  # noqa: E402
 from training.vgg import LossNetwork  # noqa: E402
 
@@ -53,7 +53,7 @@ def measure(arch: str, device: torch.device, steps: int, size: int, batch: int, 
 
     def step(i: int) -> None:
         optimizer.zero_grad(set_to_none=True)
-        _, loss = _losses(model, vgg, x, styles, grams, config, weights, i, dtype)
+        _, loss = compute_losses(model, vgg, x, styles, grams, config, weights, i, dtype)
         loss.backward()
         optimizer.step()
 
