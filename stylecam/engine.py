@@ -83,7 +83,7 @@ def _provider_chain(device: str, cache_dir: Path) -> list[str | tuple[str, dict]
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
-def _preload_cuda_libraries() -> None:
+def preload_cuda_libraries() -> None:
     """Let onnxruntime-gpu find CUDA/cuDNN from pip's nvidia-* packages (as PyTorch
     installs them) when they are not on the library path; best effort."""
     import onnxruntime as ort
@@ -136,7 +136,7 @@ class Stylizer:
         chain = _provider_chain(device, _cache_dir())
         gpu = any((p if isinstance(p, str) else p[0]) != "CPUExecutionProvider" for p in chain)
         if gpu:
-            _preload_cuda_libraries()
+            preload_cuda_libraries()
         # a style name may switch to its fast net; an explicit .onnx path runs that net
         fast = None if styles.is_model_path(style) else styles.variant_path(path, ".fast")
         self._open(path, fast, chain, gpu, quality, precision, threads)

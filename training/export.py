@@ -71,7 +71,7 @@ def export_onnx(checkpoint: str | Path, output: str | Path, info: StyleCredits, 
         tmp.unlink(missing_ok=True)
     if fp16:
         half = output.with_name(output.stem + ".fp16.onnx")
-        _to_fp16(output, half, metadata | {"stylecam.precision": "fp16"})
+        to_fp16(output, half, metadata | {"stylecam.precision": "fp16"})
     return errors
 
 
@@ -158,7 +158,7 @@ def parity_check(net: TransformerNet, onnx_path: Path, images: Iterable[str | Pa
     return errors
 
 
-def _to_fp16(src: Path, dst: Path, metadata: dict[str, str]) -> None:
+def to_fp16(src: Path, dst: Path, metadata: dict[str, str]) -> None:
     """fp16 weights and activations, fp32 inputs/outputs (for GPU providers)."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
