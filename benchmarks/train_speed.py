@@ -1,6 +1,6 @@
 """Training throughput on this machine, and what each CPU speed lever buys.
 
-    python benchmarks/train_speed.py [--steps 6] [--write]
+    python -m benchmarks.train_speed [--steps 6] [--write]
 
 A step is what `python -m training train` does per batch: transform net forward, VGG16 on
 input and output, content/style/TV losses, backward, Adam. Synthetic crops, so disk and
@@ -13,21 +13,19 @@ thread each (what `torchrun --nproc_per_node 2` does in the recipe); plus the cl
 from __future__ import annotations
 
 import argparse
-import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import ROOT, write_section  # noqa: E402
+from training import losses
+from training.loop import TrainConfig, amp_dtype, compute_losses
+from training.nets import PRESETS, TransformerNet
+from training.vgg import LossNetwork
 
-sys.path.insert(0, str(ROOT))
-from training import losses  # noqa: E402
-from training.loop import TrainConfig, _losses, amp_dtype  # noqa: E402
-from training.nets import PRESETS, TransformerNet  # noqa: E402
-from training.vgg import LossNetwork  # noqa: E402
+from .common import ROOT, VGG_WEIGHTS, command_line, cpu_cores, write_section
 
 
 def measure(arch: str, device: torch.device, steps: int, size: int, batch: int, vgg_path: Path | None,
@@ -53,7 +51,7 @@ def measure(arch: str, device: torch.device, steps: int, size: int, batch: int, 
 
     def step(i: int) -> None:
         optimizer.zero_grad(set_to_none=True)
-        _, loss = _losses(model, vgg, x, styles, grams, config, weights, i, dtype)
+        _, loss = compute_losses(model, vgg, x, styles, grams, config, weights, i, dtype)
         loss.backward()
         optimizer.step()
 
@@ -79,25 +77,21 @@ def _one_thread_rate(args: argparse.Namespace) -> None:
 
 
 def _vgg(args: argparse.Namespace) -> Path | None:
-    path = Path(args.shared) / "weights" / "vgg16_imagenet_caffe_conv1_1-conv4_3.pth"
+    path = Path(args.shared) / VGG_WEIGHTS
     return path if path.is_file() else None
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command_line(__doc__, "benchmarks.train_speed")
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--archs", default="johnson,fast", help="presets for the 256 px / batch 4 rows")
-    p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         _one_thread_rate(args)
         return 0
-    import subprocess
-
-    cpu, vgg = torch.device("cpu"), _vgg(args)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cpu, vgg, cores = torch.device("cpu"), _vgg(args), cpu_cores()
     rows = []
 
     def row(label: str, arch: str, size: int, batch: int, its: float) -> None:
@@ -115,8 +109,9 @@ def main() -> int:
         row(label, "fast", RECIPE["size"], RECIPE["batch"], measure(device=cpu, steps=steps, vgg_path=vgg,
                                                                     **RECIPE, **lever))
     if cores >= 2:  # what the recipe runs: one process per core, one thread each, batch 2 each
-        cmd = [sys.executable, __file__, "--child", "--steps", str(args.steps), "--shared", args.shared]
-        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+        cmd = [sys.executable, "-m", "benchmarks.train_speed", "--child", "--steps", str(args.steps),
+               "--shared", args.shared]
+        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT) for _ in range(2)]
         rates = [float(proc.communicate()[0].split()[-1]) for proc in procs]
         rows.append(f"| CPU, 2 processes x 1 thread (sum) | fast | {RECIPE['size']}x{RECIPE['size']} | 2+2 | "
                     f"{sum(rates) / 2:.3f} | {sum(rates) * RECIPE['batch']:.2f} |")
@@ -131,7 +126,7 @@ def main() -> int:
              + "\n".join(rows))
     print(table)
     if args.write:
-        write_section("train_speed", "## Training speed (`benchmarks/train_speed.py`)\n\n" + table)
+        write_section("train_speed", "## Training speed (`python -m benchmarks.train_speed`)\n\n" + table)
     return 0
 
 

@@ -88,7 +88,7 @@ def _provider_name(entry: str | tuple[str, dict]) -> str:
     return entry if isinstance(entry, str) else entry[0]
 
 
-def _preload_cuda_libraries() -> None:
+def preload_cuda_libraries() -> None:
     """Let onnxruntime-gpu find CUDA/cuDNN from pip's nvidia-* packages (as PyTorch
     installs them) when they are not on the library path; best effort."""
     import onnxruntime as ort
@@ -141,7 +141,7 @@ class Stylizer:
         chain = _provider_chain(device, _cache_dir())
         gpu = any(_provider_name(p) != "CPUExecutionProvider" for p in chain)
         if gpu:
-            _preload_cuda_libraries()
+            preload_cuda_libraries()
         by_name = not styles.is_model_path(style)
         self._open(path, by_name, chain, quality, precision, threads)
         #: why a GPU that onnxruntime listed did not run (auto only; explicit devices raise)

