@@ -84,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: auto)")
     p.add_argument("--threads", type=_int_range(1, 256), default=None, help="CPU inference threads (default: all)")
     p.add_argument("--max-megapixels", type=_positive_megapixels, default=None, metavar="MP",
-                   help="refuse images and frames larger than this; inference needs about 0.25 (fast net) to "
-                        "0.9 GB (full net) per megapixel (default: $STYLECAM_MAX_MEGAPIXELS or 16)")
+                   help="refuse images and frames larger than this; inference needs about 0.25 (fast net) to 0.9 GB "
+                        f"(full net) per megapixel (default: $STYLECAM_MAX_MEGAPIXELS or {defaults.MAX_MEGAPIXELS:g})")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 STYLE = "mosaic"
 
+# Largest frame, in megapixels. Inference memory grows with the frame: about 0.9 GB per
+# megapixel for the full nets and 0.25 GB for the fast nets (measured on CPU), so an
+# 8000x8000 photo would need ~56 GB. Raised with Stylizer(max_megapixels=),
+# STYLECAM_MAX_MEGAPIXELS or --max-megapixels.
+MAX_MEGAPIXELS = 16.0
+
 # H.264 files and live recordings
 CRF = 18  # lower is better
 PRESET = "veryfast"  # x264 speed preset

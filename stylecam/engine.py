@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from . import styles
+from . import defaults, styles
 from .contract import INPUT_NAME, OUTPUT_NAME, PRECISIONS, QUALITIES, RUN_DEVICES, pick_model_file
 from .errors import StylecamError, first_line
 
@@ -27,18 +27,13 @@ _PROVIDER = {
 _DEVICE = {p: d for d, p in _PROVIDER.items()}
 # Smallest padded side: the nets downsample 4x and reflect-pad 9x9 convs at full size.
 MIN_SIDE = 16
-# Largest frame by default, in megapixels. Inference memory grows with the frame: about
-# 0.9 GB per megapixel for the full nets and 0.25 GB for the fast nets (measured on CPU),
-# so an 8000x8000 photo would need ~56 GB. Raise it with max_megapixels, the
-# STYLECAM_MAX_MEGAPIXELS variable or --max-megapixels.
-DEFAULT_MAX_MEGAPIXELS = 16.0
 MAX_MEGAPIXELS_ENV = "STYLECAM_MAX_MEGAPIXELS"
 
 
 def max_megapixels_default() -> float:
     text = os.environ.get(MAX_MEGAPIXELS_ENV, "").strip()
     if not text:
-        return DEFAULT_MAX_MEGAPIXELS
+        return defaults.MAX_MEGAPIXELS
     try:
         value = float(text)
     except ValueError:
@@ -121,7 +116,7 @@ class Stylizer:
     variant on CPU where they exist (`info.precision` says what was loaded).
     """
 
-    def __init__(self, style: str | os.PathLike[str] = "mosaic", *, device: Device | str = "auto",
+    def __init__(self, style: str | os.PathLike[str] = defaults.STYLE, *, device: Device | str = "auto",
                  strength: float = 1.0, preserve_color: bool = False, threads: int | None = None,
                  precision: Literal["auto", "fp32", "fp16", "int8"] = "auto",
                  quality: Literal["auto", "best", "fast"] = "auto", max_megapixels: float | None = None):
