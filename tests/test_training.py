@@ -175,8 +175,8 @@ def test_fp16_export_is_a_valid_model_close_to_fp32(full_run, tmp_path):
 
 
 def test_slim_checkpoint_exports_and_resumes(full_run, tmp_path):
-    """`slim` (fp16 weights, no Adam state) is what comes back from a GPU machine with a
-    size limit: it must still export within parity and resume training."""
+    """`slim` (fp16 weights, no Adam state), the small copy of a checkpoint for moving or
+    sharing it: it must still export within parity and resume training."""
     from training.export import export_onnx
 
     from stylecam.contract import StyleInfo
