@@ -482,6 +482,25 @@ def test_invalid_url_ports_are_refused(tmp_path, cli_env, args, match):
     assert not (tmp_path / "rec.mp4").exists()
 
 
+def test_stream_to_unknown_host_or_closed_port_is_one_line_and_leaves_no_recording(tmp_path, cli_env):
+    """FFmpeg opens a stream URL only at the first packet and then says "Input/output
+    error"; the host is checked before the model loads and a refused connection is one line,
+    and the recording that got no frame is not left as an empty file."""
+    import socket
+
+    clip = make_video(tmp_path / "clip.mp4", frames=24)
+    with socket.socket() as s:  # a local port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    for url, match in [("udp://nohost.invalid:5000", "cannot resolve the host 'nohost.invalid'"),
+                       (f"tcp://127.0.0.1:{closed}", "Connection refused")]:
+        rec = tmp_path / "rec.mp4"
+        r = cli(clip, "--live", "--no-window", "--stream", url, "-o", rec, "--style", "testnet", env=cli_env,
+                timeout=60)
+        assert_usage_error(r, match)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
 def test_one_broken_model_does_not_break_the_style_list(tmp_path, models_dir):
     broken = tmp_path / "broken"
     broken.mkdir()

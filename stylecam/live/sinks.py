@@ -30,6 +30,7 @@ class StreamSink:
         if not url.startswith(("udp://", "srt://", "tcp://")):
             raise StylecamError(f"--stream needs a udp://, srt:// or tcp:// URL, got {url!r}")
         check_url(url)
+        self.url = url
         if url.startswith("srt://") and "srt" not in av.protocols_available:  # type: ignore[attr-defined]
             raise StylecamError("this PyAV/FFmpeg build has no SRT support; use udp://HOST:PORT")
         target = url if "pkt_size" in url or not url.startswith("udp://") else \
@@ -65,7 +66,10 @@ class StreamSink:
             vf.pict_type = PictureType.I  # however slowly the frames come
             self.last_key = pts
         self.last_pts = pts
-        self.out.mux(self.stream.encode(vf))
+        try:
+            self.out.mux(self.stream.encode(vf))
+        except OSError as exc:  # FFmpeg opens the URL at the first packet: refused, unreachable
+            raise StylecamError(f"cannot send the stream to {self.url}: {exc.strerror or first_line(exc)}") from None
 
     def close(self) -> None:
         try:
@@ -118,7 +122,10 @@ class RecordSink:
         self.sink.write(Frame(image, frame.index, pts, pts / 1000))
 
     def close(self) -> None:
-        self.sink.close()
+        if self.t0 is None:  # not one frame came (the session failed or ended at once): no empty file
+            self.sink.abort()
+        else:
+            self.sink.close()
 
     def abort(self) -> None:
         self.sink.abort()

@@ -107,6 +107,14 @@ def check_url(url: str) -> None:
         raise StylecamError(f"{url} needs a port, like {parts.scheme}://127.0.0.1:9999")
     if port is not None and not 1 <= port <= 65535:
         raise StylecamError(f"invalid port in {url}: must be a number from 1 to 65535")
+    host = parts.hostname
+    if host:  # FFmpeg would only say "Input/output error" at the first packet
+        import socket
+
+        try:
+            socket.getaddrinfo(host, port)
+        except (socket.gaierror, UnicodeError):
+            raise StylecamError(f"cannot resolve the host {host!r} of {url}") from None
 
 
 class StreamSource:
