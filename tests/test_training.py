@@ -87,18 +87,19 @@ def test_change_recipe_on_resume_is_recorded_in_checkpoint_and_model(full_run, t
 
     changed = tmp_path / "changed"
     r = run_training(*train_args(changed, 17, "--workers", "0", "--resume", str(full_run / "step_000015.pt"),
-                                 "--style-weight", "7", "--change-recipe"))
+                                 "--style-weight", "7", "--lr", "2e-3", "--change-recipe"))
     assert r.returncode == 0, r.stderr
     assert "changed settings" in r.stderr
     ckpt = torch.load(changed / "last.pt", weights_only=False)
     assert ckpt["recipe"]["style_weight"] == 7
-    assert ckpt["recipe_history"] == [{"from_step": 15, "was": {"style_weight": 5.0}}]
+    assert ckpt["recipe_history"] == [{"from_step": 15, "was": {"style_weight": 5.0, "lr": 1e-3}}]
+    assert ckpt["optimizer"]["param_groups"][0]["lr"] == 2e-3  # not the lr stored in Adam's state
     model = tmp_path / "m.onnx"
     r = run_training("export", str(changed / "last.pt"), "-o", str(model))
     assert r.returncode == 0, r.stderr
     meta = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
-    assert json.loads(meta[Key.TRAINING])["earlier_settings"] == [{"from_step": 15,
-                                                                         "was": {"style_weight": 5.0}}]
+    assert json.loads(meta[Key.TRAINING])["earlier_settings"] == ckpt["recipe_history"]
+
 
 def test_max_minutes_ends_with_a_checkpoint(tmp_path):
     r = run_training(*train_args(tmp_path / "short", 100000, "--max-minutes", "0.05", "--workers", "0"))

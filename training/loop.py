@@ -412,6 +412,8 @@ def resume(run: Run, ckpt: dict[str, Any]) -> None:
     (the weights are already in run.net)."""
     if ckpt["optimizer"]:  # None in a slim checkpoint: Adam starts afresh
         run.optimizer.load_state_dict(ckpt["optimizer"])
+        for group in run.optimizer.param_groups:  # Adam's state carries the old lr; --lr is what runs
+            group["lr"] = run.config.lr
     run.step = ckpt["step"]
     torch.set_rng_state(ckpt["rng"]["torch"])
     if ckpt.get("grad_cap"):
