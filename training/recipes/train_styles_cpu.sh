@@ -7,7 +7,7 @@
 # Time-limited and resumable: it continues from RUN_DIR/last.pt, else from the committed
 # state training/checkpoints/styles.pt, else starts afresh; every 100 steps it writes a
 # checkpoint. To continue a run on another machine or later: cp RUN_DIR/last.pt
-# training/checkpoints/styles.pt (1.3 MB with Adam's state, so the resume is exact).
+# training/checkpoints/styles.pt (1.4 MB with Adam's state, so the resume is exact).
 # Two ranks of one thread each (torchrun, gloo) keep both cores of a 2-core CPU busy;
 # RANKS=1 THREADS=N for other machines (the batch is per rank: keep RANKS x BATCH = 4).
 # Other loss settings than the checkpoint's are refused unless CHANGE_RECIPE=1.
