@@ -522,3 +522,59 @@ def test_error_after_decoding_started_never_hangs_at_exit(tmp_path, cli_env):
         r = cli(clip, "-o", tmp_path / f"out{run}.avi", "--style", "testnet", env=cli_env, timeout=20)
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+# -- full disks, long names, format limits ------------------------------------------------
+
+
+def cli_with_file_size_limit(*args, limit: int, env=None) -> subprocess.CompletedProcess:
+    """`stylecam ...` with RLIMIT_FSIZE: a write past `limit` bytes fails with EFBIG, as
+    on a full disk (SIGXFSZ ignored, or the kernel would kill the process instead)."""
+    import resource
+    import signal
+
+    def pre() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return subprocess.run([sys.executable, "-m", "stylecam", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=300, preexec_fn=pre)
+
+
+def test_full_disk_is_one_line_and_leaves_no_file(tmp_path, cli_env):
+    photo = save_photo(tmp_path / "p.png", size=(400, 300))  # noise: about 360 KB as PNG
+    clip = make_video(tmp_path / "c.mp4", frames=96, size=(320, 240))
+    for src, out in ((photo, tmp_path / "out.png"), (clip, tmp_path / "out.mp4")):
+        r = cli_with_file_size_limit(src, "-o", out, "--style", "testnet", limit=60_000, env=cli_env)
+        assert_usage_error(r, f"cannot write {out}: File too large")
+        assert not out.exists() and all_leftovers(tmp_path) == []
+
+
+def test_full_disk_in_a_folder_job_is_that_files_failure(tmp_path, cli_env):
+    src = tmp_path / "in"
+    src.mkdir()
+    save_photo(src / "a.png")
+    save_photo(src / "b.png", size=(400, 300))
+    save_photo(src / "c.png", seed=2)
+    out = tmp_path / "out"
+    r = cli_with_file_size_limit(src, "-o", out, "--style", "testnet", limit=60_000, env=cli_env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    bad = [line for line in r.stderr.splitlines() if "b.png" in line]
+    assert len(bad) == 1 and f"cannot write {out / 'b.png'}: File too large" in bad[0], r.stderr
+    assert "1 of 3 files failed" in r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
+    assert all_leftovers(tmp_path) == []
+
+
+def test_output_names_that_leave_no_room_for_the_temp_name(tmp_path, cli_env):
+    """A legal name too long for `.NAME.XXXXXXXX.partEXT` still works; a name that is
+    itself too long is one line."""
+    photo = save_photo(tmp_path / "p.png")
+    clip = make_video(tmp_path / "c.mp4", frames=3)
+    for src, name in ((photo, "a" * 250 + ".png"), (clip, "b" * 250 + ".mp4"), (photo, "é" * 125 + ".png")):
+        assert len(os.fsencode(name)) >= 254
+        r = cli(src, "-o", tmp_path / name, "--style", "testnet", env=cli_env)
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / name).is_file()
+    assert_usage_error(cli(photo, "-o", tmp_path / ("c" * 252 + ".png"), "--style", "testnet", env=cli_env),
+                       "too long")
+    assert all_leftovers(tmp_path) == []

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import defaults
-from ..atomic import AtomicOutput
+from ..atomic import AtomicOutput, write_error
 from ..errors import StylecamError, first_line
 
 
@@ -86,4 +86,9 @@ def write_image(path: Path, rgb: np.ndarray, like: StillImage | None = None, qua
     if fmt is None:
         raise StylecamError(f"unsupported image output format {suffix!r}")
     with AtomicOutput(path, overwrite) as tmp:
-        img.save(tmp, format=fmt, **options)
+        try:
+            img.save(tmp, format=fmt, **options)
+        except OSError as exc:
+            if exc.errno is None:  # Pillow's own refusal, not the file system's
+                raise StylecamError(f"cannot write image {path}: {first_line(exc)}") from None
+            raise write_error(path, exc) from None
