@@ -17,7 +17,7 @@ from .errors import StylecamError, first_line
 from .io.decode import open_video
 from .io.encode import VideoSink
 from .io.frames import VideoInfo
-from .io.images import read_image, write_image
+from .io.images import check_output_size, read_image, write_image
 from .io.paths import (IMAGE_OUTPUT_SUFFIXES, IMAGE_SUFFIXES, VIDEO_OUTPUT_SUFFIXES, VIDEO_SUFFIXES, check_output,
                        kind_of)
 from .pipeline import Progress, stylize_stream
@@ -73,7 +73,11 @@ def stylize_image_file(src: Path, dst: Path, engine: Stylizer, overwrite: bool =
         raise StylecamError(f"unsupported image output {dst.suffix or '(no extension)'}; "
                             f"use one of {', '.join(sorted(IMAGE_OUTPUT_SUFFIXES))}")
     started = time.perf_counter()
-    image = read_image(src, lambda w, h: engine.check_size(w, h, f"image {src}"))
+    def check_size(width: int, height: int) -> None:  # from the header, before decoding
+        engine.check_size(width, height, f"image {src}")
+        check_output_size(dst, width, height)
+
+    image = read_image(src, check_size)
     out = engine.stylize(image.rgb)
     # a gray photo comes out in the style's colours; --preserve-color keeps it gray
     write_image(dst, out, like=image, overwrite=overwrite)

@@ -578,3 +578,12 @@ def test_output_names_that_leave_no_room_for_the_temp_name(tmp_path, cli_env):
     assert_usage_error(cli(photo, "-o", tmp_path / ("c" * 252 + ".png"), "--style", "testnet", env=cli_env),
                        "too long")
     assert all_leftovers(tmp_path) == []
+
+
+def test_webp_larger_than_its_limit_is_refused_before_any_work(tmp_path, cli_env):
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (16400, 20), (90, 120, 200)).save(wide)
+    out = tmp_path / "out.webp"
+    r = cli(wide, "-o", out, "--style", "testnet", env=cli_env)
+    assert_usage_error(r, "16383")
+    assert "PNG" in r.stderr and not out.exists() and all_leftovers(tmp_path) == []
