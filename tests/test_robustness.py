@@ -388,6 +388,37 @@ def test_ctrl_c_early_is_quiet(tmp_path, cli_env):
 
 
 
+def test_second_ctrl_c_during_the_cleanup(tmp_path, cli_env):
+    """A second Ctrl+C while the first one's cleanup runs (worker threads stopping, the
+    temp file going) is ignored: exit 130, one line, no abort, no temp file. A slow net
+    keeps the inference thread busy, so the second signal often lands while it is joined."""
+    import random
+    import signal
+    import time
+
+    src = make_video(tmp_path / "clip.mp4", frames=240, size=(320, 240), fps=24)
+    work = tmp_path / "work"
+    work.mkdir()
+    rng = random.Random(3)
+    for run in range(20):
+        out = work / f"out{run}.mp4"
+        proc = start([src, "-o", out, "--style", "slownet"], cli_env)
+        deadline = time.time() + 30
+        while not leftovers(work) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.2))
+        proc.send_signal(signal.SIGINT)
+        time.sleep(rng.uniform(0, 0.05))
+        sent = time.time()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, (run, proc.returncode, err)
+        assert err.strip() == "stylecam: interrupted; no partial output was left", (run, err)
+        assert time.time() - sent < 2, run
+        assert not out.exists() and leftovers(work) == [], run
+
+
 def test_ctrl_c_after_the_output_is_written_keeps_exit_0(tmp_path, cli_env):
     """A Ctrl+C while the interpreter shuts down (after "wrote ...") does not turn a finished
     job into a process killed by SIGINT."""
