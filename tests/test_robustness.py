@@ -618,3 +618,14 @@ def test_webp_larger_than_its_limit_is_refused_before_any_work(tmp_path, cli_env
     r = cli(wide, "-o", out, "--style", "testnet", env=cli_env)
     assert_usage_error(r, "16383")
     assert "PNG" in r.stderr and not out.exists() and all_leftovers(tmp_path) == []
+
+
+def test_named_pipe_input_is_refused_not_waited_for(tmp_path, cli_env):
+    """Opening a FIFO blocks until a writer comes, inside C code where Ctrl+C cannot reach."""
+    for name in ("clip.mp4", "photo.png", "pipe"):
+        fifo = tmp_path / name
+        os.mkfifo(fifo)
+        for extra in ([], ["--live", "--no-window", "-o", tmp_path / "rec.mp4"]):
+            r = cli(fifo, *extra, "--style", "testnet", env=cli_env, timeout=30)
+            assert_usage_error(r, "not a regular file (a named pipe)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "photo.png", "pipe"]

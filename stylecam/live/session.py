@@ -11,7 +11,7 @@ from typing import Any
 from .. import defaults, styles
 from ..engine import Stylizer
 from ..errors import StylecamError
-from ..io.paths import check_output
+from ..io.paths import check_output, kind_of
 from .loop import EngineOptions, LiveLoop, LiveStats
 from .sinks import RecordSink, StreamSink, VirtualCamSink
 from .sources import LIVE_PREFIXES, CameraSource, SourceLost, StreamSource, check_url, probe_cameras
@@ -104,8 +104,8 @@ def _make_source(options: LiveOptions) -> CameraSource | StreamSource:
         return CameraSource(options.webcam, options.cam_size, options.cam_fps, options.mirror)
     if options.input:
         live_url = options.input.startswith(LIVE_PREFIXES)
-        if not live_url and not Path(options.input).is_file():
-            raise StylecamError(f"input not found: {options.input}")
+        if not live_url and kind_of(Path(options.input)) == "folder":  # also refuses a named pipe
+            raise StylecamError(f"--live needs a video file, not a folder: {options.input}")
         return StreamSource(options.input, paced=options.paced and not live_url)
     raise StylecamError("no live source; use --webcam [INDEX] or a stream URL")
 
