@@ -629,3 +629,40 @@ def test_named_pipe_input_is_refused_not_waited_for(tmp_path, cli_env):
             r = cli(fifo, *extra, "--style", "testnet", env=cli_env, timeout=30)
             assert_usage_error(r, "not a regular file (a named pipe)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "photo.png", "pipe"]
+
+
+def mp4_boxes(path: Path) -> list[str]:
+    data, at, boxes = path.read_bytes(), 0, []
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at:at + 4], "big")
+        boxes.append(data[at + 4:at + 8].decode("latin-1"))
+        if size < 8:
+            break
+        at += size
+    return boxes
+
+
+def test_mp4_cut_in_half(tmp_path, cli_env):
+    """With the index (moov) at the end, half a file has none: one line that says so. With
+    the index at the front (faststart, as stylecam writes), the half that is there is
+    stylized with a warning."""
+    from conftest import probe
+
+    whole = make_video(tmp_path / "whole.mp4", frames=96, size=(320, 240), audio=True)
+    assert mp4_boxes(whole)[-1] == "moov"
+    front = tmp_path / "front.mp4"
+    assert cli(whole, "-o", front, "--style", "testnet", env=cli_env).returncode == 0
+    assert mp4_boxes(front)[:2] == ["ftyp", "moov"]
+    for src in (whole, front):
+        data = src.read_bytes()
+        src.with_name(f"cut_{src.name}").write_bytes(data[:len(data) // 2])
+    out = tmp_path / "out.mp4"
+    r = cli(tmp_path / "cut_whole.mp4", "-o", out, "--style", "testnet", env=cli_env)
+    assert_usage_error(r, "cut off before its index (moov atom); such a recording cannot be read")
+    assert not out.exists()
+    r = cli(tmp_path / "cut_front.mp4", "-o", out, "--style", "testnet", env=cli_env)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    warned = [line for line in r.stderr.splitlines() if line.startswith("stylecam: warning:")]
+    assert len(warned) == 1 and "truncated" in warned[0], r.stderr
+    assert 20 < probe(out)["frames"] < 96
+    assert all_leftovers(tmp_path) == []
