@@ -666,3 +666,30 @@ def test_mp4_cut_in_half(tmp_path, cli_env):
     assert len(warned) == 1 and "truncated" in warned[0], r.stderr
     assert 20 < probe(out)["frames"] < 96
     assert all_leftovers(tmp_path) == []
+
+
+def test_silent_stream_says_so_and_ctrl_c_ends_the_wait_at_once(tmp_path, cli_env):
+    """A stream that sends nothing: FFmpeg's own words would be "Immediate exit requested"
+    (its timeout), and it waits in C code, where Ctrl+C would wait for that timeout too."""
+    import random
+    import signal
+    import socket
+    import time
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # a port nobody sends to
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rec = tmp_path / "rec.mp4"
+    args = [f"udp://127.0.0.1:{port}", "--no-window", "-o", rec, "--style", "testnet"]
+    assert_usage_error(cli(*args, env=cli_env, timeout=60), f"udp://127.0.0.1:{port}: it sent nothing for 5 s")
+    rng = random.Random(5)
+    for run in range(20):
+        proc = start(args, cli_env)
+        time.sleep(rng.uniform(0.2, 3.5))
+        proc.send_signal(signal.SIGINT)
+        sent = time.time()
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, (run, proc.returncode, err)
+        assert err.strip() == "stylecam: interrupted; no partial output was left", (run, err)
+        assert time.time() - sent < 2, run
+    assert list(tmp_path.iterdir()) == []
