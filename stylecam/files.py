@@ -226,25 +226,36 @@ def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOp
         if existing:
             raise StylecamError(f"{len(existing)} outputs exist already (e.g. {existing[0]}); "
                                 "use -y/--overwrite to replace them")
-    results = []
-    for path, out, kind in jobs:
-        if out in refused:
-            message = f"output {out} is the input file {inputs[out.resolve()]}; not written"
-            if warn:
-                warn(f"skipped {path}: {message}")
-            results.append(JobResult(str(path), str(out), kind, error=message))
-            continue
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            if kind == "image":
-                results.append(stylize_image_file(path, out, engine, overwrite))
-            else:
-                results.append(stylize_video_file(path, out, engine, options, overwrite, warn))
-        except Exception as exc:  # one bad file is that file's failure; the others still run
-            message = str(exc) if isinstance(exc, StylecamError) else describe_unexpected(exc)
-            if warn:
-                warn(f"skipped {path}: {message}")
-            results.append(JobResult(str(path), str(out), kind, error=message))
+    results: list[JobResult] = []
+    current: Path | None = None
+    try:
+        for path, out, kind in jobs:
+            if out in refused:
+                message = f"output {out} is the input file {inputs[out.resolve()]}; not written"
+                if warn:
+                    warn(f"skipped {path}: {message}")
+                results.append(JobResult(str(path), str(out), kind, error=message))
+                continue
+            current = out
+            try:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                if kind == "image":
+                    results.append(stylize_image_file(path, out, engine, overwrite))
+                else:
+                    results.append(stylize_video_file(path, out, engine, options, overwrite, warn))
+            except Exception as exc:  # one bad file is that file's failure; the others still run
+                message = str(exc) if isinstance(exc, StylecamError) else describe_unexpected(exc)
+                if warn:
+                    warn(f"skipped {path}: {message}")
+                results.append(JobResult(str(path), str(out), kind, error=message))
+            current = None
+    except KeyboardInterrupt as exc:  # the message says what stays: the files already written
+        written = sum(1 for r in results if not r.error)
+        if written:
+            in_progress = f"; {current} was in progress and was removed" if current is not None else ""
+            exc.progress = (f"{written} of {len(jobs)} files were written to {dst} "  # type: ignore[attr-defined]
+                            f"and are kept{in_progress}")
+        raise
     return results
 
 

@@ -128,6 +128,7 @@ def interrupted_message(exc: BaseException) -> str:
     what = "interrupted"
     if isinstance(exc, Terminated) and ended_by_signal(exc):
         what = f"terminated by {signal.Signals(exc.signum).name}"
-    return f"stylecam: {what}; no partial output was left"
+    # a folder job that was cut short tells what it had written (set by stylecam.files)
+    return f"stylecam: {what}; {getattr(exc, 'progress', None) or 'no partial output was left'}"
 
 

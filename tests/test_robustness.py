@@ -693,3 +693,25 @@ def test_silent_stream_says_so_and_ctrl_c_ends_the_wait_at_once(tmp_path, cli_en
         assert err.strip() == "stylecam: interrupted; no partial output was left", (run, err)
         assert time.time() - sent < 2, run
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_in_a_folder_job_says_what_was_written(tmp_path, cli_env):
+    import signal
+    import time
+
+    src = tmp_path / "in"
+    src.mkdir()
+    save_photo(src / "a.png")
+    save_photo(src / "b.png", seed=2)
+    make_video(src / "c.mp4", frames=240, size=(320, 240))
+    out = tmp_path / "out"
+    proc = start([src, "-o", out, "--style", "slownet"], cli_env)
+    deadline = time.time() + 60
+    while not all_leftovers(out if out.is_dir() else tmp_path) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip() == (f"stylecam: interrupted; 2 of 3 files were written to {out} and are kept; "
+                           f"{out / 'c.mp4'} was in progress and was removed"), err
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
