@@ -715,3 +715,20 @@ def test_ctrl_c_in_a_folder_job_says_what_was_written(tmp_path, cli_env):
     assert err.strip() == (f"stylecam: interrupted; 2 of 3 files were written to {out} and are kept; "
                            f"{out / 'c.mp4'} was in progress and was removed"), err
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+
+
+def test_a_newline_in_a_file_name_never_splits_a_message(tmp_path, cli_env):
+    bad = tmp_path / "bad\nname.png"
+    bad.write_bytes(b"not an image")
+    assert_usage_error(cli(bad, "-o", tmp_path / "out.png", "--style", "testnet", env=cli_env), "bad\\nname.png")
+    src = tmp_path / "in"
+    src.mkdir()
+    save_photo(src / "good\nname.png")
+    (src / "worse\nname.png").write_bytes(b"not an image")
+    r = cli(src, "-o", tmp_path / "out", "--style", "testnet", env=cli_env)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 3, r.stderr
+    assert lines[0].startswith("stylecam: warning: skipped") and "worse\\nname.png" in lines[0]
+    assert lines[1].startswith("wrote") and "good\\nname.png" in lines[1]
+    assert lines[2] == "stylecam: error: 1 of 2 files failed"
