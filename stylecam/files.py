@@ -226,6 +226,7 @@ def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOp
         if existing:
             raise StylecamError(f"{len(existing)} outputs exist already (e.g. {existing[0]}); "
                                 "use -y/--overwrite to replace them")
+    _make_folder(dst)  # a folder that cannot be made is one error, not one per file
     results: list[JobResult] = []
     current: Path | None = None
     try:
@@ -238,7 +239,7 @@ def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOp
                 continue
             current = out
             try:
-                out.parent.mkdir(parents=True, exist_ok=True)
+                _make_folder(out.parent)
                 if kind == "image":
                     results.append(stylize_image_file(path, out, engine, overwrite))
                 else:
@@ -257,6 +258,15 @@ def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOp
                             f"and are kept{in_progress}")
         raise
     return results
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StylecamError(f"cannot make the output folder {folder}: a file of that name is in the way") from None
+    except OSError as exc:
+        raise StylecamError(f"cannot make the output folder {folder}: {exc.strerror or exc}") from None
 
 
 def describe_unexpected(exc: BaseException) -> str:

@@ -732,3 +732,37 @@ def test_a_newline_in_a_file_name_never_splits_a_message(tmp_path, cli_env):
     assert lines[0].startswith("stylecam: warning: skipped") and "worse\\nname.png" in lines[0]
     assert lines[1].startswith("wrote") and "good\\nname.png" in lines[1]
     assert lines[2] == "stylecam: error: 1 of 2 files failed"
+
+
+def test_unusable_paths_are_one_line(tmp_path, cli_env):
+    photo = save_photo(tmp_path / "p.png")
+    (tmp_path / "afile").write_bytes(b"x")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "nowhere.png")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    src = tmp_path / "in"
+    src.mkdir()
+    save_photo(src / "a.png")
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "nothing" / "notes.txt").write_text("no media here")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for args, match in [([photo, "-o", tmp_path / "afile" / "out.png"], "afile is a file, not a folder"),
+                        ([src, "-o", tmp_path / "afile" / "out"], "cannot make the output folder"),
+                        ([photo, "-o", tmp_path / "dangling.png"], "exists; use -y/--overwrite"),
+                        ([tmp_path / "empty.mp4"], "is empty (0 bytes)"),
+                        ([tmp_path / "loop1"], "Too many levels of symbolic links"),
+                        ([tmp_path / "nothing"], "no images or videos in")]:
+        assert_usage_error(cli(*args, "--style", "testnet", env=cli_env), match)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    # a file where a sub-folder of the output must go is that file's failure
+    (src / "sub").mkdir()
+    save_photo(src / "sub" / "b.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").write_bytes(b"x")
+    r = cli(src, "-o", out, "--style", "testnet", env=cli_env)
+    assert r.returncode == 2, r.stderr
+    bad = [line for line in r.stderr.splitlines() if "sub" in line]
+    assert len(bad) == 1 and "cannot make the output folder" in bad[0] and "Error:" not in bad[0], r.stderr
+    assert (out / "a.png").is_file()

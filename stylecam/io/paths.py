@@ -29,6 +29,8 @@ def kind_of(path: Path) -> str:
     if not stat.S_ISREG(st.st_mode):
         # opening a FIFO blocks until a writer comes, in C code where Ctrl+C cannot reach
         raise StylecamError(f"{path} is not a regular file ({_file_type(st.st_mode)}); give an image, video or folder")
+    if st.st_size == 0:
+        raise StylecamError(f"input {path} is empty (0 bytes)")
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         return "image"
@@ -82,7 +84,7 @@ def _check_output(target: Path, inputs: list[Path], overwrite: bool) -> None:
             raise StylecamError(f"output {target} is the input file; choose another output path")
     if target.exists() and target.is_dir():
         raise StylecamError(f"output {target} is a folder")
-    if target.exists() and not overwrite:
+    if os.path.lexists(target) and not overwrite:  # also a symlink to nothing, which a write would follow
         raise StylecamError(f"output {target} exists; use -y/--overwrite to replace it")
     try:
         fd, probe = tempfile.mkstemp(prefix=".stylecam-write-test.", dir=parent)
