@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from . import signals
 from .engine import Stylizer
 from .io.frames import Frame
 from .temporal import Smoother
@@ -176,8 +177,9 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
                 progress.update()
         stages.stop()
 
-    ended = [stages.thread(read, "stylecam-reader"), stages.thread(infer, "stylecam-inference"),
-             stages.thread(write_all, "stylecam-writer")]
+    with signals.protected():  # a signal now would leave running workers nobody waits for
+        ended = [stages.thread(read, "stylecam-reader"), stages.thread(infer, "stylecam-inference"),
+                 stages.thread(write_all, "stylecam-writer")]
     try:
         while not stages.stopped.wait(0.2):
             pass

@@ -200,9 +200,9 @@ class LiveLoop:
         started = time.monotonic()
         capture = threading.Thread(target=self._capture, name="stylecam-capture", daemon=True)
         self._capture_ended.clear()
-        capture.start()
         last: np.ndarray | None = None
         try:
+            capture.start()  # in the try: a signal right after it must still stop the thread
             while not self._stop.is_set():
                 if duration and time.monotonic() - started >= duration:
                     break
