@@ -1,4 +1,5 @@
 """`python -m stylecam` and the `stylecam` command."""
+import os
 import sys
 
 from . import signals
@@ -18,7 +19,23 @@ def entry() -> int:
     # The job is done and reported; a Ctrl+C while the interpreter shuts down would still
     # kill the process (exit -2 after "wrote ..."): the exit code stays the job's.
     signals.hold()
+    _leave_if_threads_are_stuck(code)
     return code
+
+
+def _leave_if_threads_are_stuck(code: int) -> None:
+    """A thread of ours still blocked in FFmpeg (waiting on a silent stream until its
+    timeout) can crash the interpreter's shutdown when it wakes up. Everything is written
+    and cleaned up by now, so end the process without that shutdown."""
+    import threading
+
+    if any(t.daemon and t.is_alive() and t.name.startswith("stylecam-") for t in threading.enumerate()):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
 
 
 if __name__ == "__main__":

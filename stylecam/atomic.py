@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import signals
-from .errors import StylecamError
+from .errors import StylecamError, first_line
 
 _pending: set[Path] = set()  # temp files not yet committed or removed (cleaned up on a signal)
 _lock = threading.Lock()
@@ -44,6 +44,36 @@ def new_file_mode() -> int:
     return 0o666 & ~_umask()
 
 
+_RANDOM = 8  # characters tempfile puts between prefix and suffix
+
+
+def name_max(folder: Path) -> int:
+    """The longest file name (in bytes) the folder's file system takes."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def temp_affixes(target: Path, folder: Path) -> tuple[str, str]:
+    """Prefix and suffix of the temp name `.STEM.XXXXXXXX.partEXT`. The stem is shortened
+    (the random part keeps names unique) so the name fits where the target's name fits."""
+    stem, suffix = target.stem, f".part{target.suffix}"
+    room = name_max(folder) - len(os.fsencode(f"..{suffix}")) - _RANDOM
+    raw = os.fsencode(stem)
+    if len(raw) > room:
+        stem = raw[:max(room, 0)].decode(errors="ignore")  # never half a UTF-8 character
+    return f".{stem}.", suffix
+
+
+def write_error(target: Path, exc: OSError) -> StylecamError:
+    """A failed write to an output (full disk, file size limit, no permission) as one line."""
+    reason = exc.strerror or first_line(exc)
+    if exc.errno == errno.EFBIG:
+        reason += " for this file system or the process's file size limit"
+    return StylecamError(f"cannot write {target}: {reason}; no partial file was left")
+
+
 class AtomicOutput:
     """A temp path beside `target`; `commit()` moves it into place, `abort()` drops it.
 
@@ -54,10 +84,13 @@ class AtomicOutput:
         self.target = Path(target)
         self.overwrite = overwrite
         parent = self.target.parent if str(self.target.parent) else Path(".")
+        prefix, suffix = temp_affixes(self.target, parent)
         # recorded in the same step, so a signal cannot leave a temp file nobody knows of
         with signals.protected(), _lock:
-            fd, name = tempfile.mkstemp(prefix=f".{self.target.stem}.", suffix=f".part{self.target.suffix}",
-                                        dir=parent)
+            try:
+                fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=parent)
+            except OSError as exc:
+                raise write_error(self.target, exc) from None
             self.tmp = Path(name)
             _pending.add(self.tmp)
         os.close(fd)

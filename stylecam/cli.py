@@ -17,7 +17,7 @@ from . import __version__, defaults, signals, styles
 from .atomic import cleanup_pending
 from .contract import QUALITIES
 from .engine import DEVICES, Stylizer
-from .errors import StylecamError
+from .errors import StylecamError, one_line
 from .temporal import MODES
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def _positive_float(text: str) -> float:
 
 
 def _warn(message: str) -> None:
-    print(f"stylecam: warning: {message}", file=sys.stderr)
+    print(f"stylecam: warning: {one_line(message)}", file=sys.stderr)
 
 
 def _make_engine(args: argparse.Namespace) -> Stylizer:
@@ -208,7 +208,8 @@ def run(args: argparse.Namespace) -> int:
         for r in results:
             if not r.error:
                 rate = f", {r.fps:.1f} fps" if r.kind == "video" else ""
-                print(f"wrote {r.output} ({r.frames} frame{'s' if r.frames != 1 else ''}{rate})", file=sys.stderr)
+                print(f"wrote {one_line(r.output)} ({r.frames} frame{'s' if r.frames != 1 else ''}{rate})",
+                      file=sys.stderr)
     if failed:
         print(f"stylecam: error: {len(failed)} of {len(results)} files failed", file=sys.stderr)
         return EXIT_USAGE
@@ -268,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # also a signal that came before or after the run
         signals.closing()
         cleanup_pending()
-        print(signals.interrupted_message(exc), file=sys.stderr)
+        print(one_line(signals.interrupted_message(exc)), file=sys.stderr)
         return signals.exit_code(exc)
     finally:
         signals.closing()
@@ -285,7 +286,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         return run(args)
     except StylecamError as exc:
-        print(f"stylecam: error: {exc}", file=sys.stderr)
+        print(f"stylecam: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `stylecam --list-styles | head`: the reader left, as with any Unix tool
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
@@ -293,8 +294,8 @@ def _main(argv: list[str] | None) -> int:
     except Exception as exc:
         if debug:
             raise
-        print(f"stylecam: internal error: {type(exc).__name__}: {exc} (set STYLECAM_DEBUG=1 for details)",
-              file=sys.stderr)
+        print(f"stylecam: internal error: {type(exc).__name__}: {one_line(str(exc))} "
+              "(set STYLECAM_DEBUG=1 for details)", file=sys.stderr)
         return 1
 
 

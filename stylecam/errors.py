@@ -11,3 +11,10 @@ def first_line(exc: BaseException, limit: int | None = None) -> str:
     name when it has none: enough to say what failed in a one-line error."""
     lines = str(exc).strip().splitlines()
     return lines[0][:limit] if lines else type(exc).__name__
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks and other control characters shown as escapes (\\n), so a
+    message about a file named with a newline, or a library's multi-line text, stays on
+    one line of stderr."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -17,7 +17,7 @@ from .errors import StylecamError, first_line
 from .io.decode import open_video
 from .io.encode import VideoSink
 from .io.frames import VideoInfo
-from .io.images import read_image, write_image
+from .io.images import check_output_size, read_image, write_image
 from .io.paths import (IMAGE_OUTPUT_SUFFIXES, IMAGE_SUFFIXES, VIDEO_OUTPUT_SUFFIXES, VIDEO_SUFFIXES, check_output,
                        kind_of)
 from .pipeline import Progress, stylize_stream
@@ -73,7 +73,11 @@ def stylize_image_file(src: Path, dst: Path, engine: Stylizer, overwrite: bool =
         raise StylecamError(f"unsupported image output {dst.suffix or '(no extension)'}; "
                             f"use one of {', '.join(sorted(IMAGE_OUTPUT_SUFFIXES))}")
     started = time.perf_counter()
-    image = read_image(src, lambda w, h: engine.check_size(w, h, f"image {src}"))
+    def check_size(width: int, height: int) -> None:  # from the header, before decoding
+        engine.check_size(width, height, f"image {src}")
+        check_output_size(dst, width, height)
+
+    image = read_image(src, check_size)
     out = engine.stylize(image.rgb)
     # a gray photo comes out in the style's colours; --preserve-color keeps it gray
     write_image(dst, out, like=image, overwrite=overwrite)
@@ -222,26 +226,47 @@ def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOp
         if existing:
             raise StylecamError(f"{len(existing)} outputs exist already (e.g. {existing[0]}); "
                                 "use -y/--overwrite to replace them")
-    results = []
-    for path, out, kind in jobs:
-        if out in refused:
-            message = f"output {out} is the input file {inputs[out.resolve()]}; not written"
-            if warn:
-                warn(f"skipped {path}: {message}")
-            results.append(JobResult(str(path), str(out), kind, error=message))
-            continue
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            if kind == "image":
-                results.append(stylize_image_file(path, out, engine, overwrite))
-            else:
-                results.append(stylize_video_file(path, out, engine, options, overwrite, warn))
-        except Exception as exc:  # one bad file is that file's failure; the others still run
-            message = str(exc) if isinstance(exc, StylecamError) else describe_unexpected(exc)
-            if warn:
-                warn(f"skipped {path}: {message}")
-            results.append(JobResult(str(path), str(out), kind, error=message))
+    _make_folder(dst)  # a folder that cannot be made is one error, not one per file
+    results: list[JobResult] = []
+    current: Path | None = None
+    try:
+        for path, out, kind in jobs:
+            if out in refused:
+                message = f"output {out} is the input file {inputs[out.resolve()]}; not written"
+                if warn:
+                    warn(f"skipped {path}: {message}")
+                results.append(JobResult(str(path), str(out), kind, error=message))
+                continue
+            current = out
+            try:
+                _make_folder(out.parent)
+                if kind == "image":
+                    results.append(stylize_image_file(path, out, engine, overwrite))
+                else:
+                    results.append(stylize_video_file(path, out, engine, options, overwrite, warn))
+            except Exception as exc:  # one bad file is that file's failure; the others still run
+                message = str(exc) if isinstance(exc, StylecamError) else describe_unexpected(exc)
+                if warn:
+                    warn(f"skipped {path}: {message}")
+                results.append(JobResult(str(path), str(out), kind, error=message))
+            current = None
+    except KeyboardInterrupt as exc:  # the message says what stays: the files already written
+        written = sum(1 for r in results if not r.error)
+        if written:
+            in_progress = f"; {current} was in progress and was removed" if current is not None else ""
+            exc.progress = (f"{written} of {len(jobs)} files were written to {dst} "  # type: ignore[attr-defined]
+                            f"and are kept{in_progress}")
+        raise
     return results
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StylecamError(f"cannot make the output folder {folder}: a file of that name is in the way") from None
+    except OSError as exc:
+        raise StylecamError(f"cannot make the output folder {folder}: {exc.strerror or exc}") from None
 
 
 def describe_unexpected(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from . import signals
 from .engine import Stylizer
 from .io.frames import Frame
 from .temporal import Smoother
@@ -90,16 +91,32 @@ class _Stages:
                 continue
         return _END
 
-    def thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+    def thread(self, target: Callable[[], None], name: str) -> threading.Event:
+        """Run `target` on a worker thread; the returned event is set when it has ended."""
+        ended = threading.Event()
+
         def run() -> None:
             try:
                 target()
             except BaseException as exc:  # handed to the main thread, which re-raises it
                 self.stop(exc)
+            finally:
+                ended.set()
 
-        t = threading.Thread(target=run, name=name, daemon=True)
-        t.start()
-        return t
+        threading.Thread(target=run, name=name, daemon=True).start()
+        return ended
+
+    def wait_for(self, ended: list[threading.Event]) -> None:
+        """Wait until every worker has ended. Not Thread.join: a join that a signal
+        interrupts marks the thread as ended while it still runs (Python 3.11), and a
+        worker left inside onnxruntime at exit aborts the process."""
+        for event in ended:
+            while True:
+                try:
+                    event.wait()
+                    break
+                except KeyboardInterrupt as exc:  # the job ends, once the workers have
+                    self.stop(exc)
 
 
 def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[Frame], None],
@@ -160,15 +177,15 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
                 progress.update()
         stages.stop()
 
-    threads = [stages.thread(read, "stylecam-reader"), stages.thread(infer, "stylecam-inference"),
-               stages.thread(write_all, "stylecam-writer")]
+    with signals.protected():  # a signal now would leave running workers nobody waits for
+        ended = [stages.thread(read, "stylecam-reader"), stages.thread(infer, "stylecam-inference"),
+                 stages.thread(write_all, "stylecam-writer")]
     try:
         while not stages.stopped.wait(0.2):
             pass
     except KeyboardInterrupt as exc:  # Ctrl+C, or TERM/HUP as stylecam.signals.Terminated
         stages.stop(exc)
-    for t in threads:
-        t.join()
+    stages.wait_for(ended)
     stats.seconds = time.perf_counter() - started
     if progress is not None:
         progress.close()

@@ -57,8 +57,11 @@ def protected() -> Iterator[None]:
 
 
 def _raise(signum: int, frame: Any) -> None:
+    global _closing
     if _closing:
-        return  # already cleaning up after the first signal: let that finish
+        # already on the way out: a second Ctrl+C must not cut the cleanup short (a worker
+        # thread still inside onnxruntime at exit aborts the process, a temp file stays)
+        return
     if _protected or _importing(frame):
         # an exception inside an import can surface as an unrelated ImportError from C code
         # (numpy's start-up); deliver the signal again once the import or step is done
@@ -67,6 +70,7 @@ def _raise(signum: int, frame: Any) -> None:
         timer.daemon = True
         timer.start()
         return
+    _closing = True
     raise Terminated(signum)
 
 
@@ -124,6 +128,7 @@ def interrupted_message(exc: BaseException) -> str:
     what = "interrupted"
     if isinstance(exc, Terminated) and ended_by_signal(exc):
         what = f"terminated by {signal.Signals(exc.signum).name}"
-    return f"stylecam: {what}; no partial output was left"
+    # a folder job that was cut short tells what it had written (set by stylecam.files)
+    return f"stylecam: {what}; {getattr(exc, 'progress', None) or 'no partial output was left'}"
 
 

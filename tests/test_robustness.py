@@ -388,6 +388,37 @@ def test_ctrl_c_early_is_quiet(tmp_path, cli_env):
 
 
 
+def test_second_ctrl_c_during_the_cleanup(tmp_path, cli_env):
+    """A second Ctrl+C while the first one's cleanup runs (worker threads stopping, the
+    temp file going) is ignored: exit 130, one line, no abort, no temp file. A slow net
+    keeps the inference thread busy, so the second signal often lands while it is joined."""
+    import random
+    import signal
+    import time
+
+    src = make_video(tmp_path / "clip.mp4", frames=240, size=(320, 240), fps=24)
+    work = tmp_path / "work"
+    work.mkdir()
+    rng = random.Random(3)
+    for run in range(20):
+        out = work / f"out{run}.mp4"
+        proc = start([src, "-o", out, "--style", "slownet"], cli_env)
+        deadline = time.time() + 30
+        while not leftovers(work) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.2))
+        proc.send_signal(signal.SIGINT)
+        time.sleep(rng.uniform(0, 0.05))
+        sent = time.time()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, (run, proc.returncode, err)
+        assert err.strip() == "stylecam: interrupted; no partial output was left", (run, err)
+        assert time.time() - sent < 2, run
+        assert not out.exists() and leftovers(work) == [], run
+
+
 def test_ctrl_c_after_the_output_is_written_keeps_exit_0(tmp_path, cli_env):
     """A Ctrl+C while the interpreter shuts down (after "wrote ...") does not turn a finished
     job into a process killed by SIGINT."""
@@ -522,3 +553,216 @@ def test_error_after_decoding_started_never_hangs_at_exit(tmp_path, cli_env):
         r = cli(clip, "-o", tmp_path / f"out{run}.avi", "--style", "testnet", env=cli_env, timeout=20)
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+# -- full disks, long names, format limits ------------------------------------------------
+
+
+def cli_with_file_size_limit(*args, limit: int, env=None) -> subprocess.CompletedProcess:
+    """`stylecam ...` with RLIMIT_FSIZE: a write past `limit` bytes fails with EFBIG, as
+    on a full disk (SIGXFSZ ignored, or the kernel would kill the process instead)."""
+    import resource
+    import signal
+
+    def pre() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return subprocess.run([sys.executable, "-m", "stylecam", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=300, preexec_fn=pre)
+
+
+def test_full_disk_is_one_line_and_leaves_no_file(tmp_path, cli_env):
+    photo = save_photo(tmp_path / "p.png", size=(400, 300))  # noise: about 360 KB as PNG
+    clip = make_video(tmp_path / "c.mp4", frames=96, size=(320, 240))
+    for src, out in ((photo, tmp_path / "out.png"), (clip, tmp_path / "out.mp4")):
+        r = cli_with_file_size_limit(src, "-o", out, "--style", "testnet", limit=60_000, env=cli_env)
+        assert_usage_error(r, f"cannot write {out}: File too large")
+        assert not out.exists() and all_leftovers(tmp_path) == []
+
+
+def test_full_disk_in_a_folder_job_is_that_files_failure(tmp_path, cli_env):
+    src = tmp_path / "in"
+    src.mkdir()
+    save_photo(src / "a.png")
+    save_photo(src / "b.png", size=(400, 300))
+    save_photo(src / "c.png", seed=2)
+    out = tmp_path / "out"
+    r = cli_with_file_size_limit(src, "-o", out, "--style", "testnet", limit=60_000, env=cli_env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    bad = [line for line in r.stderr.splitlines() if "b.png" in line]
+    assert len(bad) == 1 and f"cannot write {out / 'b.png'}: File too large" in bad[0], r.stderr
+    assert "1 of 3 files failed" in r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
+    assert all_leftovers(tmp_path) == []
+
+
+def test_output_names_that_leave_no_room_for_the_temp_name(tmp_path, cli_env):
+    """A legal name too long for `.NAME.XXXXXXXX.partEXT` still works; a name that is
+    itself too long is one line."""
+    photo = save_photo(tmp_path / "p.png")
+    clip = make_video(tmp_path / "c.mp4", frames=3)
+    for src, name in ((photo, "a" * 250 + ".png"), (clip, "b" * 250 + ".mp4"), (photo, "é" * 125 + ".png")):
+        assert len(os.fsencode(name)) >= 254
+        r = cli(src, "-o", tmp_path / name, "--style", "testnet", env=cli_env)
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / name).is_file()
+    assert_usage_error(cli(photo, "-o", tmp_path / ("c" * 252 + ".png"), "--style", "testnet", env=cli_env),
+                       "too long")
+    assert all_leftovers(tmp_path) == []
+
+
+def test_webp_larger_than_its_limit_is_refused_before_any_work(tmp_path, cli_env):
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (16400, 20), (90, 120, 200)).save(wide)
+    out = tmp_path / "out.webp"
+    r = cli(wide, "-o", out, "--style", "testnet", env=cli_env)
+    assert_usage_error(r, "16383")
+    assert "PNG" in r.stderr and not out.exists() and all_leftovers(tmp_path) == []
+
+
+def test_named_pipe_input_is_refused_not_waited_for(tmp_path, cli_env):
+    """Opening a FIFO blocks until a writer comes, inside C code where Ctrl+C cannot reach."""
+    for name in ("clip.mp4", "photo.png", "pipe"):
+        fifo = tmp_path / name
+        os.mkfifo(fifo)
+        for extra in ([], ["--live", "--no-window", "-o", tmp_path / "rec.mp4"]):
+            r = cli(fifo, *extra, "--style", "testnet", env=cli_env, timeout=30)
+            assert_usage_error(r, "not a regular file (a named pipe)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "photo.png", "pipe"]
+
+
+def mp4_boxes(path: Path) -> list[str]:
+    data, at, boxes = path.read_bytes(), 0, []
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at:at + 4], "big")
+        boxes.append(data[at + 4:at + 8].decode("latin-1"))
+        if size < 8:
+            break
+        at += size
+    return boxes
+
+
+def test_mp4_cut_in_half(tmp_path, cli_env):
+    """With the index (moov) at the end, half a file has none: one line that says so. With
+    the index at the front (faststart, as stylecam writes), the half that is there is
+    stylized with a warning."""
+    from conftest import probe
+
+    whole = make_video(tmp_path / "whole.mp4", frames=96, size=(320, 240), audio=True)
+    assert mp4_boxes(whole)[-1] == "moov"
+    front = tmp_path / "front.mp4"
+    assert cli(whole, "-o", front, "--style", "testnet", env=cli_env).returncode == 0
+    assert mp4_boxes(front)[:2] == ["ftyp", "moov"]
+    for src in (whole, front):
+        data = src.read_bytes()
+        src.with_name(f"cut_{src.name}").write_bytes(data[:len(data) // 2])
+    out = tmp_path / "out.mp4"
+    r = cli(tmp_path / "cut_whole.mp4", "-o", out, "--style", "testnet", env=cli_env)
+    assert_usage_error(r, "cut off before its index (moov atom); such a recording cannot be read")
+    assert not out.exists()
+    r = cli(tmp_path / "cut_front.mp4", "-o", out, "--style", "testnet", env=cli_env)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    warned = [line for line in r.stderr.splitlines() if line.startswith("stylecam: warning:")]
+    assert len(warned) == 1 and "truncated" in warned[0], r.stderr
+    assert 20 < probe(out)["frames"] < 96
+    assert all_leftovers(tmp_path) == []
+
+
+def test_silent_stream_says_so_and_ctrl_c_ends_the_wait_at_once(tmp_path, cli_env):
+    """A stream that sends nothing: FFmpeg's own words would be "Immediate exit requested"
+    (its timeout), and it waits in C code, where Ctrl+C would wait for that timeout too."""
+    import random
+    import signal
+    import socket
+    import time
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # a port nobody sends to
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rec = tmp_path / "rec.mp4"
+    args = [f"udp://127.0.0.1:{port}", "--no-window", "-o", rec, "--style", "testnet"]
+    assert_usage_error(cli(*args, env=cli_env, timeout=60), f"udp://127.0.0.1:{port}: it sent nothing for 5 s")
+    rng = random.Random(5)
+    for run in range(20):
+        proc = start(args, cli_env)
+        time.sleep(rng.uniform(0.2, 3.5))
+        proc.send_signal(signal.SIGINT)
+        sent = time.time()
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, (run, proc.returncode, err)
+        assert err.strip() == "stylecam: interrupted; no partial output was left", (run, err)
+        assert time.time() - sent < 2, run
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_in_a_folder_job_says_what_was_written(tmp_path, cli_env):
+    import signal
+    import time
+
+    src = tmp_path / "in"
+    src.mkdir()
+    save_photo(src / "a.png")
+    save_photo(src / "b.png", seed=2)
+    make_video(src / "c.mp4", frames=240, size=(320, 240))
+    out = tmp_path / "out"
+    proc = start([src, "-o", out, "--style", "slownet"], cli_env)
+    deadline = time.time() + 60
+    while not all_leftovers(out if out.is_dir() else tmp_path) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip() == (f"stylecam: interrupted; 2 of 3 files were written to {out} and are kept; "
+                           f"{out / 'c.mp4'} was in progress and was removed"), err
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+
+
+def test_a_newline_in_a_file_name_never_splits_a_message(tmp_path, cli_env):
+    bad = tmp_path / "bad\nname.png"
+    bad.write_bytes(b"not an image")
+    assert_usage_error(cli(bad, "-o", tmp_path / "out.png", "--style", "testnet", env=cli_env), "bad\\nname.png")
+    src = tmp_path / "in"
+    src.mkdir()
+    save_photo(src / "good\nname.png")
+    (src / "worse\nname.png").write_bytes(b"not an image")
+    r = cli(src, "-o", tmp_path / "out", "--style", "testnet", env=cli_env)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 3, r.stderr
+    assert lines[0].startswith("stylecam: warning: skipped") and "worse\\nname.png" in lines[0]
+    assert lines[1].startswith("wrote") and "good\\nname.png" in lines[1]
+    assert lines[2] == "stylecam: error: 1 of 2 files failed"
+
+
+def test_unusable_paths_are_one_line(tmp_path, cli_env):
+    photo = save_photo(tmp_path / "p.png")
+    (tmp_path / "afile").write_bytes(b"x")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "nowhere.png")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    src = tmp_path / "in"
+    src.mkdir()
+    save_photo(src / "a.png")
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "nothing" / "notes.txt").write_text("no media here")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for args, match in [([photo, "-o", tmp_path / "afile" / "out.png"], "afile is a file, not a folder"),
+                        ([src, "-o", tmp_path / "afile" / "out"], "cannot make the output folder"),
+                        ([photo, "-o", tmp_path / "dangling.png"], "exists; use -y/--overwrite"),
+                        ([tmp_path / "empty.mp4"], "is empty (0 bytes)"),
+                        ([tmp_path / "loop1"], "Too many levels of symbolic links"),
+                        ([tmp_path / "nothing"], "no images or videos in")]:
+        assert_usage_error(cli(*args, "--style", "testnet", env=cli_env), match)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    # a file where a sub-folder of the output must go is that file's failure
+    (src / "sub").mkdir()
+    save_photo(src / "sub" / "b.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").write_bytes(b"x")
+    r = cli(src, "-o", out, "--style", "testnet", env=cli_env)
+    assert r.returncode == 2, r.stderr
+    bad = [line for line in r.stderr.splitlines() if "sub" in line]
+    assert len(bad) == 1 and "cannot make the output folder" in bad[0] and "Error:" not in bad[0], r.stderr
+    assert (out / "a.png").is_file()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import heapq
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -195,6 +196,29 @@ class OpenCVVideoSource:
         self.cap.release()
 
 
+def cut_before_index(path: Path) -> bool:
+    """An MP4/MOV (ISO media) file with no index (moov atom): a recording cut off before
+    its end, where the index is written last. Without it the frames cannot be found."""
+    boxes: list[bytes] = []
+    try:
+        with open(path, "rb") as f:
+            end = os.fstat(f.fileno()).st_size
+            at = 0
+            while at + 8 <= end and len(boxes) < 1000:
+                f.seek(at)
+                head = f.read(16)
+                size, kind = int.from_bytes(head[:4], "big"), head[4:8]
+                if size == 1 and len(head) == 16:
+                    size = int.from_bytes(head[8:16], "big")
+                boxes.append(kind)
+                if size < 8:  # 0: the box runs to the end of the file (never closed)
+                    break
+                at += size
+    except OSError:
+        return False
+    return bool(boxes) and boxes[0] == b"ftyp" and b"moov" not in boxes and b"moof" not in boxes
+
+
 def open_video(path: Path) -> VideoSource | OpenCVVideoSource:
     """PyAV first; OpenCV when PyAV cannot open the file at all."""
     try:
@@ -202,6 +226,9 @@ def open_video(path: Path) -> VideoSource | OpenCVVideoSource:
     except StylecamError as first:
         if not path.exists():
             raise
+        if cut_before_index(path):
+            raise StylecamError(f"cannot read {path}: the file is cut off before its index (moov atom); "
+                                "such a recording cannot be read") from None
         try:
             return OpenCVVideoSource(path)
         except StylecamError:

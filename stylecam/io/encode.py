@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import defaults
-from ..atomic import AtomicOutput
+from ..atomic import AtomicOutput, write_error
 from ..errors import StylecamError
 from .audio import AudioCopier
 from .frames import Frame, VideoInfo
@@ -38,6 +38,9 @@ class VideoSink:
         try:
             self.container = av.open(str(self.tmp), "w", format=fmt, options=options)
             self._add_streams(info, audio_from, crf, preset)
+        except OSError as exc:
+            self.abort()
+            raise write_error(target, exc) from None
         except BaseException:
             self.abort()
             raise
@@ -69,10 +72,13 @@ class VideoSink:
         vf.pts = (frame.pts if frame.pts is not None else self.frames) - self.offset
         vf.time_base = self.info.time_base
         self.last_time = float(vf.pts * self.info.time_base)
-        for packet in self.stream.encode(vf):
-            self.container.mux(packet)
-        if self.audio is not None:
-            self.audio.feed_until(self.last_time)
+        try:
+            for packet in self.stream.encode(vf):
+                self.container.mux(packet)
+            if self.audio is not None:
+                self.audio.feed_until(self.last_time)
+        except OSError as exc:  # a full disk; the caller aborts, which drops the temp file
+            raise write_error(self.target, exc) from None
         self.frames += 1
 
     def close(self) -> None:
@@ -83,6 +89,9 @@ class VideoSink:
             if self.audio is not None:
                 self.audio.feed_until(None)
             self.container.close()
+        except OSError as exc:  # also the faststart pass, which rewrites the whole file
+            self.abort()
+            raise write_error(self.target, exc) from None
         except BaseException:
             self.abort()
             raise

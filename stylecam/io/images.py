@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import defaults
-from ..atomic import AtomicOutput
+from ..atomic import AtomicOutput, write_error
 from ..errors import StylecamError, first_line
 
 
@@ -68,6 +68,21 @@ def _first_sentence(exc: BaseException) -> str:
     return first_line(exc).split(", could be")[0]
 
 
+# formats that cannot hold every size: name, the longest side they take, what to use instead
+_SIDE_LIMITS = {".webp": ("WebP", 16383, "PNG or JPEG"), ".jpg": ("JPEG", 65500, "PNG or TIFF"),
+                ".jpeg": ("JPEG", 65500, "PNG or TIFF")}
+
+
+def check_output_size(path: Path, width: int, height: int) -> None:
+    """Refuse a size the output format cannot hold, before any work (the encoder would
+    fail only at the end, and libjpeg prints its own line to stderr)."""
+    limit = _SIDE_LIMITS.get(path.suffix.lower())
+    if limit is not None and max(width, height) > limit[1]:
+        name, side, instead = limit
+        raise StylecamError(f"cannot write {path}: {name} holds at most {side} pixels per side and the image is "
+                            f"{width}x{height}; write {instead} instead")
+
+
 def write_image(path: Path, rgb: np.ndarray, like: StillImage | None = None, quality: int = defaults.JPEG_QUALITY,
                 overwrite: bool = False) -> None:
     """Write atomically. Alpha comes back where the format can hold it; JPEG gets none."""
@@ -85,5 +100,13 @@ def write_image(path: Path, rgb: np.ndarray, like: StillImage | None = None, qua
     fmt = Image.registered_extensions().get(suffix)
     if fmt is None:
         raise StylecamError(f"unsupported image output format {suffix!r}")
+    check_output_size(path, img.width, img.height)
     with AtomicOutput(path, overwrite) as tmp:
-        img.save(tmp, format=fmt, **options)
+        try:
+            img.save(tmp, format=fmt, **options)
+        except OSError as exc:
+            if exc.errno is None:  # Pillow's own refusal, not the file system's
+                raise StylecamError(f"cannot write image {path}: {first_line(exc)}") from None
+            raise write_error(path, exc) from None
+        except ValueError as exc:  # an encoder's limit
+            raise StylecamError(f"cannot write image {path}: {first_line(exc)}") from None

@@ -121,6 +121,7 @@ class LiveLoop:
         self._mailbox = _Mailbox()
         self._error: BaseException | None = None
         self._lost_since: float | None = None
+        self._capture_ended = threading.Event()
 
     def add_sink(self, sink: Sink) -> None:
         self.sinks.append(sink)
@@ -186,6 +187,7 @@ class LiveLoop:
             self._stop.set()
         finally:
             self.source.close()
+            self._capture_ended.set()
 
     def run(self, duration: float = 0.0, opened: bool = False) -> LiveStats:
         """Open the source (StylecamError if it is not there; `opened` = the caller did) and
@@ -196,10 +198,11 @@ class LiveLoop:
             except SourceLost as exc:
                 raise StylecamError(str(exc)) from None
         started = time.monotonic()
-        capture = threading.Thread(target=self._capture, name="capture", daemon=True)
-        capture.start()
+        capture = threading.Thread(target=self._capture, name="stylecam-capture", daemon=True)
+        self._capture_ended.clear()
         last: np.ndarray | None = None
         try:
+            capture.start()  # in the try: a signal right after it must still stop the thread
             while not self._stop.is_set():
                 if duration and time.monotonic() - started >= duration:
                     break
@@ -225,7 +228,7 @@ class LiveLoop:
             self._stop.set()
             # the capture thread closes the source itself; a read blocked on a silent network
             # source ends at its timeout, and quitting should not wait for that
-            capture.join(timeout=0.3)
+            self._capture_ended.wait(timeout=0.3)  # not join(): see stylecam.pipeline
             self.stats.dropped = self._mailbox.dropped
             self.stats.in_flight = self.stats.captured - self.stats.shown - self.stats.dropped - self.stats.paused
         if self._error is not None:

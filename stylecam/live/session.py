@@ -3,6 +3,7 @@ and closed here, statistics out."""
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 from .. import defaults, styles
 from ..engine import Stylizer
 from ..errors import StylecamError
-from ..io.paths import check_output
+from ..io.paths import check_output, kind_of
 from .loop import EngineOptions, LiveLoop, LiveStats
 from .sinks import RecordSink, StreamSink, VirtualCamSink
 from .sources import LIVE_PREFIXES, CameraSource, SourceLost, StreamSource, check_url, probe_cameras
@@ -104,8 +105,8 @@ def _make_source(options: LiveOptions) -> CameraSource | StreamSource:
         return CameraSource(options.webcam, options.cam_size, options.cam_fps, options.mirror)
     if options.input:
         live_url = options.input.startswith(LIVE_PREFIXES)
-        if not live_url and not Path(options.input).is_file():
-            raise StylecamError(f"input not found: {options.input}")
+        if not live_url and kind_of(Path(options.input)) == "folder":  # also refuses a named pipe
+            raise StylecamError(f"--live needs a video file, not a folder: {options.input}")
         return StreamSource(options.input, paced=options.paced and not live_url)
     raise StylecamError("no live source; use --webcam [INDEX] or a stream URL")
 
@@ -121,8 +122,7 @@ def _open(source: CameraSource | StreamSource, options: LiveOptions) -> tuple[in
     """Open the source and read one frame, to learn the size the sinks are opened with;
     the source stays open for the loop."""
     try:
-        source.open()
-        first = source.read()
+        first = _first_frame(source)
     except SourceLost as exc:
         source.close()
         if isinstance(source, CameraSource):
@@ -132,6 +132,39 @@ def _open(source: CameraSource | StreamSource, options: LiveOptions) -> tuple[in
         raise StylecamError(str(exc)) from None
     height, width = first.shape[:2]
     return width, height
+
+
+def _first_frame(source: CameraSource | StreamSource) -> Any:
+    """Open the source and read a frame on a helper thread: FFmpeg waits for a silent
+    stream up to its timeout in C code, where the main thread would take a Ctrl+C only
+    afterwards. Here the main thread waits, so a signal ends the wait at once."""
+    done: dict[str, Any] = {}
+    finished, interrupted = threading.Event(), threading.Event()
+
+    def work() -> None:
+        try:
+            source.open()
+            done["frame"] = source.read()
+        except BaseException as exc:
+            done["error"] = exc
+        finished.set()
+        if interrupted.is_set():  # nobody is waiting for the source any more
+            source.close()
+
+    # an Event, not join(): a join that a signal interrupts marks the thread as ended
+    # while it still runs (Python 3.11), and the exit then does not know it is there
+    threading.Thread(target=work, name="stylecam-open", daemon=True).start()
+    try:
+        while not finished.wait(0.1):
+            pass
+    except KeyboardInterrupt:
+        interrupted.set()
+        if finished.is_set():
+            source.close()
+        raise
+    if "error" in done:
+        raise done["error"]
+    return done["frame"]
 
 
 def _add_sinks(loop: LiveLoop, options: LiveOptions, size: tuple[int, int], fps: float, warn: Warn) -> None:

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import StylecamError
+from ..errors import StylecamError, first_line
 
 # inputs that are live by their name; anything else is a file (live only with --live)
 LIVE_PREFIXES = ("udp://", "rtp://", "rtsp://", "rtmp://", "srt://", "tcp://", "http://", "https://", "/dev/video")
@@ -141,7 +141,7 @@ class StreamSource:
         try:
             self.container = av.open(self.url, options=options, timeout=(self.timeout, self.timeout))
         except (av.error.FFmpegError, OSError) as exc:
-            raise SourceLost(f"cannot open {self.url}: {getattr(exc, 'strerror', None) or exc}") from None
+            raise SourceLost(f"cannot open {self.url}: {self._reason(exc)}") from None
         if not self.container.streams.video:
             self.container.close()
             raise StylecamError(f"no video stream in {self.url}")
@@ -158,7 +158,7 @@ class StreamSource:
         except StopIteration:
             raise SourceLost(f"{self.url} ended") from None
         except (av.error.FFmpegError, OSError) as exc:
-            raise SourceLost(f"{self.url}: {getattr(exc, 'strerror', None) or exc}") from None
+            raise SourceLost(f"{self.url}: {self._reason(exc)}") from None
         if self.paced and frame.time is not None:  # wait until the frame is "due"
             now = time.monotonic()
             if self._t0 is None:
@@ -167,6 +167,13 @@ class StreamSource:
             if delay > 0:
                 time.sleep(delay)
         return frame.to_ndarray(format="rgb24")
+
+    def _reason(self, exc: BaseException) -> str:
+        import av
+
+        if isinstance(exc, av.error.ExitError):  # our timeout; FFmpeg calls it "Immediate exit requested"
+            return f"it sent nothing for {self.timeout:g} s"
+        return getattr(exc, "strerror", None) or first_line(exc)
 
     def close(self) -> None:
         if self.container is not None:
