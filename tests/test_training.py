@@ -248,15 +248,17 @@ def test_wrong_files_are_clear_errors(full_run, tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
-def test_fast_arch_with_temporal_loss_trains_exports_and_gets_its_border(tmp_path):
-    """The CPU fast net (zero-padded convs) with the temporal loss: a few steps, export, and
-    the runtime reproduces PyTorch on a frame mirrored by the model's border."""
+@pytest.mark.parametrize("arch", ["fast", "fast_up"])
+def test_fast_arch_with_temporal_loss_trains_exports_and_gets_its_border(tmp_path, arch):
+    """The CPU fast nets (zero-padded convs; pixel-shuffle or full-resolution decoder) with the
+    temporal loss: a few steps, export, and the runtime reproduces PyTorch on a frame mirrored
+    by the model's border."""
     from training.loop import load_checkpoint, net_from_checkpoint
 
     import stylecam
 
     args = train_args(tmp_path / "fast", 3, "--workers", "0", "--temporal-weight", "10")
-    args[args.index("tiny")] = "fast"
+    args[args.index("tiny")] = arch
     r = run_training(*args)
     assert r.returncode == 0, r.stderr
     with open(tmp_path / "fast" / "log.csv") as f:
@@ -266,6 +268,7 @@ def test_fast_arch_with_temporal_loss_trains_exports_and_gets_its_border(tmp_pat
     assert r.returncode == 0, r.stderr
     s = stylecam.Stylizer(model, device="cpu")
     assert s.info.border == 8 and s.info.arch["padding"] == "zero"
+    assert s.info.arch["decoder"] == ("upsample" if arch == "fast_up" else "shuffle")
     net = net_from_checkpoint(load_checkpoint(tmp_path / "fast" / "last.pt")).eval()
     frame = np.random.default_rng(1).integers(0, 256, (41, 59, 3), dtype=np.uint8)
     b, hp, wp = 8, -(-(41 + 16) // 4) * 4, -(-(59 + 16) // 4) * 4

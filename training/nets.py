@@ -29,6 +29,9 @@ class NetConfig:
     # >1: one net for several styles: every instance norm has a scale and shift per style
     # (conditional instance norm, Dumoulin, Shlens & Kudlur 2017); the convolutions are shared
     styles: int = 1
+    # unshuffle stem only: "shuffle" predicts 2x2 pixel blocks at half res (cheapest);
+    # "upsample" paints at full res (nearest x2 + conv), which cannot tile a fixed 2x2 pattern
+    decoder: str = "shuffle"
 
     def __post_init__(self) -> None:
         if self.stem not in STEMS:
@@ -47,15 +50,19 @@ class NetConfig:
 
 
 STEMS = ("conv9", "unshuffle")
+FULL_RES_WIDTH = 16  # channels of the "upsample" decoder's full-resolution conv
 
 # Named presets: what `--arch` accepts. "johnson" is the classic net (~71 GFLOP at
 # 640x360); "fast" is the CPU path (~4.8 GFLOP): the 2x unshuffle stem removes the
 # full-resolution convs, separable residual convs and fused zero padding do the rest.
 # Its five residual blocks (each ~0.27 GFLOP) give a receptive field of ~100 px, room
-# for strokes and shapes at the painting's scale.
+# for strokes and shapes at the painting's scale. "fast_up" is "fast" with the decoder that
+# paints at full resolution (~6.7 GFLOP): the pixel-shuffle decoder learns a tiled hatching.
 PRESETS: dict[str, NetConfig] = {
     "johnson": NetConfig(),
     "fast": NetConfig(channels=(32, 32, 64), residual_blocks=5, stem="unshuffle", separable=True, padding="zero"),
+    "fast_up": NetConfig(channels=(32, 32, 64), residual_blocks=5, stem="unshuffle", separable=True, padding="zero",
+                         decoder="upsample"),
     "tiny": NetConfig(channels=(8, 16, 16), residual_blocks=1, stem="unshuffle"),  # tests only
 }
 
@@ -163,8 +170,12 @@ class TransformerNet(nn.Module):
             # predicts 2x2 pixel blocks at half res and shuffles them back
             self.encoder = StyleSequential(nn.PixelUnshuffle(2), conv_in_relu(12, c1, 3, padding=pad, styles=n),
                                            conv_in_relu(c1, c3, 3, 2, pad, n))
-            self.decoder = StyleSequential(Upsample(c3, c2, pad, n), ConvLayer(c2, 12, 3, padding=pad),
-                                           nn.PixelShuffle(2))
+            if config.decoder == "upsample":
+                self.decoder = StyleSequential(Upsample(c3, c2, pad, n), Upsample(c2, FULL_RES_WIDTH, pad, n),
+                                               ConvLayer(FULL_RES_WIDTH, 3, 3, padding=pad))
+            else:
+                self.decoder = StyleSequential(Upsample(c3, c2, pad, n), ConvLayer(c2, 12, 3, padding=pad),
+                                               nn.PixelShuffle(2))
         self.residual = StyleSequential(*[ResidualBlock(c3, config.separable, pad, n)
                                           for _ in range(config.residual_blocks)])
 
