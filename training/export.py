@@ -23,7 +23,7 @@ from stylecam.contract import FP16, INPUT_NAME, OUTPUT_NAME, StyleInfo, variant_
 
 from .data import list_images, load_rgb, to_tensor
 from .loop import TrainingError, load_checkpoint, net_from_checkpoint
-from .nets import TransformerNet, bake_style
+from .nets import NetConfig, TransformerNet, bake_style
 
 OPSET = 18
 PARITY_TOLERANCE = 0.5  # max abs error on the 0..255 scale
@@ -64,7 +64,13 @@ def export_onnx(checkpoint: str | Path, output: str | Path, info: StyleInfo, fp1
     return errors
 
 
-ZERO_PAD_BORDER = 8
+def mirrored_border(config: NetConfig) -> int:
+    """Pixels the runtime mirrors around each frame for a net with zero-padded convs: the
+    padding darkens or outlines what lies near the edge, and the full-resolution decoder's
+    edge effect reaches further in (measured on trained nets: 8 px leaves a line, 24 does not)."""
+    if config.padding != "zero":
+        return 0
+    return 24 if config.decoder == "upsample" else 8
 
 
 def _describe(ckpt: dict[str, Any], net: TransformerNet, info: StyleInfo, notes: str) -> StyleInfo:
@@ -77,7 +83,7 @@ def _describe(ckpt: dict[str, Any], net: TransformerNet, info: StyleInfo, notes:
         multiple=TransformerNet.multiple,
         # zero-padded convs darken the outermost pixels; the runtime mirrors this many
         # pixels around each frame and crops them off again
-        border=ZERO_PAD_BORDER if net.config.padding == "zero" else 0,
+        border=mirrored_border(net.config),
         arch=net.config.to_dict(), training=recipe, notes=notes or info.notes)
 
 
