@@ -95,6 +95,28 @@ def preload_cuda_libraries() -> None:
             pass
 
 
+class Cancelled(Exception):
+    """An inference call that a `Cancel` stopped."""
+
+
+class Cancel:
+    """Lets another thread stop inference calls made with it: `cancel()` ends a running
+    call at the net's next layer (the call raises) and makes every later call fail at once.
+    A job that is stopping (a signal, an error elsewhere) cancels its calls this way."""
+
+    def __init__(self) -> None:
+        import onnxruntime as ort
+
+        self.run_options = ort.RunOptions()
+
+    def cancel(self) -> None:
+        self.run_options.terminate = True
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(self.run_options.terminate)
+
+
 def _cache_dir() -> Path:
     import platformdirs  # the platform's cache folder: XDG on Linux, Library/Caches, AppData\Local
 
@@ -219,8 +241,9 @@ class Stylizer:
         """One uint8 HxWx3 RGB frame -> stylized frame of the same shape."""
         return self.stylize_batch([frame])[0]
 
-    def stylize_batch(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Stylize frames; same-size frames share one inference call."""
+    def stylize_batch(self, frames: Sequence[np.ndarray], cancel: Cancel | None = None) -> list[np.ndarray]:
+        """Stylize frames; same-size frames share one inference call. `cancel` lets
+        another thread stop the calls (see `Cancel`)."""
         for f in frames:
             _check_frame(f)
             self.check_size(f.shape[1], f.shape[0])
@@ -229,7 +252,7 @@ class Stylizer:
         for i, f in enumerate(frames):
             groups.setdefault(f.shape[:2], []).append(i)
         for idx in groups.values():
-            results = self._run([frames[i] for i in idx])
+            results = self._run([frames[i] for i in idx], cancel)
             for i, r in zip(idx, results):
                 out[i] = r
         return out  # type: ignore[return-value]
@@ -243,9 +266,17 @@ class Stylizer:
                 f"megapixels (the net needs about 0.25-0.9 GB per megapixel); raise it with --max-megapixels "
                 f"or {MAX_MEGAPIXELS_ENV} if this machine has the memory")
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer(self, batch: np.ndarray, cancel: Cancel | None = None) -> np.ndarray:
         """Raw model call: float32 N,3,H,W (0..255, H/W multiples of `multiple`) -> same."""
-        return self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("inference was cancelled")
+        run_options = cancel.run_options if cancel is not None else None
+        try:
+            return self.session.run([OUTPUT_NAME], {INPUT_NAME: batch}, run_options)[0]
+        except Exception:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled("inference was cancelled") from None
+            raise
 
     # -- internals ----------------------------------------------------------------------
 
@@ -290,7 +321,7 @@ class Stylizer:
             raise StylecamError(f"{self.model_path}: the model produced NaN or infinite values; it is broken "
                                 "(or was exported wrongly)")
 
-    def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+    def _run(self, frames: list[np.ndarray], cancel: Cancel | None = None) -> list[np.ndarray]:
         h, w = frames[0].shape[:2]
         b = self.info.border
         hp, wp = padded_size(h, w, self.info.multiple, b)
@@ -299,7 +330,7 @@ class Stylizer:
         if b or ph or pw:  # mirror a border of b on every side, then up to the multiple
             stack = mirror_pad(stack, (b, ph), (b, pw))
         batch = np.ascontiguousarray(stack.transpose(0, 3, 1, 2), dtype=np.float32)
-        raw = self.infer(batch)
+        raw = self.infer(batch, cancel)
         self._check_output(raw, batch.shape)  # a broken net must not become a garbage picture
         result = raw[:, :, b:b + h, b:b + w]
         styled = np.clip(result.transpose(0, 2, 3, 1), 0, 255)

@@ -20,7 +20,7 @@ from .io.frames import VideoInfo
 from .io.images import check_output_size, read_image, write_image
 from .io.paths import (IMAGE_OUTPUT_SUFFIXES, IMAGE_SUFFIXES, VIDEO_OUTPUT_SUFFIXES, VIDEO_SUFFIXES, check_output,
                        kind_of)
-from .pipeline import Progress, stylize_stream
+from .pipeline import Progress, stylize_frames, stylize_stream
 from .temporal import make_smoother
 
 Warn = Callable[[str], None]
@@ -78,7 +78,7 @@ def stylize_image_file(src: Path, dst: Path, engine: Stylizer, overwrite: bool =
         check_output_size(dst, width, height)
 
     image = read_image(src, check_size)
-    out = engine.stylize(image.rgb)
+    out = stylize_frames(engine, [image.rgb])[0]  # on a worker thread: a signal ends the job at once
     # a gray photo comes out in the style's colours; --preserve-color keeps it gray
     write_image(dst, out, like=image, overwrite=overwrite)
     h, w = out.shape[:2]

@@ -120,10 +120,10 @@ def test_folder_isolates_errors_nobody_foresaw(tmp_path, test_model):
     engine = Stylizer(test_model, device="cpu")
     real = engine.stylize_batch
 
-    def flaky(frames):
+    def flaky(frames, cancel=None):
         if frames[0].shape[1] == 33:
             raise RuntimeError("something nobody foresaw\nsecond line")
-        return real(frames)
+        return real(frames, cancel)
 
     engine.stylize_batch = flaky
     warnings: list[str] = []
@@ -436,6 +436,125 @@ def test_ctrl_c_after_the_output_is_written_keeps_exit_0(tmp_path, cli_env):
             proc.send_signal(signal.SIGINT)
             time.sleep(0.0005)
         assert proc.wait() == 0 and out.exists(), (run, proc.returncode, proc.stderr.read())
+
+def build_one_slow_layer_model(path: Path, kernel: int = 63) -> Path:
+    """A model that keeps the contract (its output is its input) but spends seconds in one
+    layer on a large frame: a single kernel x kernel convolution, where onnxruntime cannot
+    stop between layers (about 10 s for 1200x900 on two 2020s cores)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = np.zeros((3, 3, kernel, kernel), np.float32)
+    for c in range(3):
+        weight[c, c, kernel // 2, kernel // 2] = 1.0
+    dims = ["N", 3, "H", "W"]
+    graph = helper.make_graph([helper.make_node("Conv", ["input", "w"], ["output"], pads=[kernel // 2] * 4)], "slow",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, dims)],
+                              [numpy_helper.from_array(weight, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_cancel_stops_an_inference_call_between_layers(models_dir):
+    """A call that another thread cancels ends at the net's next layer (slownet has 50,
+    a batch of eight 1280x720 frames takes several seconds in full), and a cancelled
+    Cancel fails every later call at once."""
+    import threading
+    import time
+
+    from stylecam import Stylizer
+    from stylecam.engine import Cancel, Cancelled
+
+    engine = Stylizer(models_dir / "slownet.onnx", device="cpu")
+    frames = [np.full((720, 1280, 3), 100, np.uint8)] * 8
+    cancel = Cancel()
+    timer = threading.Timer(0.3, cancel.cancel)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        engine.stylize_batch(frames, cancel)
+    assert time.monotonic() - started < 1.5
+    with pytest.raises(Cancelled):
+        engine.stylize_batch(frames[:1], cancel)
+    assert engine.stylize_batch(frames[:1], Cancel())[0].shape == (720, 1280, 3)
+
+
+def worker_cpu_seconds(pid: int) -> float:
+    """CPU time used by the process's threads other than its main thread: onnxruntime's
+    pool and stylecam's workers, which only work in earnest once inference runs."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        if task.name == str(pid):
+            continue
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see when inference runs")
+@pytest.mark.parametrize("job, runs", [("image", 20), ("video", 10), ("live", 10)])
+def test_signal_during_a_long_inference_call_ends_the_run_at_once(tmp_path, cli_env, job, runs):
+    """A signal while one inference call runs for seconds (a large image, a big --batch, a
+    large live frame) ends the process within 2 s, not when the call is done; INT, TERM
+    and HUP in turn. The model spends its time in one layer, where onnxruntime cannot be
+    stopped between layers."""
+    import random
+    import signal
+    import time
+
+    from conftest import probe
+
+    model = build_one_slow_layer_model(tmp_path / "slow.onnx")
+    args: list = ["--style", model, "--threads", "2"]
+    if job == "image":
+        src = save_photo(tmp_path / "big.png", size=(1200, 900))
+    else:
+        size = (640, 360) if job == "video" else (1280, 720)  # a batch of 8, or one large live frame
+        src = make_video(tmp_path / "clip.mp4", frames=120, size=size, fps=24)
+        args += ["--batch", "8"] if job == "video" else ["--live", "--no-window", "--json"]
+    work = tmp_path / "work"
+    work.mkdir()
+    rng = random.Random(job)
+    sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    for run in range(runs):
+        sig = sigs[run % 3]
+        out = work / (f"out{run}.png" if job == "image" else f"out{run}.mp4")
+        proc = start([src, "-o", out, *args], cli_env)
+        deadline = time.time() + 60
+        while proc.poll() is None and worker_cpu_seconds(proc.pid) < 0.5 and time.time() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, (run, proc.returncode, proc.communicate()[1])
+        assert worker_cpu_seconds(proc.pid) >= 0.5, "inference never started"
+        time.sleep(rng.uniform(0, 1.0))
+        assert proc.poll() is None, "the inference call was not long enough to be interrupted"
+        proc.send_signal(sig)
+        sent = time.time()
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        took = time.time() - sent
+        assert "Traceback" not in err, err
+        assert took < 2, (run, signal.Signals(sig).name, round(took, 2))
+        assert leftovers(work) == [], run
+        if job == "live":  # the session ends as with q: the recording keeps every shown frame
+            assert proc.returncode == (0 if sig == signal.SIGINT else 128 + sig), (run, err)
+            if out.exists():
+                assert probe(out)["frames"] >= 1
+        else:
+            assert proc.returncode == 128 + sig, (run, proc.returncode, err)
+            what = "interrupted" if sig == signal.SIGINT else f"terminated by {signal.Signals(sig).name}"
+            assert err.strip() == f"stylecam: {what}; no partial output was left", (run, err)
+            assert not out.exists(), run
+
 
 # -- two writers, one output -------------------------------------------------------------
 
