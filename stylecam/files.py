@@ -5,6 +5,8 @@ without overwrite, writable folder), writes to a temp file and renames at the en
 """
 from __future__ import annotations
 
+import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from .io.encode import VideoSink
 from .io.frames import VideoInfo
 from .io.images import check_output_size, read_image, write_image
 from .io.paths import (IMAGE_OUTPUT_SUFFIXES, IMAGE_SUFFIXES, VIDEO_OUTPUT_SUFFIXES, VIDEO_SUFFIXES, check_output,
-                       kind_of)
+                       check_writable, kind_of)
 from .pipeline import Progress, stylize_frames, stylize_stream
 from .temporal import make_smoother
 
@@ -152,7 +154,49 @@ def _output_suffix(suffix: str, kind: str) -> str:
     return suffix
 
 
-def plan_folder(src: Path, dst: Path, style: str) -> list[tuple[Path, Path, str]]:
+def _media_kind(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
+
+
+Unreadable = list[tuple[Path, str, str]]  # path, kind ("folder", "image", "video"), reason
+
+
+def _find_inputs(src: Path, dst: Path, unreadable: Unreadable) -> list[Path]:
+    """Every regular image/video file below `src` (not in hidden folders, not in `dst`),
+    sorted. A sub-folder that cannot be listed, or a media file that cannot be looked at,
+    is added to `unreadable`; `src` itself unreadable is an error."""
+    dst_resolved = dst.resolve()
+    errors: list[OSError] = []
+    found: list[Path] = []
+    for root, dirs, names in os.walk(src, onerror=errors.append):
+        here = Path(root)
+        dirs[:] = [d for d in dirs if not d.startswith(".") and (here / d).resolve() != dst_resolved]
+        for name in names:
+            path = here / name
+            kind = _media_kind(path)
+            if name.startswith(".") or kind is None:
+                continue
+            try:
+                st = path.stat()
+            except FileNotFoundError:  # a symlink to nothing
+                continue
+            except OSError as exc:  # a folder that can be listed but not searched
+                unreadable.append((path, kind, exc.strerror or str(exc)))
+                continue
+            if stat.S_ISREG(st.st_mode) and dst_resolved not in path.resolve().parents:
+                found.append(path)
+    for error in errors:
+        folder = Path(error.filename) if error.filename else src
+        reason = error.strerror or str(error)
+        if folder == src:
+            raise StylecamError(f"cannot read folder {src}: {reason}")
+        unreadable.append((folder, "folder", reason))
+    unreadable.sort()
+    return sorted(found)
+
+
+def plan_folder(src: Path, dst: Path, style: str, unreadable: Unreadable | None = None) -> list[tuple[Path, Path, str]]:
     """Every image/video below `src` -> the same relative path below `dst` (videos as .mp4 if needed).
 
     Naming rule: an output keeps the input's relative path with the output extension
@@ -161,21 +205,19 @@ def plan_folder(src: Path, dst: Path, style: str) -> list[tuple[Path, Path, str]
     it and the others keep their own extension in the name: clip.avi -> clip.avi.mp4,
     IMG.JPG -> IMG.JPG.jpg; a name still taken gets _2, _3, ... before the output
     extension (clip.avi_2.mp4).
+
+    Sub-folders (and files) that cannot be read are added to `unreadable` with the reason.
     """
+    unreadable = [] if unreadable is None else unreadable
     found: list[tuple[Path, Path, str, str]] = []  # input, relative path, kind, output suffix
-    dst_resolved = dst.resolve()
-    for path in sorted(src.rglob("*")):
-        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(src).parts):
-            continue
-        if dst_resolved in path.resolve().parents:
-            continue  # output folder inside the input folder
-        suffix = path.suffix.lower()
-        kind = "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
-        if kind is None:
-            continue
-        rel = path.relative_to(src)
-        found.append((path, rel, kind, _output_suffix(suffix, kind)))
+    for path in _find_inputs(src, dst, unreadable):
+        kind = _media_kind(path)
+        assert kind is not None
+        found.append((path, path.relative_to(src), kind, _output_suffix(path.suffix, kind)))
     if not found:
+        if unreadable:
+            folder, _, reason = unreadable[0]
+            raise StylecamError(f"no images or videos could be read in {src}: cannot read {folder}: {reason}")
         raise StylecamError(f"no images or videos in {src}")
 
     def key(rel: Path) -> str:
@@ -217,7 +259,8 @@ def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOp
         return [stylize_video_file(src, dst, engine, options, overwrite, warn)]
     if dst.exists() and not dst.is_dir():
         raise StylecamError(f"output {dst} is a file; a folder input needs a folder output")
-    jobs = plan_folder(src, dst, engine.name)
+    unreadable: Unreadable = []
+    jobs = plan_folder(src, dst, engine.name, unreadable)
     # a symlink in the output tree can lead back into the input tree: compare real paths
     inputs = {path.resolve(): path for path, _, _ in jobs}
     refused = {out for _, out, _ in jobs if out.resolve() in inputs}
@@ -227,7 +270,14 @@ def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOp
             raise StylecamError(f"{len(existing)} outputs exist already (e.g. {existing[0]}); "
                                 "use -y/--overwrite to replace them")
     _make_folder(dst)  # a folder that cannot be made is one error, not one per file
+    if any(_writes_into(dst, out) for _, out, _ in jobs):
+        check_writable(dst)  # nor one that cannot be written to
     results: list[JobResult] = []
+    for path, what, reason in unreadable:  # in the summary like any file that failed
+        message = f"cannot read {'folder ' if what == 'folder' else ''}{path}: {reason}"
+        if warn:
+            warn(f"skipped {path}: {message}")
+        results.append(JobResult(str(path), str(dst / path.relative_to(src)), what, error=message))
     current: Path | None = None
     try:
         for path, out, kind in jobs:
@@ -258,6 +308,12 @@ def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOp
                             f"and are kept{in_progress}")
         raise
     return results
+
+
+def _writes_into(dst: Path, out: Path) -> bool:
+    """The output is made in `dst` itself, or in a sub-folder of it still to be made."""
+    parts = out.relative_to(dst).parts
+    return len(parts) == 1 or not (dst / parts[0]).is_dir()
 
 
 def _make_folder(folder: Path) -> None:

@@ -885,3 +885,155 @@ def test_unusable_paths_are_one_line(tmp_path, cli_env):
     bad = [line for line in r.stderr.splitlines() if "sub" in line]
     assert len(bad) == 1 and "cannot make the output folder" in bad[0] and "Error:" not in bad[0], r.stderr
     assert (out / "a.png").is_file()
+
+
+# -- permissions: run as a user the permission bits apply to ------------------------------
+
+
+def as_ordinary_user():
+    """A Popen preexec_fn under which the command meets permission bits as any user does.
+
+    Root (as on CI) bypasses them (CAP_DAC_OVERRIDE), so there it drops every capability
+    from the bounding set: the exec that follows then gives the process none, and root's
+    own files (mode 000, a 0555 folder) refuse it with EACCES like an ordinary owner's.
+    (Not setuid to nobody: the interpreter of a venv under /root, mode 0700, would be out
+    of reach.) For any other user it changes nothing. `check_permissions_apply` proves it.
+    """
+    if os.geteuid() != 0:
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not in the forked child
+    last_cap = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+
+    def drop() -> None:
+        for cap in range(last_cap + 1):
+            if prctl(ctypes.c_int(24), ctypes.c_ulong(cap), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                     ctypes.c_ulong(0)) != 0:  # PR_CAPBSET_DROP
+                raise OSError(ctypes.get_errno(), f"cannot drop capability {cap}")
+    return drop
+
+
+def cli_as_user(*args, env=None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stylecam", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=timeout, preexec_fn=as_ordinary_user())
+
+
+@pytest.fixture()
+def check_permissions_apply(tmp_path):
+    """Fails (never skips) when the commands of a test would not meet EACCES."""
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"x")
+    probe.chmod(0)
+    r = subprocess.run([sys.executable, "-c", f"open({str(probe)!r}, 'rb')"], capture_output=True, text=True,
+                       preexec_fn=as_ordinary_user())
+    assert "PermissionError" in r.stderr, f"a mode-000 file could be read: {r.returncode} {r.stderr}"
+    probe.unlink()
+
+
+def test_unreadable_input_is_one_line(tmp_path, cli_env, check_permissions_apply):
+    photo = save_photo(tmp_path / "p.png")
+    clip = make_video(tmp_path / "c.mp4", frames=3)
+    (tmp_path / "noext").write_bytes(photo.read_bytes())  # judged by content: must not be "not an image"
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    hidden = save_photo(locked / "q.png")
+    for path in (photo, clip, tmp_path / "noext", locked):
+        path.chmod(0)
+    out = tmp_path / "out"
+    out.mkdir()
+    for src in (photo, clip, tmp_path / "noext", hidden):
+        for extra in ([], ["--live", "--no-window"]) if src == clip else ([],):
+            r = cli_as_user(src, "-o", out / f"o{src.suffix or '.png'}", "--style", "testnet", *extra, env=cli_env)
+            assert_usage_error(r, f"cannot read {src}: Permission denied")
+    assert list(out.iterdir()) == [] and all_leftovers(tmp_path) == []
+    locked.chmod(0o755)
+
+
+def test_unwritable_output_folder_is_one_line(tmp_path, cli_env, check_permissions_apply):
+    photo = save_photo(tmp_path / "p.png")
+    clip = make_video(tmp_path / "c.mp4", frames=3)
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    save_photo(src / "a.png")
+    save_photo(src / "sub" / "b.png")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    for args, match in [([photo, "-o", ro / "x.png"], f"cannot write to {ro}: Permission denied"),
+                        ([clip, "-o", ro / "x.mp4"], f"cannot write to {ro}: Permission denied"),
+                        ([src, "-o", ro], f"cannot write to {ro}: Permission denied"),  # one line, not one per file
+                        ([src, "-o", ro / "new"], f"cannot make the output folder {ro / 'new'}: Permission denied"),
+                        ([clip, "--live", "--no-window", "-o", ro / "rec.mp4"], f"cannot write to {ro}")]:
+        assert_usage_error(cli_as_user(*args, "--style", "testnet", env=cli_env), match)
+    assert list(ro.iterdir()) == []
+
+
+def test_read_only_output_is_kept_with_and_without_y(tmp_path, cli_env, check_permissions_apply):
+    photo = save_photo(tmp_path / "p.png")
+    clip = make_video(tmp_path / "c.mp4", frames=3)
+    for src, out in ((photo, tmp_path / "o.png"), (clip, tmp_path / "o.mp4")):
+        out.write_bytes(b"precious")
+        out.chmod(0o444)
+        for extra in ([], ["-y"]):
+            r = cli_as_user(src, "-o", out, "--style", "testnet", *extra, env=cli_env)
+            assert_usage_error(r, f"output {out} is read-only; it is kept")
+            assert out.read_bytes() == b"precious" and mode(out) == 0o444
+    # in a folder job with -y it is that file's failure; the others are written
+    src = tmp_path / "in"
+    src.mkdir()
+    save_photo(src / "a.png")
+    save_photo(src / "b.png", seed=1)
+    dst = tmp_path / "out"
+    dst.mkdir()
+    (dst / "b.png").write_bytes(b"precious")
+    (dst / "b.png").chmod(0o444)
+    r = cli_as_user(src, "-o", dst, "--style", "testnet", "-y", env=cli_env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines[0] == f"stylecam: warning: skipped {src / 'b.png'}: output {dst / 'b.png'} is read-only; it is kept " \
+                       "(make it writable to replace it, or choose another output)", r.stderr
+    assert lines[-1] == "stylecam: error: 1 of 2 files failed" and len(lines) == 3, r.stderr
+    assert (dst / "b.png").read_bytes() == b"precious" and Image.open(dst / "a.png").size == (40, 30)
+    assert all_leftovers(tmp_path) == []
+
+
+def test_folder_with_unreadable_files_and_folders_goes_on(tmp_path, cli_env, check_permissions_apply):
+    """An unreadable file, a folder that cannot be listed and one that can be listed but not
+    searched: each is one line and a failure in the summary and JSON; the rest is written."""
+    src = tmp_path / "in"
+    for sub in ("sub", "locked", "nosearch"):
+        (src / sub).mkdir(parents=True)
+    save_photo(src / "a.png")
+    save_photo(src / "b.png", seed=1)
+    make_video(src / "c.mp4", frames=3)
+    save_photo(src / "sub" / "d.png", seed=2)
+    save_photo(src / "locked" / "e.png", seed=3)
+    save_photo(src / "nosearch" / "f.png", seed=4)
+    before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    (src / "b.png").chmod(0)
+    (src / "locked").chmod(0)
+    (src / "nosearch").chmod(0o444)
+    out = tmp_path / "out"
+    r = cli_as_user(src, "-o", out, "--style", "testnet", "--json", env=cli_env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    failed = {Path(x["input"]).relative_to(src).as_posix(): x["error"] for x in json.loads(r.stdout)["results"]
+              if x["error"]}
+    assert failed == {"b.png": f"cannot read image {src / 'b.png'}: Permission denied",
+                      "locked": f"cannot read folder {src / 'locked'}: Permission denied",
+                      "nosearch/f.png": f"cannot read {src / 'nosearch' / 'f.png'}: Permission denied"}, failed
+    warned = [line for line in r.stderr.splitlines() if line.startswith("stylecam: warning: skipped")]
+    assert len(warned) == 3 and r.stderr.splitlines()[-1] == "stylecam: error: 3 of 6 files failed", r.stderr
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert made == ["a.png", "c.mp4", "sub/d.png"]
+    assert all_leftovers(tmp_path) == []
+    for folder in ("locked", "nosearch"):
+        (src / folder).chmod(0o755)
+    (src / "b.png").chmod(0o644)
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+    # the input folder itself
+    src.chmod(0)
+    assert_usage_error(cli_as_user(src, "-o", tmp_path / "out2", "--style", "testnet", env=cli_env),
+                       f"cannot read folder {src}: Permission denied")
+    src.chmod(0o755)
+    assert not (tmp_path / "out2").exists()

@@ -43,7 +43,9 @@ def read_image(path: Path, check_size: Callable[[int, int], None] | None = None)
     except Image.DecompressionBombError as exc:  # Pillow's guard against a tiny file claiming a huge image
         raise StylecamError(f"cannot read image {path}: {_first_sentence(exc)}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise StylecamError(f"cannot read image {path}: {exc}") from None
+        # the file system's reason without "[Errno 13] ... 'path'"; Pillow's own text as it is
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise StylecamError(f"cannot read image {path}: {reason}") from None
     icc = img.info.get("icc_profile")
     alpha = None
     mode = img.mode
