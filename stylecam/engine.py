@@ -193,7 +193,7 @@ class Stylizer:
         self.quality_used = pick.quality
         self.info = styles.read_info(model_path)
         opts = ort.SessionOptions()
-        opts.log_severity_level = 3
+        opts.log_severity_level = 4  # fatal only: our one-line errors say what failed
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             opts.intra_op_num_threads = threads

@@ -1037,3 +1037,35 @@ def test_folder_with_unreadable_files_and_folders_goes_on(tmp_path, cli_env, che
                        f"cannot read folder {src}: Permission denied")
     src.chmod(0o755)
     assert not (tmp_path / "out2").exists()
+
+
+def test_unreadable_models_and_style_folders(tmp_path, models_dir, check_permissions_apply):
+    from conftest import build_test_model
+
+    photo = save_photo(tmp_path / "p.png")
+    locked_model = build_test_model(tmp_path / "locked.onnx", name="locked")
+    locked_model.chmod(0)
+    locked_folder = tmp_path / "styles"
+    locked_folder.mkdir()
+    build_test_model(locked_folder / "hidden.onnx", name="hidden")
+    locked_folder.chmod(0)
+    fifo = tmp_path / "pipe.onnx"
+    os.mkfifo(fifo)
+    env = {**os.environ, "STYLECAM_MODELS": os.pathsep.join([str(locked_folder), str(tmp_path), str(models_dir)])}
+    out = tmp_path / "out.png"
+    for style, match in [(locked_model, f"cannot read model {locked_model}: Permission denied"),
+                         ("locked", f"cannot read model {locked_model}: Permission denied"),
+                         (fifo, f"model {fifo} is not a regular file"),  # not "model file not found"
+                         ("hidden", f"; cannot read the style folder {locked_folder} (Permission denied)")]:
+        r = cli_as_user(photo, "-o", out, "--style", style, env=env, timeout=60)
+        assert_usage_error(r, match)
+        assert style != "hidden" or "unknown style 'hidden'; known styles: " in r.stderr
+    r = cli_as_user("--list-styles", env=env, timeout=60)
+    assert r.returncode == 0 and "testnet" in r.stdout, r.stderr
+    assert sorted(r.stderr.splitlines()) == [
+        f"stylecam: warning: cannot read the style folder {locked_folder} (Permission denied)",
+        f"stylecam: warning: skipped style locked.onnx: cannot read model {locked_model}: Permission denied",
+        f"stylecam: warning: skipped style pipe.onnx: model {fifo} is not a regular file"], r.stderr
+    assert not out.exists()
+    locked_folder.chmod(0o755)
+
