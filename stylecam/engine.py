@@ -273,10 +273,13 @@ class Stylizer:
         run_options = cancel.run_options if cancel is not None else None
         try:
             return self.session.run([OUTPUT_NAME], {INPUT_NAME: batch}, run_options)[0]
-        except Exception:
+        except Exception as exc:
             if cancel is not None and cancel.cancelled:
                 raise Cancelled("inference was cancelled") from None
-            raise
+            # the model cannot run on this input (a wrong stylecam.multiple, out of memory)
+            n, _, h, w = batch.shape
+            what = f"a {w}x{h} frame" if n == 1 else f"a batch of {n} {w}x{h} frames"
+            raise StylecamError(f"{self.model_path}: fails on {what} ({first_line(exc, 200)})") from None
 
     # -- internals ----------------------------------------------------------------------
 
@@ -302,10 +305,9 @@ class Stylizer:
                                 f"{shape[2]}x{shape[3]}")
         if self.providers[0] == "TensorrtExecutionProvider":
             return  # TensorRT builds an engine per new shape (minutes); its frames are checked as they come
-        m = self.info.multiple
-        h, w = padded_size(5 * m, 7 * m, m, 0)  # not square, so swapped axes show too
+        h, w = probe_size(self.info.multiple)
         try:
-            out = self.infer(np.full((1, 3, h, w), 128, np.float32))
+            out = self.session.run([OUTPUT_NAME], {INPUT_NAME: np.full((1, 3, h, w), 128, np.float32)})[0]
         except Exception as exc:
             raise StylecamError(f"{self.model_path}: fails on a {w}x{h} probe frame "
                                 f"({first_line(exc, 200)})") from None
@@ -354,9 +356,18 @@ def _check_frame(frame: np.ndarray) -> None:
 
 def padded_size(h: int, w: int, multiple: int, border: int) -> tuple[int, int]:
     """The H, W a frame is padded to before inference: `border` mirrored on every side,
-    then up to the net's multiple (and at least MIN_SIDE)."""
-    return (max(MIN_SIDE, -(-(h + 2 * border) // multiple) * multiple),
-            max(MIN_SIDE, -(-(w + 2 * border) // multiple) * multiple))
+    then up to the net's multiple (and at least MIN_SIDE, itself rounded up to it)."""
+    least = -(-MIN_SIDE // multiple) * multiple
+    return (max(least, -(-(h + 2 * border) // multiple) * multiple),
+            max(least, -(-(w + 2 * border) // multiple) * multiple))
+
+
+def probe_size(multiple: int) -> tuple[int, int]:
+    """H, W of the frame a model is checked on at load: odd multiples of its declared
+    `multiple` (so a net that needs a larger one fails here, not on the first real frame),
+    at least MIN_SIDE, and not square (so swapped axes show too)."""
+    k = max(5, -(-MIN_SIDE // multiple)) | 1
+    return multiple * k, multiple * (k + 2)
 
 
 def mirror_index(n: int, before: int, after: int) -> np.ndarray:

@@ -58,7 +58,10 @@ class VideoOptions:
 
 
 def default_output(src: Path, style: str, kind: str) -> Path:
-    """video.mp4 -> video_mosaic.mp4 beside it; formats we cannot write become .mp4/.png."""
+    """video.mp4 -> video_mosaic.mp4 beside it; formats we cannot write become .mp4/.png.
+    The style name comes from the model's metadata: a path separator or control character
+    in it becomes "_", so the output stays beside the input and its name on one line."""
+    style = "".join("_" if c in "/\\" or not c.isprintable() else c for c in style)
     if kind == "folder":
         return src.with_name(f"{src.name}_{style}")
     suffix = src.suffix.lower()

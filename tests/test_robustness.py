@@ -1069,3 +1069,79 @@ def test_unreadable_models_and_style_folders(tmp_path, models_dir, check_permiss
     assert not out.exists()
     locked_folder.chmod(0o755)
 
+
+def set_metadata(path: Path, **props: str) -> Path:
+    import onnx
+
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key in props:
+            prop.value = props.pop(prop.key)
+    for key, value in props.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_hostile_model_metadata(tmp_path):
+    """A model's metadata cannot crash a run, make it pad frames to gigabytes or put the
+    default output anywhere but beside the input."""
+    from conftest import build_test_model
+
+    photo = save_photo(tmp_path / "p.png")
+    # declares multiple 1 but needs 4 (SpaceToDepth): caught on the probe frame, at load
+    wrong = set_metadata(build_test_model(tmp_path / "wrong.onnx"), **{"stylecam.multiple": "1"})
+    assert_usage_error(cli(photo, "-o", tmp_path / "o1.png", "--style", wrong),
+                       "wrong.onnx: fails on a 19x17 probe frame")
+    for value in ("0", "-8"):
+        set_metadata(wrong, **{"stylecam.multiple": value})
+        assert_usage_error(cli(photo, "-o", tmp_path / "o1.png", "--style", wrong), "probe frame")
+    # an absurd multiple would pad the probe to 7000000x5000000: taken as 64 (the net needs 4)
+    huge = set_metadata(build_test_model(tmp_path / "huge.onnx"), **{"stylecam.multiple": "1000000"})
+    r = cli(photo, "-o", tmp_path / "o2.png", "--style", huge)
+    assert r.returncode == 0 and Image.open(tmp_path / "o2.png").size == (40, 30), r.stderr
+    # a name with path separators and a newline: the default output stays beside the input
+    evil = set_metadata(build_test_model(tmp_path / "evil.onnx"), **{"stylecam.name": "../../evil\nname"})
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "p.png").write_bytes(photo.read_bytes())
+    r = cli(work / "p.png", "--style", evil)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in work.iterdir()) == ["p.png", "p_.._.._evil_name.png"]
+    assert r.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".png") == ["o2.png", "p.png"]
+
+
+def build_fails_on_tall_frames(path: Path, rows: int = 64) -> Path:
+    """A model that passes the probe frame but fails in onnxruntime on a frame taller than
+    `rows` (it adds its first `rows` rows to the whole frame: the shapes stop matching)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.array([0], np.int64), "start"),
+             numpy_helper.from_array(np.array([rows], np.int64), "end"),
+             numpy_helper.from_array(np.array([2], np.int64), "axis"),
+             numpy_helper.from_array(np.array(0.5, np.float32), "half")]
+    nodes = [helper.make_node("Slice", ["input", "start", "end", "axis"], ["top"]),
+             helper.make_node("Add", ["input", "top"], ["sum"]),
+             helper.make_node("Mul", ["sum", "half"], ["output"])]
+    dims = ["N", 3, "H", "W"]
+    graph = helper.make_graph(nodes, "tall", [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, dims)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_model_that_fails_on_a_real_frame_is_one_line(tmp_path):
+    model = build_fails_on_tall_frames(tmp_path / "tall.onnx")
+    photo = save_photo(tmp_path / "p.png", size=(40, 100))
+    clip = make_video(tmp_path / "c.mp4", frames=4, size=(48, 96))
+    assert cli(save_photo(tmp_path / "small.png"), "-o", tmp_path / "ok.png", "--style", model).returncode == 0
+    for src, out, match in [(photo, tmp_path / "o.png", "tall.onnx: fails on a 40x100 frame"),
+                            (clip, tmp_path / "o.mp4", "tall.onnx: fails on a batch of 2 48x96 frames")]:
+        assert_usage_error(cli(src, "-o", out, "--style", model, "--batch", "2"), match)
+        assert not out.exists()
+    assert all_leftovers(tmp_path) == []
+
