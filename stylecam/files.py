@@ -262,6 +262,9 @@ def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOp
         return [stylize_video_file(src, dst, engine, options, overwrite, warn)]
     if dst.exists() and not dst.is_dir():
         raise StylecamError(f"output {dst} is a file; a folder input needs a folder output")
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise StylecamError(f"the output folder {dst} is the input folder; choose another "
+                            f"(the default is {default_output(src, engine.name, kind)})")
     unreadable: Unreadable = []
     jobs = plan_folder(src, dst, engine.name, unreadable)
     # a symlink in the output tree can lead back into the input tree: compare real paths

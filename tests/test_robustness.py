@@ -1145,3 +1145,43 @@ def test_model_that_fails_on_a_real_frame_is_one_line(tmp_path):
         assert not out.exists()
     assert all_leftovers(tmp_path) == []
 
+
+def test_outputs_that_are_not_regular_files_are_left_alone(tmp_path, cli_env):
+    """-y replaces a file, never a named pipe, a device or a link to one (the rename would
+    put a file in its place: a reader waiting on the pipe would never get it)."""
+    photo = save_photo(tmp_path / "p.png")
+    clip = make_video(tmp_path / "c.mp4", frames=3)
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    null = tmp_path / "null.mp4"
+    null.symlink_to(os.devnull)
+    for src, out, kind in ((photo, fifo, "a named pipe"), (clip, null, "a character device")):
+        for extra in ([], ["-y"]):
+            assert_usage_error(cli(src, "-o", out, "--style", "testnet", *extra, env=cli_env, timeout=60),
+                               f"output {out} is not a regular file ({kind})")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and null.is_symlink() and stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    assert all_leftovers(tmp_path) == []
+
+
+def test_output_folder_that_is_the_input_folder(tmp_path, cli_env):
+    src = tmp_path / "in"
+    src.mkdir()
+    save_photo(src / "a.png")
+    make_video(src / "b.avi", frames=3, codec="mpeg4")
+    before = sorted(p.name for p in src.iterdir())
+    for out in (src, tmp_path / "in" / "." / ""):
+        assert_usage_error(cli(src, "-o", out, "--style", "testnet", "-y", env=cli_env),
+                           f"is the input folder; choose another (the default is {tmp_path / 'in_testnet'})")
+    assert sorted(p.name for p in src.iterdir()) == before
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_stdout_that_cannot_be_written_is_one_line(tmp_path, cli_env):
+    photo = save_photo(tmp_path / "p.png")
+    out = tmp_path / "o.png"
+    for args in ([photo, "-o", out, "--json"], ["--list-styles"], ["--list-styles", "--json"]):
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([sys.executable, "-m", "stylecam", *map(str, args), "--style", "testnet"],
+                               stdout=full, stderr=subprocess.PIPE, text=True, env=cli_env, timeout=120)
+        assert_usage_error(r, "cannot write to standard output: No space left on device")
+    assert out.exists()  # the image was written; only the summary could not be

@@ -6,6 +6,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from .. import signals
 from ..atomic import name_max
 from ..errors import StylecamError
 
@@ -89,6 +90,9 @@ def _check_output(target: Path, inputs: list[Path], overwrite: bool) -> None:
             raise StylecamError(f"output {target} is the input file; choose another output path")
     if target.exists() and target.is_dir():
         raise StylecamError(f"output {target} is a folder")
+    if target.exists() and not target.is_file():  # -y would put a file in place of a device or pipe
+        raise StylecamError(f"output {target} is not a regular file ({_file_type(target.stat().st_mode)}); "
+                            "it is left as it is")
     if target.exists() and not os.access(target, os.W_OK):  # a rename would replace it all the same
         raise StylecamError(f"output {target} is read-only; it is kept (make it writable to replace it, "
                             "or choose another output)")
@@ -100,8 +104,9 @@ def _check_output(target: Path, inputs: list[Path], overwrite: bool) -> None:
 def check_writable(folder: Path) -> None:
     """Fail in one line when no file can be made in `folder` (permissions, read-only mount)."""
     try:
-        fd, probe = tempfile.mkstemp(prefix=".stylecam-write-test.", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+        with signals.protected():  # never left behind by a signal
+            fd, probe = tempfile.mkstemp(prefix=".stylecam-write-test.", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
     except OSError as exc:
         raise StylecamError(f"cannot write to {folder}: {exc.strerror or exc}") from None
