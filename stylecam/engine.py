@@ -242,8 +242,9 @@ class Stylizer:
         return self.stylize_batch([frame])[0]
 
     def stylize_batch(self, frames: Sequence[np.ndarray], cancel: Cancel | None = None) -> list[np.ndarray]:
-        """Stylize frames; same-size frames share one inference call. `cancel` lets
-        another thread stop the calls (see `Cancel`)."""
+        """Stylize frames; same-size frames share an inference call, as many as the
+        megapixel limit allows in one (`frames_per_call`). `cancel` lets another thread
+        stop the calls (see `Cancel`)."""
         for f in frames:
             _check_frame(f)
             self.check_size(f.shape[1], f.shape[0])
@@ -251,11 +252,19 @@ class Stylizer:
         groups: dict[tuple[int, int], list[int]] = {}
         for i, f in enumerate(frames):
             groups.setdefault(f.shape[:2], []).append(i)
-        for idx in groups.values():
-            results = self._run([frames[i] for i in idx], cancel)
-            for i, r in zip(idx, results):
-                out[i] = r
+        for (h, w), same in groups.items():
+            n = self.frames_per_call(w, h)
+            for start in range(0, len(same), n):
+                idx = same[start:start + n]
+                for i, r in zip(idx, self._run([frames[i] for i in idx], cancel)):
+                    out[i] = r
         return out  # type: ignore[return-value]
+
+    def frames_per_call(self, width: int, height: int) -> int:
+        """How many frames of this size one inference call may hold: the megapixel limit
+        is the memory of one call, so a batch of frames shares it (at least one frame)."""
+        per_call = self.max_megapixels * 1e6 / max(1, width * height)
+        return max(1, int(min(per_call, 1 << 16)))
 
     def check_size(self, width: int, height: int, what: str = "frame") -> None:
         """Refuse a frame too large for the memory limit, saying how to raise it."""

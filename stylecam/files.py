@@ -107,8 +107,13 @@ def stylize_video_file(src: Path, dst: Path, engine: Stylizer, options: VideoOpt
                  "(H.264 High 4:4:4), which some players do not support")
         sink = VideoSink(dst, info, audio_from=src, crf=options.crf, preset=options.preset, overwrite=overwrite)
         result.audio = sink.audio is not None
+        batch = min(options.batch, engine.frames_per_call(info.width, info.height))
+        if batch < options.batch and warn:  # its queues would hold the frames too
+            warn(f"{src.name}: --batch {options.batch} lowered to {batch}: one inference call may hold "
+                 f"{engine.max_megapixels:g} megapixels (--max-megapixels), {batch} frame{'s' if batch != 1 else ''} "
+                 f"of {info.width}x{info.height}")
         progress = Progress(info.frame_count or None, src.name, options.progress)
-        stats = stylize_stream(source, engine, sink.write, batch=options.batch,
+        stats = stylize_stream(source, engine, sink.write, batch=batch,
                                smoother=make_smoother(options.smooth, options.smooth_strength), progress=progress)
         if stats.frames == 0:
             raise StylecamError(f"no decodable video frames in {src}")

@@ -241,6 +241,34 @@ def test_engine_refuses_oversized_frames(test_model):
         s.stylize(np.zeros((100, 200, 3), np.uint8))
 
 
+def test_a_batch_shares_the_megapixel_limit(tmp_path, test_model, cli_env):
+    """The limit is the memory of one inference call: --batch 64 of 4K frames must not make
+    one call of 530 megapixels. Frames are split into calls that fit, results unchanged."""
+    from conftest import probe
+    from stylecam import Stylizer
+
+    engine = Stylizer(test_model, device="cpu", max_megapixels=0.01)
+    calls: list[int] = []
+    real = engine.infer
+
+    def counting(batch, cancel=None):
+        calls.append(batch.shape[0])
+        return real(batch, cancel)
+
+    engine.infer = counting
+    frames = [np.random.default_rng(i).integers(0, 256, (50, 50, 3), dtype=np.uint8) for i in range(9)]
+    outs = engine.stylize_batch(frames)  # 2500 pixels a frame: 4 to a call
+    assert calls == [4, 4, 1]
+    assert all(np.array_equal(o, engine.stylize(f)) for o, f in zip(outs, frames))
+    clip = make_video(tmp_path / "c.mp4", frames=12, size=(200, 100))
+    out = tmp_path / "out.mp4"
+    r = cli(clip, "-o", out, "--style", "testnet", "--batch", "8", "--max-megapixels", "0.05", env=cli_env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines()[0] == ("stylecam: warning: c.mp4: --batch 8 lowered to 2: one inference call may "
+                                        "hold 0.05 megapixels (--max-megapixels), 2 frames of 200x100"), r.stderr
+    assert probe(out)["frames"] == 12
+
+
 # -- models that break the contract -----------------------------------------------------
 
 
