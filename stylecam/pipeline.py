@@ -22,8 +22,6 @@ from .io.frames import Frame
 from .temporal import Smoother
 
 _END = object()
-# seconds an inference call gets, after a signal, to end before the job leaves it behind
-GRACE = 0.5
 INFERENCE_THREAD = "stylecam-inference"
 
 
@@ -122,8 +120,8 @@ class _Stages:
 
         Once the run stopped with an error or a signal, `cancel` stops the `inference`
         worker's call at the net's next layer. After a signal that worker is waited for at
-        most GRACE seconds and then left behind: one layer of a large image can take many
-        seconds, the process is about to end, and the command line ends it without the
+        most signals.GRACE seconds and then left behind: one layer of a large image can take
+        many seconds, the process is about to end, and the command line ends it without the
         interpreter's shutdown while such a thread runs (stylecam.__main__)."""
         for event in ended:
             self._wait(event, cancel)
@@ -134,7 +132,8 @@ class _Stages:
         while not event.is_set():
             if self.error is not None and cancel is not None:
                 cancel.cancel()
-            if may_leave and self.interrupted_at is not None and time.monotonic() - self.interrupted_at > GRACE:
+            since = self.interrupted_at
+            if may_leave and since is not None and time.monotonic() - since > signals.GRACE:
                 return
             try:
                 event.wait(0.05)
@@ -221,23 +220,7 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
 def stylize_frames(engine: Stylizer, images: list[np.ndarray]) -> list[np.ndarray]:
     """`engine.stylize_batch(images)` on a worker thread, so that a signal ends the job
     within a moment even while one inference call runs for many seconds (a large image,
-    a full net on a CPU): the call is cancelled and, if it has not ended after GRACE
-    seconds, left behind (see `_Stages.wait_for`). Errors are raised here as they are."""
-    stages = _Stages()
+    a full net on a CPU): the call is cancelled and, if it has not ended after
+    signals.GRACE seconds, left behind (see `signals.interruptible`)."""
     cancel = Cancel()
-    out: list[np.ndarray] = []
-
-    def run() -> None:
-        out.extend(engine.stylize_batch(images, cancel))
-
-    with signals.protected():  # a signal now would leave a running worker nobody waits for
-        ended = stages.thread(run, INFERENCE_THREAD)
-    try:
-        while not ended.wait(0.2):
-            pass
-    except KeyboardInterrupt as exc:
-        stages.stop(exc)
-    stages.wait_for([], ended, cancel)
-    if stages.error is not None:
-        raise stages.error
-    return out
+    return signals.interruptible(lambda: engine.stylize_batch(images, cancel), INFERENCE_THREAD, cancel.cancel)

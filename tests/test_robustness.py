@@ -487,6 +487,39 @@ def build_one_slow_layer_model(path: Path, kernel: int = 63) -> Path:
     return path
 
 
+def test_signal_while_a_large_image_is_encoded(tmp_path, cli_env):
+    """WebP encodes a large image in one C call of seconds (no signal is handled during
+    it): a signal then ends the run within 2 s all the same, with no temp file left."""
+    import random
+    import signal
+    import time
+
+    big = save_photo(tmp_path / "big.png", size=(4000, 3000))  # noise: slow to encode
+    work = tmp_path / "work"
+    work.mkdir()
+    rng = random.Random(7)
+    sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    for run in range(10):
+        sig = sigs[run % 3]
+        out = work / f"out{run}.webp"
+        proc = start([big, "-o", out, "--style", "testnet"], cli_env)
+        deadline = time.time() + 60
+        while not leftovers(work) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+        assert leftovers(work), (run, proc.poll())
+        time.sleep(rng.uniform(0, 0.8))
+        assert proc.poll() is None, "the encoding was not long enough to be interrupted"
+        proc.send_signal(sig)
+        sent = time.time()
+        _, err = proc.communicate(timeout=30)
+        took = time.time() - sent
+        assert took < 2, (run, round(took, 2))
+        assert proc.returncode == 128 + sig, (run, proc.returncode, err)
+        what = "interrupted" if sig == signal.SIGINT else f"terminated by {signal.Signals(sig).name}"
+        assert err.strip() == f"stylecam: {what}; no partial output was left", (run, err)
+        assert not out.exists() and leftovers(work) == [], run
+
+
 def test_cancel_stops_an_inference_call_between_layers(models_dir):
     """A call that another thread cancels ends at the net's next layer (slownet has 50,
     a batch of eight 1280x720 frames takes several seconds in full), and a cancelled

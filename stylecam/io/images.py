@@ -5,11 +5,11 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from .. import defaults
+from .. import defaults, signals
 from ..atomic import AtomicOutput, write_error
 from ..errors import StylecamError, first_line
 
@@ -104,8 +104,15 @@ def write_image(path: Path, rgb: np.ndarray, like: StillImage | None = None, qua
         raise StylecamError(f"unsupported image output format {suffix!r}")
     check_output_size(path, img.width, img.height)
     with AtomicOutput(path, overwrite) as tmp:
+        # an encoder runs in C for seconds on a large image (WebP: one call), so it runs on a
+        # worker a signal need not wait for; the file is opened here, so a worker left
+        # behind writes to the removed temp file and can never create it again
+        def encode(out: BinaryIO) -> None:
+            with out:
+                img.save(out, format=fmt, **options)
         try:
-            img.save(tmp, format=fmt, **options)
+            out = open(tmp, "wb")
+            signals.interruptible(lambda: encode(out), "stylecam-image-encoder")
         except OSError as exc:
             if exc.errno is None:  # Pillow's own refusal, not the file system's
                 raise StylecamError(f"cannot write image {path}: {first_line(exc)}") from None
