@@ -25,8 +25,10 @@ def entry() -> int:
 
 def _leave_if_threads_are_stuck(code: int) -> None:
     """A thread of ours still blocked in FFmpeg (waiting on a silent stream until its
-    timeout) can crash the interpreter's shutdown when it wakes up. Everything is written
-    and cleaned up by now, so end the process without that shutdown."""
+    timeout), or an inference call a signal left behind (one layer of a large image can
+    take many seconds), can crash the interpreter's shutdown when it wakes up or aborts it
+    while it runs. Everything is written and cleaned up by now, so end the process without
+    that shutdown."""
     import threading
 
     if any(t.daemon and t.is_alive() and t.name.startswith("stylecam-") for t in threading.enumerate()):

@@ -151,6 +151,23 @@ def _warn(message: str) -> None:
     print(f"stylecam: warning: {one_line(message)}", file=sys.stderr)
 
 
+def _print_out(text: str) -> None:
+    """A line on stdout. A stdout that cannot take it (a full disk, `> /dev/full`) is one
+    error line with exit code 2, not an internal error."""
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise  # the reader left: handled in _main
+    except OSError as exc:
+        _drop_stdout()  # what is still buffered would fail again at exit
+        raise StylecamError(f"cannot write to standard output: {exc.strerror or exc}") from None
+
+
+def _drop_stdout() -> None:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def _make_engine(args: argparse.Namespace) -> Stylizer:
     engine = Stylizer(args.style, device=args.device, strength=args.strength, preserve_color=args.preserve_color,
                       threads=args.threads, quality=args.quality, max_megapixels=args.max_megapixels)
@@ -162,16 +179,16 @@ def _make_engine(args: argparse.Namespace) -> Stylizer:
 def _list_styles(as_json: bool) -> int:
     infos = styles.list_styles()
     if as_json:
-        print(json.dumps([{"name": i.name, "display_name": i.title, "painting": i.painting, "artist": i.artist,
+        _print_out(json.dumps([{"name": i.name, "display_name": i.title, "painting": i.painting, "artist": i.artist,
                            "image_source": i.image_source, "license": i.license, "path": str(i.path),
                            "training": i.training, "fast_net": styles.has_fast_net(i)}
                           for i in infos], indent=2))
     elif not infos:
-        print("no styles installed; pass a model with --style path/to/style.onnx")
+        _print_out("no styles installed; pass a model with --style path/to/style.onnx")
     else:
         for info in infos:
             fast = "  +fast net" if styles.has_fast_net(info) else ""
-            print(info.summary() + fast)
+            _print_out(info.summary() + fast)
     return 0
 
 
@@ -203,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         summary: dict[str, Any] = {"style": engine.name, "device": engine.device, "quality": engine.quality_used,
                                    "precision": engine.info.precision, "smooth": options.smooth,
                                    "results": [r.to_dict() for r in results]}
-        print(json.dumps(summary, indent=2))
+        _print_out(json.dumps(summary, indent=2))
     elif not args.quiet:
         for r in results:
             if not r.error:
@@ -235,7 +252,7 @@ def run_live(args: argparse.Namespace) -> int:
     result = live.run(live_options(args), warn=_warn)
     summary = result.stats.summary()
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        _print_out(json.dumps(result.to_dict(), indent=2))
     elif not args.quiet:
         print(f"live: {summary['shown']} frames at {summary['fps']} fps, latency p50 {summary['latency_ms_p50']} ms, "
               f"{summary['dropped']} stale frames dropped, {summary['reconnects']} reconnects", file=sys.stderr)
@@ -289,7 +306,7 @@ def _main(argv: list[str] | None) -> int:
         print(f"stylecam: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `stylecam --list-styles | head`: the reader left, as with any Unix tool
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        _drop_stdout()  # no second error at exit
         return 0
     except Exception as exc:
         if debug:

@@ -26,6 +26,7 @@ INPUT_CONVENTION = "RGB float32 NCHW 0..255"
 OUTPUT_CONVENTION = "RGB float32 NCHW 0..255 (clip)"
 DEFAULT_MULTIPLE = 4
 MAX_BORDER = 64  # a larger border in a model's metadata is taken as this
+MAX_MULTIPLE = 64  # and a larger multiple (padding every frame to 2048 pixels would run out of memory)
 MODEL_SUFFIX = ".onnx"
 
 
@@ -119,7 +120,7 @@ class StyleInfo:
             name=name, path=path, display_name=meta.get(Key.DISPLAY_NAME, ""),
             painting=meta.get(Key.PAINTING, ""), artist=meta.get(Key.ARTIST, ""),
             image_source=meta.get(Key.IMAGE_SOURCE, ""), license=meta.get(Key.LICENSE, ""),
-            multiple=max(1, multiple), border=border, precision=meta.get(Key.PRECISION, "fp32"),
+            multiple=min(MAX_MULTIPLE, max(1, multiple)), border=border, precision=meta.get(Key.PRECISION, "fp32"),
             arch=_json(meta.get(Key.ARCH, "")), training=_json(meta.get(Key.TRAINING, "")),
             notes=meta.get(Key.NOTES, ""),
         )

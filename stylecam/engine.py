@@ -95,6 +95,28 @@ def preload_cuda_libraries() -> None:
             pass
 
 
+class Cancelled(Exception):
+    """An inference call that a `Cancel` stopped."""
+
+
+class Cancel:
+    """Lets another thread stop inference calls made with it: `cancel()` ends a running
+    call at the net's next layer (the call raises) and makes every later call fail at once.
+    A job that is stopping (a signal, an error elsewhere) cancels its calls this way."""
+
+    def __init__(self) -> None:
+        import onnxruntime as ort
+
+        self.run_options = ort.RunOptions()
+
+    def cancel(self) -> None:
+        self.run_options.terminate = True
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(self.run_options.terminate)
+
+
 def _cache_dir() -> Path:
     import platformdirs  # the platform's cache folder: XDG on Linux, Library/Caches, AppData\Local
 
@@ -171,7 +193,7 @@ class Stylizer:
         self.quality_used = pick.quality
         self.info = styles.read_info(model_path)
         opts = ort.SessionOptions()
-        opts.log_severity_level = 3
+        opts.log_severity_level = 4  # fatal only: our one-line errors say what failed
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             opts.intra_op_num_threads = threads
@@ -219,8 +241,10 @@ class Stylizer:
         """One uint8 HxWx3 RGB frame -> stylized frame of the same shape."""
         return self.stylize_batch([frame])[0]
 
-    def stylize_batch(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Stylize frames; same-size frames share one inference call."""
+    def stylize_batch(self, frames: Sequence[np.ndarray], cancel: Cancel | None = None) -> list[np.ndarray]:
+        """Stylize frames; same-size frames share an inference call, as many as the
+        megapixel limit allows in one (`frames_per_call`). `cancel` lets another thread
+        stop the calls (see `Cancel`)."""
         for f in frames:
             _check_frame(f)
             self.check_size(f.shape[1], f.shape[0])
@@ -228,11 +252,19 @@ class Stylizer:
         groups: dict[tuple[int, int], list[int]] = {}
         for i, f in enumerate(frames):
             groups.setdefault(f.shape[:2], []).append(i)
-        for idx in groups.values():
-            results = self._run([frames[i] for i in idx])
-            for i, r in zip(idx, results):
-                out[i] = r
+        for (h, w), same in groups.items():
+            n = self.frames_per_call(w, h)
+            for start in range(0, len(same), n):
+                idx = same[start:start + n]
+                for i, r in zip(idx, self._run([frames[i] for i in idx], cancel)):
+                    out[i] = r
         return out  # type: ignore[return-value]
+
+    def frames_per_call(self, width: int, height: int) -> int:
+        """How many frames of this size one inference call may hold: the megapixel limit
+        is the memory of one call, so a batch of frames shares it (at least one frame)."""
+        per_call = self.max_megapixels * 1e6 / max(1, width * height)
+        return max(1, int(min(per_call, 1 << 16)))
 
     def check_size(self, width: int, height: int, what: str = "frame") -> None:
         """Refuse a frame too large for the memory limit, saying how to raise it."""
@@ -243,9 +275,20 @@ class Stylizer:
                 f"megapixels (the net needs about 0.25-0.9 GB per megapixel); raise it with --max-megapixels "
                 f"or {MAX_MEGAPIXELS_ENV} if this machine has the memory")
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer(self, batch: np.ndarray, cancel: Cancel | None = None) -> np.ndarray:
         """Raw model call: float32 N,3,H,W (0..255, H/W multiples of `multiple`) -> same."""
-        return self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("inference was cancelled")
+        run_options = cancel.run_options if cancel is not None else None
+        try:
+            return self.session.run([OUTPUT_NAME], {INPUT_NAME: batch}, run_options)[0]
+        except Exception as exc:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled("inference was cancelled") from None
+            # the model cannot run on this input (a wrong stylecam.multiple, out of memory)
+            n, _, h, w = batch.shape
+            what = f"a {w}x{h} frame" if n == 1 else f"a batch of {n} {w}x{h} frames"
+            raise StylecamError(f"{self.model_path}: fails on {what} ({first_line(exc, 200)})") from None
 
     # -- internals ----------------------------------------------------------------------
 
@@ -271,10 +314,9 @@ class Stylizer:
                                 f"{shape[2]}x{shape[3]}")
         if self.providers[0] == "TensorrtExecutionProvider":
             return  # TensorRT builds an engine per new shape (minutes); its frames are checked as they come
-        m = self.info.multiple
-        h, w = padded_size(5 * m, 7 * m, m, 0)  # not square, so swapped axes show too
+        h, w = probe_size(self.info.multiple)
         try:
-            out = self.infer(np.full((1, 3, h, w), 128, np.float32))
+            out = self.session.run([OUTPUT_NAME], {INPUT_NAME: np.full((1, 3, h, w), 128, np.float32)})[0]
         except Exception as exc:
             raise StylecamError(f"{self.model_path}: fails on a {w}x{h} probe frame "
                                 f"({first_line(exc, 200)})") from None
@@ -290,7 +332,7 @@ class Stylizer:
             raise StylecamError(f"{self.model_path}: the model produced NaN or infinite values; it is broken "
                                 "(or was exported wrongly)")
 
-    def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+    def _run(self, frames: list[np.ndarray], cancel: Cancel | None = None) -> list[np.ndarray]:
         h, w = frames[0].shape[:2]
         b = self.info.border
         hp, wp = padded_size(h, w, self.info.multiple, b)
@@ -299,7 +341,7 @@ class Stylizer:
         if b or ph or pw:  # mirror a border of b on every side, then up to the multiple
             stack = mirror_pad(stack, (b, ph), (b, pw))
         batch = np.ascontiguousarray(stack.transpose(0, 3, 1, 2), dtype=np.float32)
-        raw = self.infer(batch)
+        raw = self.infer(batch, cancel)
         self._check_output(raw, batch.shape)  # a broken net must not become a garbage picture
         result = raw[:, :, b:b + h, b:b + w]
         styled = np.clip(result.transpose(0, 2, 3, 1), 0, 255)
@@ -323,9 +365,18 @@ def _check_frame(frame: np.ndarray) -> None:
 
 def padded_size(h: int, w: int, multiple: int, border: int) -> tuple[int, int]:
     """The H, W a frame is padded to before inference: `border` mirrored on every side,
-    then up to the net's multiple (and at least MIN_SIDE)."""
-    return (max(MIN_SIDE, -(-(h + 2 * border) // multiple) * multiple),
-            max(MIN_SIDE, -(-(w + 2 * border) // multiple) * multiple))
+    then up to the net's multiple (and at least MIN_SIDE, itself rounded up to it)."""
+    least = -(-MIN_SIDE // multiple) * multiple
+    return (max(least, -(-(h + 2 * border) // multiple) * multiple),
+            max(least, -(-(w + 2 * border) // multiple) * multiple))
+
+
+def probe_size(multiple: int) -> tuple[int, int]:
+    """H, W of the frame a model is checked on at load: odd multiples of its declared
+    `multiple` (so a net that needs a larger one fails here, not on the first real frame),
+    at least MIN_SIDE, and not square (so swapped axes show too)."""
+    k = max(5, -(-MIN_SIDE // multiple)) | 1
+    return multiple * k, multiple * (k + 2)
 
 
 def mirror_index(n: int, before: int, after: int) -> np.ndarray:

@@ -5,6 +5,8 @@ without overwrite, writable folder), writes to a temp file and renames at the en
 """
 from __future__ import annotations
 
+import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,8 +21,8 @@ from .io.encode import VideoSink
 from .io.frames import VideoInfo
 from .io.images import check_output_size, read_image, write_image
 from .io.paths import (IMAGE_OUTPUT_SUFFIXES, IMAGE_SUFFIXES, VIDEO_OUTPUT_SUFFIXES, VIDEO_SUFFIXES, check_output,
-                       kind_of)
-from .pipeline import Progress, stylize_stream
+                       check_writable, kind_of)
+from .pipeline import Progress, stylize_frames, stylize_stream
 from .temporal import make_smoother
 
 Warn = Callable[[str], None]
@@ -56,7 +58,10 @@ class VideoOptions:
 
 
 def default_output(src: Path, style: str, kind: str) -> Path:
-    """video.mp4 -> video_mosaic.mp4 beside it; formats we cannot write become .mp4/.png."""
+    """video.mp4 -> video_mosaic.mp4 beside it; formats we cannot write become .mp4/.png.
+    The style name comes from the model's metadata: a path separator or control character
+    in it becomes "_", so the output stays beside the input and its name on one line."""
+    style = "".join("_" if c in "/\\" or not c.isprintable() else c for c in style)
     if kind == "folder":
         return src.with_name(f"{src.name}_{style}")
     suffix = src.suffix.lower()
@@ -78,7 +83,7 @@ def stylize_image_file(src: Path, dst: Path, engine: Stylizer, overwrite: bool =
         check_output_size(dst, width, height)
 
     image = read_image(src, check_size)
-    out = engine.stylize(image.rgb)
+    out = stylize_frames(engine, [image.rgb])[0]  # on a worker thread: a signal ends the job at once
     # a gray photo comes out in the style's colours; --preserve-color keeps it gray
     write_image(dst, out, like=image, overwrite=overwrite)
     h, w = out.shape[:2]
@@ -102,8 +107,13 @@ def stylize_video_file(src: Path, dst: Path, engine: Stylizer, options: VideoOpt
                  "(H.264 High 4:4:4), which some players do not support")
         sink = VideoSink(dst, info, audio_from=src, crf=options.crf, preset=options.preset, overwrite=overwrite)
         result.audio = sink.audio is not None
+        batch = min(options.batch, engine.frames_per_call(info.width, info.height))
+        if batch < options.batch and warn:  # its queues would hold the frames too
+            warn(f"{src.name}: --batch {options.batch} lowered to {batch}: one inference call may hold "
+                 f"{engine.max_megapixels:g} megapixels (--max-megapixels), {batch} frame{'s' if batch != 1 else ''} "
+                 f"of {info.width}x{info.height}")
         progress = Progress(info.frame_count or None, src.name, options.progress)
-        stats = stylize_stream(source, engine, sink.write, batch=options.batch,
+        stats = stylize_stream(source, engine, sink.write, batch=batch,
                                smoother=make_smoother(options.smooth, options.smooth_strength), progress=progress)
         if stats.frames == 0:
             raise StylecamError(f"no decodable video frames in {src}")
@@ -152,7 +162,49 @@ def _output_suffix(suffix: str, kind: str) -> str:
     return suffix
 
 
-def plan_folder(src: Path, dst: Path, style: str) -> list[tuple[Path, Path, str]]:
+def _media_kind(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
+
+
+Unreadable = list[tuple[Path, str, str]]  # path, kind ("folder", "image", "video"), reason
+
+
+def _find_inputs(src: Path, dst: Path, unreadable: Unreadable) -> list[Path]:
+    """Every regular image/video file below `src` (not in hidden folders, not in `dst`),
+    sorted. A sub-folder that cannot be listed, or a media file that cannot be looked at,
+    is added to `unreadable`; `src` itself unreadable is an error."""
+    dst_resolved = dst.resolve()
+    errors: list[OSError] = []
+    found: list[Path] = []
+    for root, dirs, names in os.walk(src, onerror=errors.append):
+        here = Path(root)
+        dirs[:] = [d for d in dirs if not d.startswith(".") and (here / d).resolve() != dst_resolved]
+        for name in names:
+            path = here / name
+            kind = _media_kind(path)
+            if name.startswith(".") or kind is None:
+                continue
+            try:
+                st = path.stat()
+            except FileNotFoundError:  # a symlink to nothing
+                continue
+            except OSError as exc:  # a folder that can be listed but not searched
+                unreadable.append((path, kind, exc.strerror or str(exc)))
+                continue
+            if stat.S_ISREG(st.st_mode) and dst_resolved not in path.resolve().parents:
+                found.append(path)
+    for error in errors:
+        folder = Path(error.filename) if error.filename else src
+        reason = error.strerror or str(error)
+        if folder == src:
+            raise StylecamError(f"cannot read folder {src}: {reason}")
+        unreadable.append((folder, "folder", reason))
+    unreadable.sort()
+    return sorted(found)
+
+
+def plan_folder(src: Path, dst: Path, style: str, unreadable: Unreadable | None = None) -> list[tuple[Path, Path, str]]:
     """Every image/video below `src` -> the same relative path below `dst` (videos as .mp4 if needed).
 
     Naming rule: an output keeps the input's relative path with the output extension
@@ -161,21 +213,19 @@ def plan_folder(src: Path, dst: Path, style: str) -> list[tuple[Path, Path, str]
     it and the others keep their own extension in the name: clip.avi -> clip.avi.mp4,
     IMG.JPG -> IMG.JPG.jpg; a name still taken gets _2, _3, ... before the output
     extension (clip.avi_2.mp4).
+
+    Sub-folders (and files) that cannot be read are added to `unreadable` with the reason.
     """
+    unreadable = [] if unreadable is None else unreadable
     found: list[tuple[Path, Path, str, str]] = []  # input, relative path, kind, output suffix
-    dst_resolved = dst.resolve()
-    for path in sorted(src.rglob("*")):
-        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(src).parts):
-            continue
-        if dst_resolved in path.resolve().parents:
-            continue  # output folder inside the input folder
-        suffix = path.suffix.lower()
-        kind = "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
-        if kind is None:
-            continue
-        rel = path.relative_to(src)
-        found.append((path, rel, kind, _output_suffix(suffix, kind)))
+    for path in _find_inputs(src, dst, unreadable):
+        kind = _media_kind(path)
+        assert kind is not None
+        found.append((path, path.relative_to(src), kind, _output_suffix(path.suffix, kind)))
     if not found:
+        if unreadable:
+            folder, _, reason = unreadable[0]
+            raise StylecamError(f"no images or videos could be read in {src}: cannot read {folder}: {reason}")
         raise StylecamError(f"no images or videos in {src}")
 
     def key(rel: Path) -> str:
@@ -217,7 +267,11 @@ def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOp
         return [stylize_video_file(src, dst, engine, options, overwrite, warn)]
     if dst.exists() and not dst.is_dir():
         raise StylecamError(f"output {dst} is a file; a folder input needs a folder output")
-    jobs = plan_folder(src, dst, engine.name)
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise StylecamError(f"the output folder {dst} is the input folder; choose another "
+                            f"(the default is {default_output(src, engine.name, kind)})")
+    unreadable: Unreadable = []
+    jobs = plan_folder(src, dst, engine.name, unreadable)
     # a symlink in the output tree can lead back into the input tree: compare real paths
     inputs = {path.resolve(): path for path, _, _ in jobs}
     refused = {out for _, out, _ in jobs if out.resolve() in inputs}
@@ -227,7 +281,14 @@ def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOp
             raise StylecamError(f"{len(existing)} outputs exist already (e.g. {existing[0]}); "
                                 "use -y/--overwrite to replace them")
     _make_folder(dst)  # a folder that cannot be made is one error, not one per file
+    if any(_writes_into(dst, out) for _, out, _ in jobs):
+        check_writable(dst)  # nor one that cannot be written to
     results: list[JobResult] = []
+    for path, what, reason in unreadable:  # in the summary like any file that failed
+        message = f"cannot read {'folder ' if what == 'folder' else ''}{path}: {reason}"
+        if warn:
+            warn(f"skipped {path}: {message}")
+        results.append(JobResult(str(path), str(dst / path.relative_to(src)), what, error=message))
     current: Path | None = None
     try:
         for path, out, kind in jobs:
@@ -258,6 +319,12 @@ def stylize_path(src: Path, dst: Path | None, engine: Stylizer, options: VideoOp
                             f"and are kept{in_progress}")
         raise
     return results
+
+
+def _writes_into(dst: Path, out: Path) -> bool:
+    """The output is made in `dst` itself, or in a sub-folder of it still to be made."""
+    parts = out.relative_to(dst).parts
+    return len(parts) == 1 or not (dst / parts[0]).is_dir()
 
 
 def _make_folder(folder: Path) -> None:

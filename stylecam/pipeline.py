@@ -14,12 +14,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from . import signals
-from .engine import Stylizer
+from .engine import Cancel, Stylizer
 from .io.frames import Frame
 from .temporal import Smoother
 
 _END = object()
+INFERENCE_THREAD = "stylecam-inference"
 
 
 @dataclass
@@ -65,12 +68,15 @@ class _Stages:
     def __init__(self) -> None:
         self.stopped = threading.Event()
         self.error: BaseException | None = None
+        self.interrupted_at: float | None = None  # when a signal (KeyboardInterrupt) stopped the run
         self.lock = threading.Lock()
 
     def stop(self, error: BaseException | None = None) -> None:
         with self.lock:
             if error is not None and self.error is None:
                 self.error = error
+            if isinstance(error, KeyboardInterrupt) and self.interrupted_at is None:
+                self.interrupted_at = time.monotonic()
         self.stopped.set()
 
     def put(self, q: queue.Queue, item: Any) -> bool:
@@ -106,17 +112,33 @@ class _Stages:
         threading.Thread(target=run, name=name, daemon=True).start()
         return ended
 
-    def wait_for(self, ended: list[threading.Event]) -> None:
+    def wait_for(self, ended: list[threading.Event], inference: threading.Event | None = None,
+                 cancel: Cancel | None = None) -> None:
         """Wait until every worker has ended. Not Thread.join: a join that a signal
         interrupts marks the thread as ended while it still runs (Python 3.11), and a
-        worker left inside onnxruntime at exit aborts the process."""
+        worker left inside onnxruntime at exit aborts the process.
+
+        Once the run stopped with an error or a signal, `cancel` stops the `inference`
+        worker's call at the net's next layer. After a signal that worker is waited for at
+        most signals.GRACE seconds and then left behind: one layer of a large image can take
+        many seconds, the process is about to end, and the command line ends it without the
+        interpreter's shutdown while such a thread runs (stylecam.__main__)."""
         for event in ended:
-            while True:
-                try:
-                    event.wait()
-                    break
-                except KeyboardInterrupt as exc:  # the job ends, once the workers have
-                    self.stop(exc)
+            self._wait(event, cancel)
+        if inference is not None:
+            self._wait(inference, cancel, may_leave=True)
+
+    def _wait(self, event: threading.Event, cancel: Cancel | None, may_leave: bool = False) -> None:
+        while not event.is_set():
+            if self.error is not None and cancel is not None:
+                cancel.cancel()
+            since = self.interrupted_at
+            if may_leave and since is not None and time.monotonic() - since > signals.GRACE:
+                return
+            try:
+                event.wait(0.05)
+            except KeyboardInterrupt as exc:  # the job ends, once the workers have
+                self.stop(exc)
 
 
 def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[Frame], None],
@@ -134,6 +156,7 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
     decoded: queue.Queue = queue.Queue(maxsize=size)
     styled: queue.Queue = queue.Queue(maxsize=size)
     stats = RunStats()
+    cancel = Cancel()
     started = time.perf_counter()
 
     def read() -> None:
@@ -155,7 +178,7 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
             done = item is _END
             if group:
                 t0 = time.perf_counter()
-                outputs = engine.stylize_batch([f.image for f in group])
+                outputs = engine.stylize_batch([f.image for f in group], cancel)
                 stats.inference_seconds += time.perf_counter() - t0
                 stats.batches += 1
                 for f, out in zip(group, outputs):
@@ -178,14 +201,14 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
         stages.stop()
 
     with signals.protected():  # a signal now would leave running workers nobody waits for
-        ended = [stages.thread(read, "stylecam-reader"), stages.thread(infer, "stylecam-inference"),
-                 stages.thread(write_all, "stylecam-writer")]
+        reader, inference, writer = (stages.thread(read, "stylecam-reader"), stages.thread(infer, INFERENCE_THREAD),
+                                     stages.thread(write_all, "stylecam-writer"))
     try:
         while not stages.stopped.wait(0.2):
             pass
     except KeyboardInterrupt as exc:  # Ctrl+C, or TERM/HUP as stylecam.signals.Terminated
         stages.stop(exc)
-    stages.wait_for(ended)
+    stages.wait_for([reader, writer], inference, cancel)
     stats.seconds = time.perf_counter() - started
     if progress is not None:
         progress.close()
@@ -193,3 +216,11 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
         raise stages.error
     return stats
 
+
+def stylize_frames(engine: Stylizer, images: list[np.ndarray]) -> list[np.ndarray]:
+    """`engine.stylize_batch(images)` on a worker thread, so that a signal ends the job
+    within a moment even while one inference call runs for many seconds (a large image,
+    a full net on a CPU): the call is cancelled and, if it has not ended after
+    signals.GRACE seconds, left behind (see `signals.interruptible`)."""
+    cancel = Cancel()
+    return signals.interruptible(lambda: engine.stylize_batch(images, cancel), INFERENCE_THREAD, cancel.cancel)

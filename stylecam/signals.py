@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 HANDLED = ("SIGINT", "SIGTERM", "SIGHUP")
 
@@ -72,6 +72,47 @@ def _raise(signum: int, frame: Any) -> None:
         return
     _closing = True
     raise Terminated(signum)
+
+
+# seconds work on a worker thread gets, after a signal, to end before the run leaves it behind
+GRACE = 0.5
+
+T = TypeVar("T")
+
+
+def interruptible(work: Callable[[], T], name: str, on_signal: Callable[[], None] | None = None) -> T:
+    """`work()` on a worker thread named `name` (stylecam-...), waited for so that a signal
+    ends the wait at once: C code that holds the main thread (an inference call, an image
+    encoder) would keep the signal waiting for seconds. On a signal, `on_signal` runs (to
+    cancel the work) and the worker gets GRACE seconds; if it is still running then, it is
+    left behind and the signal's KeyboardInterrupt goes on: the command line ends the
+    process without the interpreter's shutdown while such a thread runs (stylecam.__main__).
+    The work's own exception is raised here as it is."""
+    result: list[T] = []
+    error: list[BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            result.append(work())
+        except BaseException as exc:
+            error.append(exc)
+        finally:
+            done.set()
+
+    with protected():  # a signal now would leave a running worker nobody waits for
+        threading.Thread(target=run, name=name, daemon=True).start()
+    try:
+        while not done.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        if on_signal is not None:
+            on_signal()
+        done.wait(GRACE)  # a further signal is ignored by now (_closing)
+        raise
+    if error:
+        raise error[0]
+    return result[0]
 
 
 def install() -> dict[int, Any]:

@@ -7,6 +7,7 @@ The model contract itself is in `contract.py`.
 from __future__ import annotations
 
 import os
+import stat
 from importlib import resources
 from pathlib import Path
 
@@ -25,16 +26,33 @@ def _metadata_props(path: Path) -> dict[str, str]:
     """metadata_props via onnxruntime (always installed), so the runtime needs no `onnx` package."""
     import onnxruntime as ort
 
-    if not path.is_file():
-        raise StylecamError(f"model file not found: {path}")
+    check_model_file(path)
     opts = ort.SessionOptions()
-    opts.log_severity_level = 3
+    opts.log_severity_level = 4  # fatal only: the error below says what failed
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise StylecamError(f"not a valid ONNX model: {path} ({first_line(exc, 200)})") from None
     return dict(session.get_modelmeta().custom_metadata_map)
+
+
+def check_model_file(path: Path) -> None:
+    """A model path that is missing, not a regular file or not readable, in one line
+    (onnxruntime would say "system error number 13")."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise StylecamError(f"model file not found: {path}") from None
+    except OSError as exc:
+        raise StylecamError(f"cannot read model {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):  # a folder, or a named pipe that would block the load
+        raise StylecamError(f"model {path} is not a regular file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise StylecamError(f"cannot read model {path}: {exc.strerror or exc}") from None
 
 
 def model_dirs() -> list[Path]:
@@ -51,14 +69,22 @@ def bundled_dir() -> Path:
         return Path(__file__).resolve().parent.parent / "models"
 
 
-def available_styles() -> dict[str, Path]:
-    """Style name -> model path (base models only; variants are picked by the engine)."""
+def available_styles(unreadable: list[str] | None = None) -> dict[str, Path]:
+    """Style name -> model path (base models only; variants are picked by the engine).
+    A style folder that cannot be listed is added to `unreadable` with the reason."""
     found: dict[str, Path] = {}
     for folder in model_dirs():
-        if folder.is_dir():
-            for p in sorted(folder.glob("*" + contract.MODEL_SUFFIX)):
-                if not contract.is_variant(p.name):
-                    found.setdefault(p.name.removesuffix(contract.MODEL_SUFFIX), p)
+        if not folder.is_dir():
+            continue
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError as exc:
+            if unreadable is not None:
+                unreadable.append(f"{folder} ({exc.strerror or exc})")
+            continue
+        for name in names:
+            if name.endswith(contract.MODEL_SUFFIX) and not name.startswith(".") and not contract.is_variant(name):
+                found.setdefault(name.removesuffix(contract.MODEL_SUFFIX), folder / name)
     return found
 
 
@@ -67,7 +93,11 @@ def list_styles() -> list[StyleInfo]:
     import warnings
 
     infos = []
-    for path in available_styles().values():
+    unreadable: list[str] = []
+    found = available_styles(unreadable)
+    for folder in unreadable:
+        warnings.warn(f"cannot read the style folder {folder}", stacklevel=2)
+    for path in found.values():
         try:
             infos.append(read_info(path))
         except StylecamError as exc:
@@ -86,14 +116,15 @@ def resolve(style: str | os.PathLike[str]) -> Path:
     text = os.fspath(style)
     candidate = Path(text).expanduser()
     if is_model_path(text):
-        if not candidate.is_file():
-            raise StylecamError(f"model file not found: {candidate}")
+        check_model_file(candidate)
         return candidate
-    styles = available_styles()
+    unreadable: list[str] = []
+    styles = available_styles(unreadable)
     if text in styles:
         return styles[text]
     known = ", ".join(sorted(styles)) or "none installed"
-    raise StylecamError(f"unknown style {text!r}; known styles: {known}")
+    missed = f"; cannot read the style folder {', '.join(unreadable)}" if unreadable else ""
+    raise StylecamError(f"unknown style {text!r}; known styles: {known}{missed}")
 
 
 def variant_path(base: Path, suffix: str) -> Path | None:

@@ -120,10 +120,10 @@ def test_folder_isolates_errors_nobody_foresaw(tmp_path, test_model):
     engine = Stylizer(test_model, device="cpu")
     real = engine.stylize_batch
 
-    def flaky(frames):
+    def flaky(frames, cancel=None):
         if frames[0].shape[1] == 33:
             raise RuntimeError("something nobody foresaw\nsecond line")
-        return real(frames)
+        return real(frames, cancel)
 
     engine.stylize_batch = flaky
     warnings: list[str] = []
@@ -239,6 +239,34 @@ def test_engine_refuses_oversized_frames(test_model):
     assert s.stylize(np.zeros((50, 200, 3), np.uint8)).shape == (50, 200, 3)
     with pytest.raises(StylecamError, match="200x100"):
         s.stylize(np.zeros((100, 200, 3), np.uint8))
+
+
+def test_a_batch_shares_the_megapixel_limit(tmp_path, test_model, cli_env):
+    """The limit is the memory of one inference call: --batch 64 of 4K frames must not make
+    one call of 530 megapixels. Frames are split into calls that fit, results unchanged."""
+    from conftest import probe
+    from stylecam import Stylizer
+
+    engine = Stylizer(test_model, device="cpu", max_megapixels=0.01)
+    calls: list[int] = []
+    real = engine.infer
+
+    def counting(batch, cancel=None):
+        calls.append(batch.shape[0])
+        return real(batch, cancel)
+
+    engine.infer = counting
+    frames = [np.random.default_rng(i).integers(0, 256, (50, 50, 3), dtype=np.uint8) for i in range(9)]
+    outs = engine.stylize_batch(frames)  # 2500 pixels a frame: 4 to a call
+    assert calls == [4, 4, 1]
+    assert all(np.array_equal(o, engine.stylize(f)) for o, f in zip(outs, frames))
+    clip = make_video(tmp_path / "c.mp4", frames=12, size=(200, 100))
+    out = tmp_path / "out.mp4"
+    r = cli(clip, "-o", out, "--style", "testnet", "--batch", "8", "--max-megapixels", "0.05", env=cli_env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines()[0] == ("stylecam: warning: c.mp4: --batch 8 lowered to 2: one inference call may "
+                                        "hold 0.05 megapixels (--max-megapixels), 2 frames of 200x100"), r.stderr
+    assert probe(out)["frames"] == 12
 
 
 # -- models that break the contract -----------------------------------------------------
@@ -436,6 +464,158 @@ def test_ctrl_c_after_the_output_is_written_keeps_exit_0(tmp_path, cli_env):
             proc.send_signal(signal.SIGINT)
             time.sleep(0.0005)
         assert proc.wait() == 0 and out.exists(), (run, proc.returncode, proc.stderr.read())
+
+def build_one_slow_layer_model(path: Path, kernel: int = 63) -> Path:
+    """A model that keeps the contract (its output is its input) but spends seconds in one
+    layer on a large frame: a single kernel x kernel convolution, where onnxruntime cannot
+    stop between layers (about 10 s for 1200x900 on two 2020s cores)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = np.zeros((3, 3, kernel, kernel), np.float32)
+    for c in range(3):
+        weight[c, c, kernel // 2, kernel // 2] = 1.0
+    dims = ["N", 3, "H", "W"]
+    graph = helper.make_graph([helper.make_node("Conv", ["input", "w"], ["output"], pads=[kernel // 2] * 4)], "slow",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, dims)],
+                              [numpy_helper.from_array(weight, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_signal_while_a_large_image_is_encoded(tmp_path, cli_env):
+    """WebP encodes a large image in one C call of seconds (no signal is handled during
+    it): a signal then ends the run within 2 s all the same, with no temp file left."""
+    import random
+    import signal
+    import time
+
+    big = save_photo(tmp_path / "big.png", size=(4000, 3000))  # noise: slow to encode
+    work = tmp_path / "work"
+    work.mkdir()
+    rng = random.Random(7)
+    sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    for run in range(10):
+        sig = sigs[run % 3]
+        out = work / f"out{run}.webp"
+        proc = start([big, "-o", out, "--style", "testnet"], cli_env)
+        deadline = time.time() + 60
+        while not leftovers(work) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+        assert leftovers(work), (run, proc.poll())
+        time.sleep(rng.uniform(0, 0.8))
+        assert proc.poll() is None, "the encoding was not long enough to be interrupted"
+        proc.send_signal(sig)
+        sent = time.time()
+        _, err = proc.communicate(timeout=30)
+        took = time.time() - sent
+        assert took < 2, (run, round(took, 2))
+        assert proc.returncode == 128 + sig, (run, proc.returncode, err)
+        what = "interrupted" if sig == signal.SIGINT else f"terminated by {signal.Signals(sig).name}"
+        assert err.strip() == f"stylecam: {what}; no partial output was left", (run, err)
+        assert not out.exists() and leftovers(work) == [], run
+
+
+def test_cancel_stops_an_inference_call_between_layers(models_dir):
+    """A call that another thread cancels ends at the net's next layer (slownet has 50,
+    a batch of eight 1280x720 frames takes several seconds in full), and a cancelled
+    Cancel fails every later call at once."""
+    import threading
+    import time
+
+    from stylecam import Stylizer
+    from stylecam.engine import Cancel, Cancelled
+
+    engine = Stylizer(models_dir / "slownet.onnx", device="cpu")
+    frames = [np.full((720, 1280, 3), 100, np.uint8)] * 8
+    cancel = Cancel()
+    timer = threading.Timer(0.3, cancel.cancel)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        engine.stylize_batch(frames, cancel)
+    assert time.monotonic() - started < 1.5
+    with pytest.raises(Cancelled):
+        engine.stylize_batch(frames[:1], cancel)
+    assert engine.stylize_batch(frames[:1], Cancel())[0].shape == (720, 1280, 3)
+
+
+def worker_cpu_seconds(pid: int) -> float:
+    """CPU time used by the process's threads other than its main thread: onnxruntime's
+    pool and stylecam's workers, which only work in earnest once inference runs."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        if task.name == str(pid):
+            continue
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see when inference runs")
+@pytest.mark.parametrize("job, runs", [("image", 20), ("video", 10), ("live", 10)])
+def test_signal_during_a_long_inference_call_ends_the_run_at_once(tmp_path, cli_env, job, runs):
+    """A signal while one inference call runs for seconds (a large image, a big --batch, a
+    large live frame) ends the process within 2 s, not when the call is done; INT, TERM
+    and HUP in turn. The model spends its time in one layer, where onnxruntime cannot be
+    stopped between layers."""
+    import random
+    import signal
+    import time
+
+    from conftest import probe
+
+    model = build_one_slow_layer_model(tmp_path / "slow.onnx")
+    args: list = ["--style", model, "--threads", "2"]
+    if job == "image":
+        src = save_photo(tmp_path / "big.png", size=(1200, 900))
+    else:
+        size = (640, 360) if job == "video" else (1280, 720)  # a batch of 8, or one large live frame
+        src = make_video(tmp_path / "clip.mp4", frames=120, size=size, fps=24)
+        args += ["--batch", "8"] if job == "video" else ["--live", "--no-window", "--json"]
+    work = tmp_path / "work"
+    work.mkdir()
+    rng = random.Random(job)
+    sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    for run in range(runs):
+        sig = sigs[run % 3]
+        out = work / (f"out{run}.png" if job == "image" else f"out{run}.mp4")
+        proc = start([src, "-o", out, *args], cli_env)
+        deadline = time.time() + 60
+        while proc.poll() is None and worker_cpu_seconds(proc.pid) < 0.5 and time.time() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, (run, proc.returncode, proc.communicate()[1])
+        assert worker_cpu_seconds(proc.pid) >= 0.5, "inference never started"
+        time.sleep(rng.uniform(0, 1.0))
+        assert proc.poll() is None, "the inference call was not long enough to be interrupted"
+        proc.send_signal(sig)
+        sent = time.time()
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        took = time.time() - sent
+        assert "Traceback" not in err, err
+        assert took < 2, (run, signal.Signals(sig).name, round(took, 2))
+        assert leftovers(work) == [], run
+        if job == "live":  # the session ends as with q: the recording keeps every shown frame
+            assert proc.returncode == (0 if sig == signal.SIGINT else 128 + sig), (run, err)
+            if out.exists():
+                assert probe(out)["frames"] >= 1
+        else:
+            assert proc.returncode == 128 + sig, (run, proc.returncode, err)
+            what = "interrupted" if sig == signal.SIGINT else f"terminated by {signal.Signals(sig).name}"
+            assert err.strip() == f"stylecam: {what}; no partial output was left", (run, err)
+            assert not out.exists(), run
+
 
 # -- two writers, one output -------------------------------------------------------------
 
@@ -707,7 +887,10 @@ def test_ctrl_c_in_a_folder_job_says_what_was_written(tmp_path, cli_env):
     out = tmp_path / "out"
     proc = start([src, "-o", out, "--style", "slownet"], cli_env)
     deadline = time.time() + 60
-    while not all_leftovers(out if out.is_dir() else tmp_path) and proc.poll() is None and time.time() < deadline:
+    # the video's temp file: an image's lives a few ms, and a signal then would be right to
+    # say that fewer files were written
+    while not any(name.endswith(".part.mp4") for name in all_leftovers(out if out.is_dir() else tmp_path)) \
+            and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -766,3 +949,303 @@ def test_unusable_paths_are_one_line(tmp_path, cli_env):
     bad = [line for line in r.stderr.splitlines() if "sub" in line]
     assert len(bad) == 1 and "cannot make the output folder" in bad[0] and "Error:" not in bad[0], r.stderr
     assert (out / "a.png").is_file()
+
+
+# -- permissions: run as a user the permission bits apply to ------------------------------
+
+
+def as_ordinary_user():
+    """A Popen preexec_fn under which the command meets permission bits as any user does.
+
+    Root (as on CI) bypasses them (CAP_DAC_OVERRIDE), so there it drops every capability
+    from the bounding set: the exec that follows then gives the process none, and root's
+    own files (mode 000, a 0555 folder) refuse it with EACCES like an ordinary owner's.
+    (Not setuid to nobody: the interpreter of a venv under /root, mode 0700, would be out
+    of reach.) For any other user it changes nothing. `check_permissions_apply` proves it.
+    """
+    if os.geteuid() != 0:
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not in the forked child
+    last_cap = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+
+    def drop() -> None:
+        for cap in range(last_cap + 1):
+            if prctl(ctypes.c_int(24), ctypes.c_ulong(cap), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                     ctypes.c_ulong(0)) != 0:  # PR_CAPBSET_DROP
+                raise OSError(ctypes.get_errno(), f"cannot drop capability {cap}")
+    return drop
+
+
+def cli_as_user(*args, env=None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stylecam", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=timeout, preexec_fn=as_ordinary_user())
+
+
+@pytest.fixture()
+def check_permissions_apply(tmp_path):
+    """Fails (never skips) when the commands of a test would not meet EACCES."""
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"x")
+    probe.chmod(0)
+    r = subprocess.run([sys.executable, "-c", f"open({str(probe)!r}, 'rb')"], capture_output=True, text=True,
+                       preexec_fn=as_ordinary_user())
+    assert "PermissionError" in r.stderr, f"a mode-000 file could be read: {r.returncode} {r.stderr}"
+    probe.unlink()
+
+
+def test_unreadable_input_is_one_line(tmp_path, cli_env, check_permissions_apply):
+    photo = save_photo(tmp_path / "p.png")
+    clip = make_video(tmp_path / "c.mp4", frames=3)
+    (tmp_path / "noext").write_bytes(photo.read_bytes())  # judged by content: must not be "not an image"
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    hidden = save_photo(locked / "q.png")
+    for path in (photo, clip, tmp_path / "noext", locked):
+        path.chmod(0)
+    out = tmp_path / "out"
+    out.mkdir()
+    for src in (photo, clip, tmp_path / "noext", hidden):
+        for extra in ([], ["--live", "--no-window"]) if src == clip else ([],):
+            r = cli_as_user(src, "-o", out / f"o{src.suffix or '.png'}", "--style", "testnet", *extra, env=cli_env)
+            assert_usage_error(r, f"cannot read {src}: Permission denied")
+    assert list(out.iterdir()) == [] and all_leftovers(tmp_path) == []
+    locked.chmod(0o755)
+
+
+def test_unwritable_output_folder_is_one_line(tmp_path, cli_env, check_permissions_apply):
+    photo = save_photo(tmp_path / "p.png")
+    clip = make_video(tmp_path / "c.mp4", frames=3)
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    save_photo(src / "a.png")
+    save_photo(src / "sub" / "b.png")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    for args, match in [([photo, "-o", ro / "x.png"], f"cannot write to {ro}: Permission denied"),
+                        ([clip, "-o", ro / "x.mp4"], f"cannot write to {ro}: Permission denied"),
+                        ([src, "-o", ro], f"cannot write to {ro}: Permission denied"),  # one line, not one per file
+                        ([src, "-o", ro / "new"], f"cannot make the output folder {ro / 'new'}: Permission denied"),
+                        ([clip, "--live", "--no-window", "-o", ro / "rec.mp4"], f"cannot write to {ro}")]:
+        assert_usage_error(cli_as_user(*args, "--style", "testnet", env=cli_env), match)
+    assert list(ro.iterdir()) == []
+
+
+def test_read_only_output_is_kept_with_and_without_y(tmp_path, cli_env, check_permissions_apply):
+    photo = save_photo(tmp_path / "p.png")
+    clip = make_video(tmp_path / "c.mp4", frames=3)
+    for src, out in ((photo, tmp_path / "o.png"), (clip, tmp_path / "o.mp4")):
+        out.write_bytes(b"precious")
+        out.chmod(0o444)
+        for extra in ([], ["-y"]):
+            r = cli_as_user(src, "-o", out, "--style", "testnet", *extra, env=cli_env)
+            assert_usage_error(r, f"output {out} is read-only; it is kept")
+            assert out.read_bytes() == b"precious" and mode(out) == 0o444
+    # in a folder job with -y it is that file's failure; the others are written
+    src = tmp_path / "in"
+    src.mkdir()
+    save_photo(src / "a.png")
+    save_photo(src / "b.png", seed=1)
+    dst = tmp_path / "out"
+    dst.mkdir()
+    (dst / "b.png").write_bytes(b"precious")
+    (dst / "b.png").chmod(0o444)
+    r = cli_as_user(src, "-o", dst, "--style", "testnet", "-y", env=cli_env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines[0] == f"stylecam: warning: skipped {src / 'b.png'}: output {dst / 'b.png'} is read-only; it is kept " \
+                       "(make it writable to replace it, or choose another output)", r.stderr
+    assert lines[-1] == "stylecam: error: 1 of 2 files failed" and len(lines) == 3, r.stderr
+    assert (dst / "b.png").read_bytes() == b"precious" and Image.open(dst / "a.png").size == (40, 30)
+    assert all_leftovers(tmp_path) == []
+
+
+def test_folder_with_unreadable_files_and_folders_goes_on(tmp_path, cli_env, check_permissions_apply):
+    """An unreadable file, a folder that cannot be listed and one that can be listed but not
+    searched: each is one line and a failure in the summary and JSON; the rest is written."""
+    src = tmp_path / "in"
+    for sub in ("sub", "locked", "nosearch"):
+        (src / sub).mkdir(parents=True)
+    save_photo(src / "a.png")
+    save_photo(src / "b.png", seed=1)
+    make_video(src / "c.mp4", frames=3)
+    save_photo(src / "sub" / "d.png", seed=2)
+    save_photo(src / "locked" / "e.png", seed=3)
+    save_photo(src / "nosearch" / "f.png", seed=4)
+    before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    (src / "b.png").chmod(0)
+    (src / "locked").chmod(0)
+    (src / "nosearch").chmod(0o444)
+    out = tmp_path / "out"
+    r = cli_as_user(src, "-o", out, "--style", "testnet", "--json", env=cli_env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    failed = {Path(x["input"]).relative_to(src).as_posix(): x["error"] for x in json.loads(r.stdout)["results"]
+              if x["error"]}
+    assert failed == {"b.png": f"cannot read image {src / 'b.png'}: Permission denied",
+                      "locked": f"cannot read folder {src / 'locked'}: Permission denied",
+                      "nosearch/f.png": f"cannot read {src / 'nosearch' / 'f.png'}: Permission denied"}, failed
+    warned = [line for line in r.stderr.splitlines() if line.startswith("stylecam: warning: skipped")]
+    assert len(warned) == 3 and r.stderr.splitlines()[-1] == "stylecam: error: 3 of 6 files failed", r.stderr
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert made == ["a.png", "c.mp4", "sub/d.png"]
+    assert all_leftovers(tmp_path) == []
+    for folder in ("locked", "nosearch"):
+        (src / folder).chmod(0o755)
+    (src / "b.png").chmod(0o644)
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+    # the input folder itself
+    src.chmod(0)
+    assert_usage_error(cli_as_user(src, "-o", tmp_path / "out2", "--style", "testnet", env=cli_env),
+                       f"cannot read folder {src}: Permission denied")
+    src.chmod(0o755)
+    assert not (tmp_path / "out2").exists()
+
+
+def test_unreadable_models_and_style_folders(tmp_path, models_dir, check_permissions_apply):
+    from conftest import build_test_model
+
+    photo = save_photo(tmp_path / "p.png")
+    locked_model = build_test_model(tmp_path / "locked.onnx", name="locked")
+    locked_model.chmod(0)
+    locked_folder = tmp_path / "styles"
+    locked_folder.mkdir()
+    build_test_model(locked_folder / "hidden.onnx", name="hidden")
+    locked_folder.chmod(0)
+    fifo = tmp_path / "pipe.onnx"
+    os.mkfifo(fifo)
+    env = {**os.environ, "STYLECAM_MODELS": os.pathsep.join([str(locked_folder), str(tmp_path), str(models_dir)])}
+    out = tmp_path / "out.png"
+    for style, match in [(locked_model, f"cannot read model {locked_model}: Permission denied"),
+                         ("locked", f"cannot read model {locked_model}: Permission denied"),
+                         (fifo, f"model {fifo} is not a regular file"),  # not "model file not found"
+                         ("hidden", f"; cannot read the style folder {locked_folder} (Permission denied)")]:
+        r = cli_as_user(photo, "-o", out, "--style", style, env=env, timeout=60)
+        assert_usage_error(r, match)
+        assert style != "hidden" or "unknown style 'hidden'; known styles: " in r.stderr
+    r = cli_as_user("--list-styles", env=env, timeout=60)
+    assert r.returncode == 0 and "testnet" in r.stdout, r.stderr
+    assert sorted(r.stderr.splitlines()) == [
+        f"stylecam: warning: cannot read the style folder {locked_folder} (Permission denied)",
+        f"stylecam: warning: skipped style locked.onnx: cannot read model {locked_model}: Permission denied",
+        f"stylecam: warning: skipped style pipe.onnx: model {fifo} is not a regular file"], r.stderr
+    assert not out.exists()
+    locked_folder.chmod(0o755)
+
+
+def set_metadata(path: Path, **props: str) -> Path:
+    import onnx
+
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key in props:
+            prop.value = props.pop(prop.key)
+    for key, value in props.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_hostile_model_metadata(tmp_path):
+    """A model's metadata cannot crash a run, make it pad frames to gigabytes or put the
+    default output anywhere but beside the input."""
+    from conftest import build_test_model
+
+    photo = save_photo(tmp_path / "p.png")
+    # declares multiple 1 but needs 4 (SpaceToDepth): caught on the probe frame, at load
+    wrong = set_metadata(build_test_model(tmp_path / "wrong.onnx"), **{"stylecam.multiple": "1"})
+    assert_usage_error(cli(photo, "-o", tmp_path / "o1.png", "--style", wrong),
+                       "wrong.onnx: fails on a 19x17 probe frame")
+    for value in ("0", "-8"):
+        set_metadata(wrong, **{"stylecam.multiple": value})
+        assert_usage_error(cli(photo, "-o", tmp_path / "o1.png", "--style", wrong), "probe frame")
+    # an absurd multiple would pad the probe to 7000000x5000000: taken as 64 (the net needs 4)
+    huge = set_metadata(build_test_model(tmp_path / "huge.onnx"), **{"stylecam.multiple": "1000000"})
+    r = cli(photo, "-o", tmp_path / "o2.png", "--style", huge)
+    assert r.returncode == 0 and Image.open(tmp_path / "o2.png").size == (40, 30), r.stderr
+    # a name with path separators and a newline: the default output stays beside the input
+    evil = set_metadata(build_test_model(tmp_path / "evil.onnx"), **{"stylecam.name": "../../evil\nname"})
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "p.png").write_bytes(photo.read_bytes())
+    r = cli(work / "p.png", "--style", evil)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in work.iterdir()) == ["p.png", "p_.._.._evil_name.png"]
+    assert r.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".png") == ["o2.png", "p.png"]
+
+
+def build_fails_on_tall_frames(path: Path, rows: int = 64) -> Path:
+    """A model that passes the probe frame but fails in onnxruntime on a frame taller than
+    `rows` (it adds its first `rows` rows to the whole frame: the shapes stop matching)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.array([0], np.int64), "start"),
+             numpy_helper.from_array(np.array([rows], np.int64), "end"),
+             numpy_helper.from_array(np.array([2], np.int64), "axis"),
+             numpy_helper.from_array(np.array(0.5, np.float32), "half")]
+    nodes = [helper.make_node("Slice", ["input", "start", "end", "axis"], ["top"]),
+             helper.make_node("Add", ["input", "top"], ["sum"]),
+             helper.make_node("Mul", ["sum", "half"], ["output"])]
+    dims = ["N", 3, "H", "W"]
+    graph = helper.make_graph(nodes, "tall", [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, dims)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_model_that_fails_on_a_real_frame_is_one_line(tmp_path):
+    model = build_fails_on_tall_frames(tmp_path / "tall.onnx")
+    photo = save_photo(tmp_path / "p.png", size=(40, 100))
+    clip = make_video(tmp_path / "c.mp4", frames=4, size=(48, 96))
+    assert cli(save_photo(tmp_path / "small.png"), "-o", tmp_path / "ok.png", "--style", model).returncode == 0
+    for src, out, match in [(photo, tmp_path / "o.png", "tall.onnx: fails on a 40x100 frame"),
+                            (clip, tmp_path / "o.mp4", "tall.onnx: fails on a batch of 2 48x96 frames")]:
+        assert_usage_error(cli(src, "-o", out, "--style", model, "--batch", "2"), match)
+        assert not out.exists()
+    assert all_leftovers(tmp_path) == []
+
+
+def test_outputs_that_are_not_regular_files_are_left_alone(tmp_path, cli_env):
+    """-y replaces a file, never a named pipe, a device or a link to one (the rename would
+    put a file in its place: a reader waiting on the pipe would never get it)."""
+    photo = save_photo(tmp_path / "p.png")
+    clip = make_video(tmp_path / "c.mp4", frames=3)
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    null = tmp_path / "null.mp4"
+    null.symlink_to(os.devnull)
+    for src, out, kind in ((photo, fifo, "a named pipe"), (clip, null, "a character device")):
+        for extra in ([], ["-y"]):
+            assert_usage_error(cli(src, "-o", out, "--style", "testnet", *extra, env=cli_env, timeout=60),
+                               f"output {out} is not a regular file ({kind})")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and null.is_symlink() and stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    assert all_leftovers(tmp_path) == []
+
+
+def test_output_folder_that_is_the_input_folder(tmp_path, cli_env):
+    src = tmp_path / "in"
+    src.mkdir()
+    save_photo(src / "a.png")
+    make_video(src / "b.avi", frames=3, codec="mpeg4")
+    before = sorted(p.name for p in src.iterdir())
+    for out in (src, tmp_path / "in" / "." / ""):
+        assert_usage_error(cli(src, "-o", out, "--style", "testnet", "-y", env=cli_env),
+                           f"is the input folder; choose another (the default is {tmp_path / 'in_testnet'})")
+    assert sorted(p.name for p in src.iterdir()) == before
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_stdout_that_cannot_be_written_is_one_line(tmp_path, cli_env):
+    photo = save_photo(tmp_path / "p.png")
+    out = tmp_path / "o.png"
+    for args in ([photo, "-o", out, "--json"], ["--list-styles"], ["--list-styles", "--json"]):
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([sys.executable, "-m", "stylecam", *map(str, args), "--style", "testnet"],
+                               stdout=full, stderr=subprocess.PIPE, text=True, env=cli_env, timeout=120)
+        assert_usage_error(r, "cannot write to standard output: No space left on device")
+    assert out.exists()  # the image was written; only the summary could not be

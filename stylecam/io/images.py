@@ -5,11 +5,11 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from .. import defaults
+from .. import defaults, signals
 from ..atomic import AtomicOutput, write_error
 from ..errors import StylecamError, first_line
 
@@ -43,7 +43,9 @@ def read_image(path: Path, check_size: Callable[[int, int], None] | None = None)
     except Image.DecompressionBombError as exc:  # Pillow's guard against a tiny file claiming a huge image
         raise StylecamError(f"cannot read image {path}: {_first_sentence(exc)}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise StylecamError(f"cannot read image {path}: {exc}") from None
+        # the file system's reason without "[Errno 13] ... 'path'"; Pillow's own text as it is
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise StylecamError(f"cannot read image {path}: {reason}") from None
     icc = img.info.get("icc_profile")
     alpha = None
     mode = img.mode
@@ -102,8 +104,15 @@ def write_image(path: Path, rgb: np.ndarray, like: StillImage | None = None, qua
         raise StylecamError(f"unsupported image output format {suffix!r}")
     check_output_size(path, img.width, img.height)
     with AtomicOutput(path, overwrite) as tmp:
+        # an encoder runs in C for seconds on a large image (WebP: one call), so it runs on a
+        # worker a signal need not wait for; the file is opened here, so a worker left
+        # behind writes to the removed temp file and can never create it again
+        def encode(out: BinaryIO) -> None:
+            with out:
+                img.save(out, format=fmt, **options)
         try:
-            img.save(tmp, format=fmt, **options)
+            out = open(tmp, "wb")
+            signals.interruptible(lambda: encode(out), "stylecam-image-encoder")
         except OSError as exc:
             if exc.errno is None:  # Pillow's own refusal, not the file system's
                 raise StylecamError(f"cannot write image {path}: {first_line(exc)}") from None

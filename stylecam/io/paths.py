@@ -6,6 +6,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from .. import signals
 from ..atomic import name_max
 from ..errors import StylecamError
 
@@ -31,6 +32,11 @@ def kind_of(path: Path) -> str:
         raise StylecamError(f"{path} is not a regular file ({_file_type(st.st_mode)}); give an image, video or folder")
     if st.st_size == 0:
         raise StylecamError(f"input {path} is empty (0 bytes)")
+    try:  # no permission: say so, not "not an image or video" or a decoder's words
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise StylecamError(f"cannot read {path}: {exc.strerror or exc}") from None
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         return "image"
@@ -84,11 +90,23 @@ def _check_output(target: Path, inputs: list[Path], overwrite: bool) -> None:
             raise StylecamError(f"output {target} is the input file; choose another output path")
     if target.exists() and target.is_dir():
         raise StylecamError(f"output {target} is a folder")
+    if target.exists() and not target.is_file():  # -y would put a file in place of a device or pipe
+        raise StylecamError(f"output {target} is not a regular file ({_file_type(target.stat().st_mode)}); "
+                            "it is left as it is")
+    if target.exists() and not os.access(target, os.W_OK):  # a rename would replace it all the same
+        raise StylecamError(f"output {target} is read-only; it is kept (make it writable to replace it, "
+                            "or choose another output)")
     if os.path.lexists(target) and not overwrite:  # also a symlink to nothing, which a write would follow
         raise StylecamError(f"output {target} exists; use -y/--overwrite to replace it")
+    check_writable(parent)
+
+
+def check_writable(folder: Path) -> None:
+    """Fail in one line when no file can be made in `folder` (permissions, read-only mount)."""
     try:
-        fd, probe = tempfile.mkstemp(prefix=".stylecam-write-test.", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
+        with signals.protected():  # never left behind by a signal
+            fd, probe = tempfile.mkstemp(prefix=".stylecam-write-test.", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
     except OSError as exc:
-        raise StylecamError(f"cannot write to {parent}: {exc.strerror or exc}") from None
+        raise StylecamError(f"cannot write to {folder}: {exc.strerror or exc}") from None

@@ -21,6 +21,7 @@ import numpy as np
 from .. import defaults
 from ..engine import Stylizer
 from ..errors import StylecamError
+from ..pipeline import stylize_frames
 from ..temporal import make_smoother
 from .sinks import Sink
 from .sources import LiveFrame, LiveSource, SourceLost
@@ -215,7 +216,7 @@ class LiveLoop:
                     self.stats.paused += 1
                     continue
                 t0 = time.monotonic()
-                out = self.engine.stylize(frame.image)
+                out = stylize_frames(self.engine, [frame.image])[0]  # a signal need not wait for it
                 self.stats.inference.append(time.monotonic() - t0)
                 out = self.smoother(frame.image, out)
                 for sink in self.sinks:
