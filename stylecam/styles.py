@@ -2,11 +2,14 @@
 
 Bundled styles live in `models/` at the repository root, installed as the
 `stylecam.models` package data. `STYLECAM_MODELS` (os.pathsep-separated folders) adds more.
+A multi-style net is one file holding several styles: each of them is a style here, run as
+its row of the net (`StyleRef.index`); a style's own file wins over a row of the same name.
 The model contract itself is in `contract.py`.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -15,10 +18,32 @@ from .contract import StyleInfo
 from .errors import StylecamError, first_line
 
 
+@dataclass(frozen=True)
+class StyleRef:
+    """Where a style runs: its own model file, or row `index` of a multi-style net."""
+
+    name: str
+    path: Path  # the base model file (the engine picks its fast net or precision copy)
+    index: int | None = None
+
+
+_read: dict[tuple[str, int, int], StyleInfo] = {}  # (path, mtime, size) -> info: a file is read once
+
+
 def read_info(path: str | Path) -> StyleInfo:
     """Read a model's metadata without building an inference session."""
     path = Path(path)
-    return StyleInfo.from_metadata(_metadata_props(path), path)
+    try:
+        st = path.stat()
+    except OSError:
+        st = None
+    key = (str(path), st.st_mtime_ns, st.st_size) if st else None
+    if key is not None and key in _read:
+        return _read[key]
+    info = StyleInfo.from_metadata(_metadata_props(path), path)
+    if key is not None:
+        _read[key] = info
+    return info
 
 
 def _metadata_props(path: Path) -> dict[str, str]:
@@ -63,16 +88,54 @@ def available_styles() -> dict[str, Path]:
 
 
 def list_styles() -> list[StyleInfo]:
-    """Every installed style; a model file that cannot be read is skipped with a warning."""
+    """Every installed style, each style of a multi-style net included (`index` set); a
+    model file that cannot be read is skipped with a warning."""
     import warnings
 
-    infos = []
+    own: dict[str, StyleInfo] = {}
+    rows: list[StyleInfo] = []
     for path in available_styles().values():
         try:
-            infos.append(read_info(path))
+            info = read_info(path)
         except StylecamError as exc:
             warnings.warn(f"skipped style {path.name}: {exc}", stacklevel=2)
-    return infos
+            continue
+        if info.styles:
+            rows += [info.member(i) for i in range(len(info.styles))]
+        else:
+            own[path.name.removesuffix(contract.MODEL_SUFFIX)] = info
+    found = list(own.values())
+    names = set(own)
+    for row in rows:  # a style's own file wins over a row of the same name, and the first net over later ones
+        if row.name not in names:
+            names.add(row.name)
+            found.append(row)
+    return found
+
+
+def _rows() -> dict[str, StyleRef]:
+    """The styles of every multi-style net, first net first (model files that cannot be read are left out)."""
+    found: dict[str, StyleRef] = {}
+    for path in available_styles().values():
+        try:
+            info = read_info(path)
+        except StylecamError:
+            continue
+        for i, name in enumerate(info.style_names):
+            found.setdefault(name, StyleRef(name, path, i))
+    return found
+
+
+def net_holding(names: list[str]) -> Path | None:
+    """The first multi-style net that holds every one of `names` (so it can blend them), if any."""
+    for path in available_styles().values():
+        try:
+            held = set(read_info(path).style_names)
+        except StylecamError:
+            continue
+        if held and set(names) <= held:
+            return path
+    return None
 
 
 def is_model_path(style: str | os.PathLike[str]) -> bool:
@@ -83,16 +146,25 @@ def is_model_path(style: str | os.PathLike[str]) -> bool:
 
 def resolve(style: str | os.PathLike[str]) -> Path:
     """A style name or a path to an .onnx file -> the model path, or a helpful error."""
+    return locate(style).path
+
+
+def locate(style: str | os.PathLike[str]) -> StyleRef:
+    """A style name or a path to an .onnx file -> where it runs, or a helpful error. A path
+    or a style's own file has no row (a multi-style net given so runs its first style)."""
     text = os.fspath(style)
     candidate = Path(text).expanduser()
     if is_model_path(text):
         if not candidate.is_file():
             raise StylecamError(f"model file not found: {candidate}")
-        return candidate
+        return StyleRef(contract.style_name_of(candidate.name), candidate)
     styles = available_styles()
     if text in styles:
-        return styles[text]
-    known = ", ".join(sorted(styles)) or "none installed"
+        return StyleRef(text, styles[text])
+    rows = _rows()
+    if text in rows:
+        return rows[text]
+    known = ", ".join(sorted(set(styles) | set(rows))) or "none installed"
     raise StylecamError(f"unknown style {text!r}; known styles: {known}")
 
 
