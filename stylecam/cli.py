@@ -28,6 +28,7 @@ EXIT_USAGE = 2
 EPILOG = """examples:
   stylecam video.mp4 -o out.mp4 --style mosaic     file in, file out, audio kept
   stylecam photo.jpg --style candy                 writes photo_candy.jpg
+  stylecam photo.jpg --style mosaic:0.6,candy:0.4  a mix of two styles
   stylecam clips/ -o styled/ --style udnie -y      every image and video in a folder
   stylecam --list-styles                           bundled styles and their paintings
   stylecam --webcam --style mosaic                 live preview window (hotkeys: n/p style,
@@ -72,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image, video or folder to stylize, or a live URL/device (udp://, rtsp://, /dev/video0)")
     p.add_argument("-o", "--output", help="output file or folder (default: INPUT_STYLE.ext beside the input)")
     p.add_argument("-s", "--style", default=defaults.STYLE,
-                   help=f"style name (see --list-styles) or path to a stylecam .onnx model (default: {defaults.STYLE})")
+                   help="style name (see --list-styles), path to a stylecam .onnx model, or a mix of styles such as "
+                        "mosaic:0.6,candy:0.4 (inside the net where one multi-style net holds them all, else the "
+                        f"styles' outputs are mixed) (default: {defaults.STYLE})")
     p.add_argument("--strength", type=_fraction, default=1.0,
                    help="blend with the original: 1 = full style, 0 = original (default: 1)")
     p.add_argument("--preserve-color", action="store_true", help="keep the input's colours, take only the strokes")
