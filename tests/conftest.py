@@ -126,6 +126,29 @@ def build_multi_style_model(path: Path, names: list[str], seed: int = 0, net_nam
     return path
 
 
+def make_tiny_checkpoint(path: Path, paintings: list[str], seed: int = 0, image_size: int = 64,
+                         style_size: int = 128) -> Path:
+    """A training checkpoint of the "tiny" net with one style per painting name, without
+    training: random weights and distinct scale/shift rows, the recipe as `train` writes it."""
+    import torch
+
+    from training.loop import CHECKPOINT_FORMAT, TrainConfig
+    from training.nets import TransformerNet
+
+    config = TrainConfig(style_images=tuple(paintings), data="", out="", arch="tiny", image_size=image_size,
+                         style_size=style_size, seed=seed)
+    torch.manual_seed(seed)
+    net = TransformerNet(config.net_config())
+    with torch.no_grad():
+        for name, param in net.named_parameters():
+            if name.endswith((".weight", ".bias")) and param.dim() == 2 and len(paintings) > 1:  # norm rows
+                param.add_(torch.randn_like(param) * 0.3)
+    torch.save({"format": CHECKPOINT_FORMAT, "step": 10, "world_size": 1, "net_config": net.config.to_dict(),
+                "model": net.state_dict(), "optimizer": None, "recipe": config.recipe(), "recipe_history": [],
+                "rng": {"torch": torch.get_rng_state()}, "grad_cap": None}, path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("models")

@@ -3,6 +3,8 @@ each style of a net, mixes inside a net and across nets, from the API and the CL
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from conftest import build_multi_style_model, build_test_model, run_cli
+from conftest import build_multi_style_model, build_test_model, make_tiny_checkpoint, run_cli
 from stylecam import StylecamError, Stylizer, list_styles
 from stylecam.blend import label, parse_mix
 from stylecam.contract import INPUT_NAME, OUTPUT_NAME, STYLE_WEIGHTS_NAME
@@ -166,6 +168,45 @@ def test_multi_style_nets_that_break_the_contract(tmp_path):
     onnx.save(model, str(tmp_path / "miscounted.onnx"))
     with pytest.raises(StylecamError, match="must be float32 1x3"):
         Stylizer(tmp_path / "miscounted.onnx")
+
+
+def test_export_writes_a_multi_style_net_the_runtime_mixes_inside(tmp_path, monkeypatch):
+    """training/export.py: a multi-style checkpoint -> one ONNX with style weights; the
+    registry lists its styles, and a style or a mix runs as the PyTorch net does."""
+    torch = pytest.importorskip("torch")
+    from training.export import export_onnx
+    from training.loop import load_checkpoint, net_from_checkpoint
+
+    from stylecam.contract import StyleInfo
+
+    ckpt = make_tiny_checkpoint(tmp_path / "multi.pt", ["red_dots.jpg", "blue_lines.jpg", "waves.jpg"])
+    folder = tmp_path / "models"
+    export_onnx(ckpt, folder / "bundle.onnx", StyleInfo(name="bundle"), all_styles=True)
+    monkeypatch.setenv("STYLECAM_MODELS", str(folder))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    infos = {i.name: i for i in list_styles()}
+    assert {"red_dots", "blue_lines", "waves"} <= set(infos) and infos["blue_lines"].display_name == "Blue Lines"
+    assert infos["waves"].index == 2 and infos["waves"].arch["styles"] == 3
+
+    net = net_from_checkpoint(load_checkpoint(ckpt)).eval()
+    image = frame(6, (48, 64, 3))
+    x = torch.from_numpy(image.transpose(2, 0, 1)[None].astype(np.float32))
+
+    def torch_out(weights):
+        with torch.no_grad():
+            y = net(x, torch.tensor([weights], dtype=torch.float32))
+        return y[0].clamp(0, 255).permute(1, 2, 0).numpy()
+
+    one = Stylizer("blue_lines", device="cpu")
+    assert np.abs(one.stylize(image) - torch_out([0, 1, 0])).max() <= 1.5
+    mixed = Stylizer("red_dots:0.5,waves:0.5", device="cpu")
+    assert mixed.blend_mode == "net"
+    assert np.abs(mixed.stylize(image) - torch_out([0.5, 0, 0.5])).max() <= 1.5
+    assert np.abs(torch_out([0.5, 0, 0.5]) - 0.5 * (torch_out([1, 0, 0]) + torch_out([0, 0, 1]))).max() > 2
+
+    r = subprocess.run([sys.executable, "-m", "training", "export", str(ckpt), "-o", str(tmp_path / "x.onnx")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--all-styles" in r.stderr and not (tmp_path / "x.onnx").exists()
 
 
 # -- the command line ---------------------------------------------------------------------
