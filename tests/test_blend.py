@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -207,6 +208,77 @@ def test_export_writes_a_multi_style_net_the_runtime_mixes_inside(tmp_path, monk
     r = subprocess.run([sys.executable, "-m", "training", "export", str(ckpt), "-o", str(tmp_path / "x.onnx")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "--all-styles" in r.stderr and not (tmp_path / "x.onnx").exists()
+
+
+# -- live style switches ------------------------------------------------------------------
+
+
+class SteadySource:
+    name = "steady"
+
+    def open(self):
+        pass
+
+    def read(self):
+        time.sleep(0.01)
+        return frame(7, (24, 32, 3))
+
+    def close(self):
+        pass
+
+
+class Recorder:
+    """A sink that presses n (next style) at the first frame and records what each frame ran."""
+
+    def __init__(self, loop, press):
+        self.loop, self.press, self.seen = loop, press, []
+
+    def write(self, image, live_frame):
+        self.seen.append((self.loop.engine, dict(self.loop.engine.mix)))
+        if len(self.seen) == 1:
+            self.press()
+
+    def close(self):
+        pass
+
+
+def test_live_switch_within_a_multi_style_net_fades(mix_models):
+    from stylecam.live import LiveLoop, WindowSink
+
+    class NoDisplay:
+        def show(self, rgb):
+            return None
+
+        def close(self):
+            pass
+
+    engine = Stylizer("alpha", device="cpu")
+    loop = LiveLoop(SteadySource(), engine, warn=lambda m: None, fade_seconds=0.4)
+    window = WindowSink(loop, ["alpha", "beta", "gamma"], display=NoDisplay())
+    recorder = Recorder(loop, lambda: window.handle_key("n", np.zeros((4, 4, 3), np.uint8)))
+    loop.add_sink(recorder)
+    loop.add_sink(window)
+    loop.run(duration=1.2)
+    assert all(e is engine for e, _ in recorder.seen)  # one net, never reloaded
+    beta = [mix.get("beta", 0.0) for _, mix in recorder.seen]
+    assert beta[0] == 0 and beta[-1] == 1.0 and loop.style == "beta"
+    between = [b for b in beta if 0 < b < 1]
+    assert len(between) >= 3 and between == sorted(between)  # a gradual fade, not a cut
+    assert all(abs(sum(mix.values()) - 1) < 1e-6 for _, mix in recorder.seen)
+
+
+def test_live_switch_between_separate_nets_cuts(mix_models):
+    from stylecam.live import LiveLoop
+
+    engine = Stylizer("testnet", device="cpu")
+    loop = LiveLoop(SteadySource(), engine, warn=lambda m: None)
+    recorder = Recorder(loop, lambda: loop.switch_style("othernet"))
+    loop.add_sink(recorder)
+    loop.run(duration=0.4)
+    assert recorder.seen[0][0] is engine and all(e.name == "othernet" for e, _ in recorder.seen[1:])
+    faded = LiveLoop(SteadySource(), Stylizer("alpha", device="cpu"), warn=lambda m: None, fade_seconds=0)
+    faded.switch_style("beta")  # fades switched off: a cut
+    assert faded.engine.name == "beta" and faded.engine.mix == {"beta": 1.0}
 
 
 # -- the command line ---------------------------------------------------------------------
