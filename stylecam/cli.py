@@ -31,6 +31,7 @@ EPILOG = """examples:
   stylecam photo.jpg --style mosaic:0.6,candy:0.4  a mix of two styles
   stylecam clips/ -o styled/ --style udnie -y      every image and video in a folder
   stylecam --list-styles                           bundled styles and their paintings
+  stylecam --sheet photo.jpg -o sheet.png          the photo in every style, labelled, in a grid
   stylecam --webcam --style mosaic                 live preview window (hotkeys: n/p style,
                                                    +/- strength, space pause, s snapshot, q quit)
   stylecam --webcam --virtual-cam --no-window      a camera that OBS / Zoom can pick
@@ -93,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--list-styles", action="store_true", help="list the available styles and exit")
+    p.add_argument("--sheet", metavar="PHOTO",
+                   help="PHOTO in every available style, each labelled, in one grid image (-o: where to write it, "
+                        "default PHOTO_sheet.EXT)")
     p.add_argument("--version", action="version", version=f"stylecam {__version__}")
     v = p.add_argument_group("video")
     v.add_argument("--batch", type=_int_range(1, 64), default=1,
@@ -181,6 +185,8 @@ def _list_styles(as_json: bool) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.list_styles:
         return _list_styles(args.json)
+    if args.sheet:
+        return run_sheet(args)
     from .live import LIVE_PREFIXES
 
     if args.webcam is not None or args.live or (args.input and args.input.startswith(LIVE_PREFIXES)):
@@ -216,6 +222,22 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         print(f"stylecam: error: {len(failed)} of {len(results)} files failed", file=sys.stderr)
         return EXIT_USAGE
+    return 0
+
+
+def run_sheet(args: argparse.Namespace) -> int:
+    from .sheet import write_sheet
+
+    if args.input:
+        raise StylecamError("--sheet takes the photo itself; give no other input")
+    result = write_sheet(Path(args.sheet), Path(args.output) if args.output else None, overwrite=args.overwrite,
+                         warn=_warn, max_megapixels=args.max_megapixels, device=args.device, quality=args.quality,
+                         threads=args.threads, strength=args.strength, preserve_color=args.preserve_color)
+    signals.closing()
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    elif not args.quiet:
+        print(f"wrote {one_line(result.output)} ({len(result.styles)} styles)", file=sys.stderr)
     return 0
 
 

@@ -16,6 +16,8 @@ PRESET = "veryfast"  # x264 speed preset
 
 JPEG_QUALITY = 95  # also used for WebP
 
+SHEET_TILE = 480  # px, the long side of each tile of a style sheet (the nets paint at a fixed pixel scale)
+
 # temporal smoothing: the share of the previous output kept
 EMA_STRENGTH = 0.5
 FLOW_STRENGTH = 0.6
