@@ -17,7 +17,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,14 +78,16 @@ def file_digest(path: str | Path) -> str:
 def adapt_style(painting: str | Path, base_checkpoint: str | Path, output: str | Path,
                 photos: Sequence[str | Path | np.ndarray], *, recipe: AdaptRecipe = AdaptRecipe(),
                 info: StyleInfo | None = None, vgg_weights: str | Path | None = None,
-                progress: bool | None = None, threads: int = 0) -> AdaptResult:
+                progress: bool | None = None, threads: int = 0,
+                announce: Callable[[str], None] | None = None) -> AdaptResult:
     """Learn `painting` on top of the multi-style (or one-style) net in `base_checkpoint`
     from crops of `photos` (image files or uint8 HxWx3 RGB arrays), and export it to
     `output` as a one-style model credited by `info` (default: named after the painting).
 
     The net's config comes from the checkpoint. VGG16 weights come from `vgg_weights`
     (a state dict in the base recipe's convention) or torchvision. `progress` shows a tqdm
-    bar whose estimate counts the time budget (None: when stderr is a terminal)."""
+    bar whose estimate counts the time budget (None: when stderr is a terminal);
+    `announce` hears one line when everything is loaded and the learning starts."""
     import torch
 
     from stylecam.contract import StyleInfo
@@ -113,6 +115,9 @@ def adapt_style(painting: str | Path, base_checkpoint: str | Path, output: str |
     rng = random.Random(recipe.seed)
     torch.manual_seed(recipe.seed)
     styles = torch.zeros(recipe.batch_size, dtype=torch.long)  # one painting: row 0 of the Gram targets
+    if announce:
+        announce(f"learning {painting.name} as a new style of {Path(base_checkpoint).name} from {len(images)} "
+                 f"photos, up to {recipe.steps} steps or {recipe.max_minutes:g} min")
     bar = _bar(recipe.steps, f"learning {painting.stem}", progress)
     started = time.monotonic()
     budget = recipe.max_minutes * 60
