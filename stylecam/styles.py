@@ -1,7 +1,8 @@
 """The registry of styles: where model files are found and what their metadata says.
 
 Bundled styles live in `models/` at the repository root, installed as the
-`stylecam.models` package data. `STYLECAM_MODELS` (os.pathsep-separated folders) adds more.
+`stylecam.models` package data. `STYLECAM_MODELS` (os.pathsep-separated folders) adds more,
+and styles learned from the user's paintings live in the user data folder (`learned_dir`).
 A multi-style net is one file holding several styles: each of them is a style here, run as
 its row of the net (`StyleRef.index`); a style's own file wins over a row of the same name.
 The model contract itself is in `contract.py`.
@@ -63,10 +64,18 @@ def _metadata_props(path: Path) -> dict[str, str]:
 
 
 def model_dirs() -> list[Path]:
-    """Where styles are looked up, in order: STYLECAM_MODELS, then the bundled models."""
+    """Where styles are looked up, in order: STYLECAM_MODELS, the learned styles, the bundled models."""
     dirs = [Path(p) for p in os.environ.get("STYLECAM_MODELS", "").split(os.pathsep) if p]
-    dirs.append(bundled_dir())
+    dirs += [learned_dir(), bundled_dir()]
     return dirs
+
+
+def learned_dir() -> Path:
+    """Named styles learned from the user's paintings (`stylecam --learn-style`): the
+    platform's user data folder (XDG on Linux, Application Support, AppData\\Roaming)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("stylecam", appauthor=False)) / "styles"
 
 
 def bundled_dir() -> Path:
