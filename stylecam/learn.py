@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from importlib import import_module
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import styles
 from .atomic import AtomicOutput
-from .contract import MODEL_SUFFIX, StyleInfo
+from .contract import INT8, MODEL_SUFFIX, StyleInfo, variant_file
 from .errors import StylecamError, first_line
 from .io.paths import IMAGE_SUFFIXES, kind_of
 
@@ -97,14 +98,14 @@ def learned_model(painting: str | os.PathLike[str], options: LearnOptions = Lear
     extra) and cached. Its style name is the painting's file name."""
     painting = Path(painting)
     check_painting(painting, options.max_megapixels)
-    adapt = _training("--style-image")
+    adapt = _training("learning a style from a painting")
     recipe = adapt.AdaptRecipe(**{k: v for k, v in (("steps", options.steps), ("max_minutes", options.minutes))
                                   if v is not None})
     base = base_checkpoint(options.base_checkpoint)
     target = cache_dir() / f"{adapt.file_digest(painting)[:16]}-{recipe.key(adapt.file_digest(base))}{MODEL_SUFFIX}"
     if target.is_file():
         return target  # learned before: starts at once
-    _require_torch("--style-image")
+    _require_torch("learning a style from a painting")
     photos = options.photos or photos_from(options.photos_folder, options.source)
     vgg = options.vgg_weights or (Path(os.environ[VGG_ENV]) if os.environ.get(VGG_ENV) else None)
     if vgg is None and not _has_torchvision():
@@ -116,10 +117,14 @@ def learned_model(painting: str | os.PathLike[str], options: LearnOptions = Lear
     name = _style_name(painting.stem)
     info = StyleInfo(name=name, display_name=painting.stem.replace("_", " ").title(), painting=painting.stem,
                      image_source=painting.name)
-    with AtomicOutput(target, overwrite=True) as tmp:
+    # the int8 copy (what a CPU runs, as for the bundled styles) is committed first: the
+    # model itself, committed last, is what marks the cache entry as complete
+    with AtomicOutput(target, overwrite=True) as tmp, \
+            AtomicOutput(target.with_name(variant_file(target.name, INT8)), overwrite=True) as tmp8:
         try:
             adapt.adapt_style(painting, base, tmp, photos, recipe=recipe, info=info, vgg_weights=vgg,
                               progress=options.progress, threads=options.threads or 0, announce=options.say)
+            import_module("training.quantize").quantize_int8(tmp, tmp8, photos[:16])
         except (RuntimeError, ValueError) as exc:  # TrainingError, WeightsError: a problem with the inputs
             raise StylecamError(f"learning {painting.name} failed: {first_line(exc, 300)}") from None
         except OSError as exc:
@@ -146,20 +151,23 @@ def learn_named_style(painting: str | os.PathLike[str], name: str, options: Lear
         raise StylecamError(f"a learned style {name!r} exists ({target}); use -y/--overwrite to replace it")
     model = learned_model(painting, options)
     onnx = _onnx("--learn-style")
-    info = replace(styles.read_info(model), name=name, path=None,
-                   display_name=display_name or name.replace("_", " ").title())
     _make_folder(folder)
-    proto = onnx.load(str(model))
-    del proto.metadata_props[:]
-    for key, value in info.to_metadata().items():
-        proto.metadata_props.add(key=key, value=value)
-    with AtomicOutput(target, overwrite=overwrite) as tmp:
-        try:
-            onnx.save(proto, str(tmp))
-        except OSError as exc:
-            from .atomic import write_error
+    int8 = model.with_name(variant_file(model.name, INT8))
+    copies = [(int8, target.with_name(variant_file(target.name, INT8)))] if int8.is_file() else []
+    for src, dst in copies + [(model, target)]:  # the style itself last: it is what the registry finds
+        info = replace(styles.read_info(src), name=name, path=None,
+                       display_name=display_name or name.replace("_", " ").title())
+        proto = onnx.load(str(src))
+        del proto.metadata_props[:]
+        for key, value in info.to_metadata().items():
+            proto.metadata_props.add(key=key, value=value)
+        with AtomicOutput(dst, overwrite=overwrite or dst != target) as tmp:
+            try:
+                onnx.save(proto, str(tmp))
+            except OSError as exc:
+                from .atomic import write_error
 
-            raise write_error(target, exc) from None
+                raise write_error(dst, exc) from None
     return target
 
 
@@ -168,7 +176,7 @@ def base_checkpoint(given: Path | None = None) -> Path:
     training package ships (training/checkpoints/styles.pt). Its net config is read from it."""
     path = given or (Path(os.environ[BASE_ENV]) if os.environ.get(BASE_ENV) else None)
     if path is None:
-        package = _training("learning a style").__file__ or "."
+        package = _training("learning a style from a painting").__file__ or "."
         path = Path(package).resolve().parent / "checkpoints" / "styles.pt"
         if not path.is_file():
             raise StylecamError(f"no base net to learn on: set {BASE_ENV}=FILE or pass --base-checkpoint FILE "
@@ -244,8 +252,6 @@ def _make_folder(folder: Path) -> None:
 
 def _training(what: str) -> ModuleType:
     """The training package's adaptation module (it imports torch only when it trains)."""
-    from importlib import import_module
-
     try:  # by name: the runtime's type check stays out of the training package
         return import_module("training.adapt")
     except ImportError:

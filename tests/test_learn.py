@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from conftest import build_test_model, make_tiny_checkpoint, make_video, run_cli, shared_dir
+from stylecam import Stylizer
 
 torch = pytest.importorskip("torch")
 SHARED = shared_dir()
@@ -159,7 +160,10 @@ def test_style_image_learns_once_then_starts_at_once_without_torch(setup, env, l
     with Image.open(setup["root"] / "first.png") as im:
         assert im.size == (60, 44)
     cached = cache_files(env)
-    assert len(cached) == 1 and cached[0].endswith(".onnx")  # no temp file left
+    assert len(cached) == 2 and cached[1].endswith(".onnx")  # no temp file left
+    assert cached[0] == cached[1].replace(".onnx", ".int8.onnx")  # an int8 copy, which the CPU runs
+    net = Stylizer(Path(env["XDG_CACHE_HOME"]) / "stylecam" / "learned" / cached[1], device="cpu")
+    assert net.model_path.name == cached[0] and net.info.precision == "int8" and net.name == "my_painting"
     out = setup["root"] / "second.png"
     r = run_without_torch(setup["photo"], "--style-image", setup["painting"], "--learn-steps", STEPS, "-o", out,
                           env=env)
@@ -203,7 +207,7 @@ def test_learn_style_makes_a_named_style(setup, env, learned, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "learned style my_style" in r.stderr and "learning" not in r.stderr.split("learned style")[0]
     target = Path(env["XDG_DATA_HOME"]) / "stylecam" / "styles" / "my_style.onnx"
-    assert target.is_file()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["my_style.int8.onnx", "my_style.onnx"]
     listed = run_cli("--list-styles", env=env)
     line = next(x for x in listed.stdout.splitlines() if x.startswith("my_style"))
     assert "(learned)" in line and "my_painting" in line
