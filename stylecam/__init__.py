@@ -12,11 +12,13 @@ __version__ = "0.1.0"
 
 from .errors import StylecamError  # noqa: E402
 
-__all__ = ["Stylizer", "StylecamError", "StyleInfo", "available_devices", "list_styles", "__version__"]
+__all__ = ["Stylizer", "StylecamError", "StyleInfo", "available_devices", "contact_sheet", "list_styles",
+           "__version__"]
 
 # numpy and onnxruntime load on first use, so the command line can install its signal
 # handlers before the slow imports
-_LAZY = {"Stylizer": "engine", "available_devices": "engine", "StyleInfo": "contract", "list_styles": "styles"}
+_LAZY = {"Stylizer": "engine", "available_devices": "engine", "StyleInfo": "contract", "list_styles": "styles",
+         "contact_sheet": "sheet"}
 
 
 def __getattr__(name: str) -> Any:

@@ -13,11 +13,12 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import __version__, defaults, signals, styles
+from . import __version__, defaults, learn, signals, styles
 from .atomic import cleanup_pending
 from .contract import QUALITIES
 from .engine import DEVICES, Stylizer
 from .errors import StylecamError, one_line
+from .io.paths import kind_of
 from .temporal import MODES
 
 if TYPE_CHECKING:
@@ -28,8 +29,10 @@ EXIT_USAGE = 2
 EPILOG = """examples:
   stylecam video.mp4 -o out.mp4 --style mosaic     file in, file out, audio kept
   stylecam photo.jpg --style candy                 writes photo_candy.jpg
+  stylecam photo.jpg --style mosaic:0.6,candy:0.4  a mix of two styles
   stylecam clips/ -o styled/ --style udnie -y      every image and video in a folder
   stylecam --list-styles                           bundled styles and their paintings
+  stylecam --sheet photo.jpg -o sheet.png          the photo in every style, labelled, in a grid
   stylecam --webcam --style mosaic                 live preview window (hotkeys: n/p style,
                                                    +/- strength, space pause, s snapshot, q quit)
   stylecam --webcam --virtual-cam --no-window      a camera that OBS / Zoom can pick
@@ -71,8 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", nargs="?",
                    help="image, video or folder to stylize, or a live URL/device (udp://, rtsp://, /dev/video0)")
     p.add_argument("-o", "--output", help="output file or folder (default: INPUT_STYLE.ext beside the input)")
-    p.add_argument("-s", "--style", default=defaults.STYLE,
-                   help=f"style name (see --list-styles) or path to a stylecam .onnx model (default: {defaults.STYLE})")
+    p.add_argument("-s", "--style", default=None,
+                   help="style name (see --list-styles), path to a stylecam .onnx model, or a mix of styles such as "
+                        "mosaic:0.6,candy:0.4 (inside the net where one multi-style net holds them all, else the "
+                        f"styles' outputs are mixed) (default: {defaults.STYLE})")
     p.add_argument("--strength", type=_fraction, default=1.0,
                    help="blend with the original: 1 = full style, 0 = original (default: 1)")
     p.add_argument("--preserve-color", action="store_true", help="keep the input's colours, take only the strokes")
@@ -90,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--list-styles", action="store_true", help="list the available styles and exit")
+    p.add_argument("--sheet", metavar="PHOTO",
+                   help="PHOTO in every available style, each labelled, in one grid image (-o: where to write it, "
+                        "default PHOTO_sheet.EXT)")
     p.add_argument("--version", action="version", version=f"stylecam {__version__}")
     v = p.add_argument_group("video")
     v.add_argument("--batch", type=_int_range(1, 64), default=1,
@@ -104,6 +112,24 @@ def build_parser() -> argparse.ArgumentParser:
                         f"ema {defaults.EMA_STRENGTH})")
     v.add_argument("--crf", type=_int_range(0, 51), default=defaults.CRF,
                    help=f"H.264 quality, lower is better (default: {defaults.CRF})")
+    ls = p.add_argument_group("a style from your own painting (needs the [train] extra to learn)")
+    ls.add_argument("--style-image", metavar="PAINTING",
+                    help="use a fast net learned from this painting: learned the first time (minutes on a CPU, "
+                         "with a progress bar), then cached, so it starts at once")
+    ls.add_argument("--learn-style", metavar="PAINTING",
+                    help="learn a painting as a named style (--name) that --list-styles shows, and exit")
+    ls.add_argument("--name", help="the name of the style --learn-style makes (letters, digits, _ and -)")
+    ls.add_argument("--learn-photos", metavar="FOLDER",
+                    help=f"photos to learn on (default: ${learn.PHOTOS_ENV}, else the input's own images or frames)")
+    ls.add_argument("--learn-steps", type=_int_range(1, 100_000), default=None, metavar="N",
+                    help="at most this many learning steps")
+    ls.add_argument("--learn-minutes", type=_positive_float, default=None, metavar="M",
+                    help="at most this many minutes of learning")
+    ls.add_argument("--vgg-weights", metavar="FILE",
+                    help=f"VGG16 weights for the losses (default: ${learn.VGG_ENV})")
+    ls.add_argument("--base-checkpoint", metavar="FILE",
+                    help=f"the multi-style net a style is learned on (default: ${learn.BASE_ENV}, else the one "
+                         "the training package ships)")
     lv = p.add_argument_group("live (webcam, streams, OBS)")
     lv.add_argument("--webcam", nargs="?", const=0, type=_int_range(0, 99), metavar="INDEX",
                     help="use camera INDEX (default 0) as the source")
@@ -169,8 +195,9 @@ def _drop_stdout() -> None:
 
 
 def _make_engine(args: argparse.Namespace) -> Stylizer:
-    engine = Stylizer(args.style, device=args.device, strength=args.strength, preserve_color=args.preserve_color,
-                      threads=args.threads, quality=args.quality, max_megapixels=args.max_megapixels)
+    engine = Stylizer(args.style or defaults.STYLE, device=args.device, strength=args.strength,
+                      preserve_color=args.preserve_color, threads=args.threads, quality=args.quality,
+                      max_megapixels=args.max_megapixels)
     for notice in engine.notices:
         _warn(notice)
     return engine
@@ -181,20 +208,31 @@ def _list_styles(as_json: bool) -> int:
     if as_json:
         _print_out(json.dumps([{"name": i.name, "display_name": i.title, "painting": i.painting, "artist": i.artist,
                            "image_source": i.image_source, "license": i.license, "path": str(i.path),
-                           "training": i.training, "fast_net": styles.has_fast_net(i)}
+                           "training": i.training, "fast_net": styles.has_fast_net(i), "net_index": i.index,
+                           "learned": i.path is not None and i.path.parent == styles.learned_dir()}
                           for i in infos], indent=2))
     elif not infos:
         _print_out("no styles installed; pass a model with --style path/to/style.onnx")
     else:
+        learned = styles.learned_dir()
         for info in infos:
             fast = "  +fast net" if styles.has_fast_net(info) else ""
-            _print_out(info.summary() + fast)
+            mine = "  (learned)" if info.path is not None and info.path.parent == learned else ""
+            _print_out(info.summary() + fast + mine)
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
     if args.list_styles:
         return _list_styles(args.json)
+    if args.sheet:
+        return run_sheet(args)
+    if args.learn_style:
+        return run_learn(args)
+    if args.name:
+        raise StylecamError("--name names the style that --learn-style makes; give --learn-style PAINTING too")
+    if args.style_image:
+        args.style = str(_learned_style(args))
     from .live import LIVE_PREFIXES
 
     if args.webcam is not None or args.live or (args.input and args.input.startswith(LIVE_PREFIXES)):
@@ -233,12 +271,71 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _learn_options(args: argparse.Namespace, source: Path | None) -> learn.LearnOptions:
+    def say(message: str) -> None:
+        if not (args.quiet or args.json):
+            print(f"stylecam: {one_line(message)}", file=sys.stderr)
+
+    return learn.LearnOptions(
+        steps=args.learn_steps, minutes=args.learn_minutes, threads=args.threads, say=say, source=source,
+        photos_folder=Path(args.learn_photos) if args.learn_photos else None,
+        base_checkpoint=Path(args.base_checkpoint) if args.base_checkpoint else None,
+        vgg_weights=Path(args.vgg_weights) if args.vgg_weights else None,
+        progress=False if (args.quiet or args.json) else None, max_megapixels=args.max_megapixels)
+
+
+def _learned_style(args: argparse.Namespace) -> Path:
+    """The model learned (or cached) for --style-image; photos to learn on default to the input's."""
+    from .live import LIVE_PREFIXES
+
+    if args.style:
+        raise StylecamError("give either --style or --style-image, not both")
+    if not args.input and args.webcam is None:
+        raise StylecamError("no input given; try: stylecam photo.jpg --style-image my_painting.jpg")
+    source = None
+    if args.input and args.webcam is None and not args.input.startswith(LIVE_PREFIXES):
+        source = Path(args.input)
+        kind_of(source)  # a missing input fails before minutes of learning
+    return learn.learned_model(Path(args.style_image), _learn_options(args, source))
+
+
+def run_learn(args: argparse.Namespace) -> int:
+    if not args.name:
+        raise StylecamError("--learn-style needs --name NAME: the name the style will have")
+    if args.input or args.style_image or args.webcam is not None:
+        raise StylecamError("--learn-style makes a named style and exits; give no input or --style-image")
+    path = learn.learn_named_style(Path(args.learn_style), args.name, _learn_options(args, None),
+                                   overwrite=args.overwrite)
+    signals.closing()
+    if args.json:
+        print(json.dumps({"style": args.name, "path": str(path), "painting": args.learn_style}, indent=2))
+    elif not args.quiet:
+        print(f"learned style {args.name}: {one_line(str(path))} (use it with --style {args.name})", file=sys.stderr)
+    return 0
+
+
+def run_sheet(args: argparse.Namespace) -> int:
+    from .sheet import write_sheet
+
+    if args.input:
+        raise StylecamError("--sheet takes the photo itself; give no other input")
+    result = write_sheet(Path(args.sheet), Path(args.output) if args.output else None, overwrite=args.overwrite,
+                         warn=_warn, max_megapixels=args.max_megapixels, device=args.device, quality=args.quality,
+                         threads=args.threads, strength=args.strength, preserve_color=args.preserve_color)
+    signals.closing()
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    elif not args.quiet:
+        print(f"wrote {one_line(result.output)} ({len(result.styles)} styles)", file=sys.stderr)
+    return 0
+
+
 def live_options(args: argparse.Namespace) -> LiveOptions:
     from .live import EngineOptions, LiveOptions
 
     engine = EngineOptions(device=args.device, quality=args.quality, threads=args.threads,
                            preserve_color=args.preserve_color, max_megapixels=args.max_megapixels)
-    return LiveOptions(style=args.style, strength=args.strength, engine=engine, webcam=args.webcam,
+    return LiveOptions(style=args.style or defaults.STYLE, strength=args.strength, engine=engine, webcam=args.webcam,
                        input=args.input, paced=args.live, cam_size=args.cam_size, cam_fps=args.cam_fps,
                        mirror=args.mirror, smooth=args.smooth, smooth_strength=args.smooth_strength,
                        window=not args.no_window, virtual_cam=args.virtual_cam, stream=args.stream,

@@ -7,6 +7,13 @@ Contract (version 1), written by `training/export.py`:
   Optional `stylecam.border`: pixels the runtime mirrors around each frame first.
   `metadata_props` keys `stylecam.*` describe the style (name, painting, artist, ...): `StyleInfo`.
 
+Multi-style nets (one set of convolutions, a scale/shift row per style in every norm):
+  a second input `style_weights`: float32 1,S (S = the number of styles), applied to every
+  frame of the batch; a one-hot row runs one style, a convex mix blends styles inside the net
+  `stylecam.styles`: JSON list of S objects, each style's credits (name, display_name,
+  painting, artist, image_source, license), in the order of the weights. The registry lists
+  every one of them as a style; `stylecam.name` names the net itself.
+
 Files: NAME.onnx is a style's full net and NAME.fast.onnx its small CPU net; either may
 have precision copies beside it, FILE.fp16.onnx (for GPUs) and FILE.int8.onnx (for CPUs),
 e.g. NAME.fast.int8.onnx. `pick_model_file` says which of them runs.
@@ -15,13 +22,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 CONTRACT_VERSION = "1"
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
+STYLE_WEIGHTS_NAME = "style_weights"  # multi-style nets only: float32 1,S
 INPUT_CONVENTION = "RGB float32 NCHW 0..255"
 OUTPUT_CONVENTION = "RGB float32 NCHW 0..255 (clip)"
 DEFAULT_MULTIPLE = 4
@@ -48,6 +56,10 @@ class Key:
     TRAINING = "stylecam.training"
     NOTES = "stylecam.notes"
     PRECISION = "stylecam.precision"
+    STYLES = "stylecam.styles"  # multi-style nets: JSON list of each style's credits
+
+
+CREDITS = ("name", "display_name", "painting", "artist", "image_source", "license")  # per style of a multi-style net
 
 
 @dataclass(frozen=True)
@@ -68,10 +80,24 @@ class StyleInfo:
     arch: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    # a multi-style net: each style's credits (CREDITS fields), in the order of its style weights
+    styles: tuple[StyleInfo, ...] = ()
+    # a style of a multi-style net: its row (set by `member`, not stored in the metadata)
+    index: int | None = None
 
     @property
     def title(self) -> str:
         return self.display_name or self.name
+
+    @property
+    def style_names(self) -> tuple[str, ...]:
+        """The styles a multi-style net holds (empty for a one-style net)."""
+        return tuple(s.name for s in self.styles)
+
+    def member(self, index: int) -> StyleInfo:
+        """Style `index` of this multi-style net: its credits, the net's path and recipe."""
+        credits = {k: getattr(self.styles[index], k) for k in CREDITS}
+        return replace(self, **credits, index=index)
 
     def summary(self) -> str:
         """One line for --list-styles."""
@@ -101,6 +127,7 @@ class StyleInfo:
             Key.TRAINING: json.dumps(self.training),
             Key.NOTES: self.notes,
             Key.PRECISION: self.precision,
+            Key.STYLES: json.dumps([{k: getattr(s, k) for k in CREDITS} for s in self.styles]),
         }
 
     @classmethod
@@ -122,8 +149,25 @@ class StyleInfo:
             image_source=meta.get(Key.IMAGE_SOURCE, ""), license=meta.get(Key.LICENSE, ""),
             multiple=min(MAX_MULTIPLE, max(1, multiple)), border=border, precision=meta.get(Key.PRECISION, "fp32"),
             arch=_json(meta.get(Key.ARCH, "")), training=_json(meta.get(Key.TRAINING, "")),
-            notes=meta.get(Key.NOTES, ""),
+            notes=meta.get(Key.NOTES, ""), styles=_styles(meta.get(Key.STYLES, "")),
         )
+
+
+def _styles(text: str) -> tuple[StyleInfo, ...]:
+    """The credits list of a multi-style net; anything malformed gives none (the engine then
+    refuses a net that takes style weights without saying what they are)."""
+    try:
+        value = json.loads(text) if text else []
+    except json.JSONDecodeError:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, dict) and v.get("name") for v in value):
+        return ()
+    if len({str(v["name"]) for v in value}) != len(value):  # a name must say which row it is
+        return ()
+    return tuple(StyleInfo(name=str(v["name"]), display_name=str(v.get("display_name", "")),
+                           painting=str(v.get("painting", "")), artist=str(v.get("artist", "")),
+                           image_source=str(v.get("image_source", "")), license=str(v.get("license", "")))
+                 for v in value)
 
 
 def _json(text: str) -> dict[str, Any]:

@@ -16,6 +16,8 @@ PRESET = "veryfast"  # x264 speed preset
 
 JPEG_QUALITY = 95  # also used for WebP
 
+SHEET_TILE = 480  # px, the long side of each tile of a style sheet (the nets paint at a fixed pixel scale)
+
 # temporal smoothing: the share of the previous output kept
 EMA_STRENGTH = 0.5
 FLOW_STRENGTH = 0.6
@@ -26,3 +28,4 @@ LIVE_FPS = 30.0  # the rate sinks are opened with when the camera's is not asked
 STREAM_BITRATE = 4_000_000  # bit/s of the MPEG-TS stream
 STREAM_PRESET = "ultrafast"  # with tune=zerolatency: encoding must not add latency
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # s between attempts to reopen a lost live source
+FADE_SECONDS = 1.0  # a style switch inside a multi-style net fades over this long

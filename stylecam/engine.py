@@ -6,14 +6,16 @@ pad-to-multiple and crop-back, value conversion, strength and colour preservatio
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from . import defaults, styles
-from .contract import INPUT_NAME, OUTPUT_NAME, PRECISIONS, QUALITIES, RUN_DEVICES, pick_model_file
+from . import blend, defaults, styles
+from .contract import (INPUT_NAME, OUTPUT_NAME, PRECISIONS, QUALITIES, RUN_DEVICES, STYLE_WEIGHTS_NAME, StyleInfo,
+                       pick_model_file)
 from .errors import StylecamError, first_line
 
 Device = Literal["auto", "cpu", "cuda", "tensorrt"]
@@ -123,12 +125,49 @@ def _cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("stylecam", appauthor=False)) / "tensorrt"
 
 
+@dataclass
+class _Net:
+    """One net the engine runs: its session, the file it loaded, and for a multi-style net
+    the style weights it is fed; `share` is its weight in the output (1 unless a mix of
+    separate nets)."""
+
+    session: Any
+    path: Path
+    info: StyleInfo  # the loaded file's metadata
+    quality: str  # "fast" or "best"
+    weights: np.ndarray | None  # float32 1,S for a multi-style net
+    share: float = 1.0
+
+    def infer(self, batch: np.ndarray, cancel: Cancel | None = None) -> np.ndarray:
+        """Raw model call: float32 N,3,H,W (0..255, H/W multiples of `multiple`) -> same."""
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("inference was cancelled")
+        feeds = {INPUT_NAME: batch}
+        if self.weights is not None:
+            feeds[STYLE_WEIGHTS_NAME] = self.weights
+        run_options = cancel.run_options if cancel is not None else None
+        try:
+            return self.session.run([OUTPUT_NAME], feeds, run_options)[0]
+        except Exception as exc:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled("inference was cancelled") from None
+            # the model cannot run on this input (a wrong stylecam.multiple, out of memory)
+            n, _, h, w = batch.shape
+            what = f"a {w}x{h} frame" if n == 1 else f"a batch of {n} {w}x{h} frames"
+            raise StylecamError(f"{self.path}: fails on {what} ({first_line(exc, 200)})") from None
+
+
 class Stylizer:
-    """Apply one style to frames.
+    """Apply one style, or a mix of styles, to frames.
 
     >>> s = Stylizer("mosaic")                  # bundled style, or a path to a .onnx
     >>> out = s.stylize(frame)                  # uint8 HxWx3 RGB -> same shape
     >>> outs = s.stylize_batch([f1, f2, f3])    # one session call for same-size frames
+    >>> Stylizer({"mosaic": 0.6, "candy": 0.4}) # a mix, also written "mosaic:0.6,candy:0.4"
+
+    A mix runs inside the net where one multi-style net holds all its styles ("net"), else
+    each style's net runs and their outputs are mixed ("outputs"; `blend_mode`). `set_mix`
+    changes the mix of a multi-style net between frames, without reloading.
 
     `strength` (0..1) blends with the original; `preserve_color` keeps the input's
     colours and takes only the luminance from the style. `quality` picks the net:
@@ -138,7 +177,8 @@ class Stylizer:
     variant on CPU where they exist (`info.precision` says what was loaded).
     """
 
-    def __init__(self, style: str | os.PathLike[str] = defaults.STYLE, *, device: Device | str = "auto",
+    def __init__(self, style: str | os.PathLike[str] | Mapping[str, float] = defaults.STYLE, *,
+                 device: Device | str = "auto",
                  strength: float = 1.0, preserve_color: bool = False, threads: int | None = None,
                  precision: Literal["auto", "fp32", "fp16", "int8"] = "auto",
                  quality: Literal["auto", "best", "fast"] = "auto", max_megapixels: float | None = None):
@@ -154,13 +194,13 @@ class Stylizer:
         if quality not in QUALITIES:
             raise StylecamError(f"unknown quality {quality!r}; choose {', '.join(QUALITIES)}")
         self.quality_requested = quality
-        path = styles.resolve(style)
+        self.mix = blend.as_mix(style)
+        parts = blend.plan(self.mix)
         chain = _provider_chain(device, _cache_dir())
         gpu = any(_provider_name(p) != "CPUExecutionProvider" for p in chain)
         if gpu:
             preload_cuda_libraries()
-        by_name = not styles.is_model_path(style)
-        self._open(path, by_name, chain, quality, precision, threads)
+        self._nets = [self._open(part, chain, quality, precision, threads) for part in parts]
         #: why a GPU that onnxruntime listed did not run (auto only; explicit devices raise)
         self.gpu_fallback: str | None = None
         wanted = _provider_name(chain[0])
@@ -171,27 +211,86 @@ class Stylizer:
         if gpu and self.providers[0] == "CPUExecutionProvider":
             self.gpu_fallback = ("onnxruntime lists a GPU provider but it could not start (CUDA/cuDNN libraries "
                                  "missing or mismatched); running on the CPU")
-            self._open(path, by_name, ["CPUExecutionProvider"], quality, precision, threads)
-        self._check_contract()
+            self._nets = [self._open(part, ["CPUExecutionProvider"], quality, precision, threads) for part in parts]
+        for net in self._nets:
+            self._check_contract(net)
+        self._separate = [n for part in parts for n in part.names] if len(parts) > 1 else []
 
     @property
     def notices(self) -> list[str]:
-        """What a user should hear about the start: a GPU that could not start, no fast net."""
+        """What a user should hear about the start: a GPU that could not start, no fast net, a
+        mix of separate nets, a multi-style net given without a style."""
         found = [self.gpu_fallback] if self.gpu_fallback else []
         if self.quality_requested == "fast" and self.quality_used != "fast":
             found.append(f"style {self.name!r} has no fast net; running its full net")
+        if self._separate:
+            found.append(f"{', '.join(self._separate)} are separate nets: mixing their outputs (styles of one "
+                         "multi-style net blend inside the net)")
+        net = self._nets[0]
+        if len(self.mix) == 1 and net.info.styles and list(self.mix)[0] not in net.info.style_names:
+            found.append(f"{net.path.name} holds {len(net.info.styles)} styles ({', '.join(net.info.style_names)}); "
+                         f"running {self.name!r}")
         return found
 
-    def _open(self, path: Path, by_name: bool, chain: list, quality: str, precision: str,
-              threads: int | None) -> None:
+    @property
+    def session(self) -> Any:
+        """The onnxruntime session of the (first) net."""
+        return self._nets[0].session
+
+    @property
+    def model_path(self) -> Path:
+        """The model file the (first) net runs."""
+        return self._nets[0].path
+
+    @property
+    def quality_used(self) -> str:
+        """"fast" when the style's fast net runs, else "best"."""
+        return self._nets[0].quality
+
+    @property
+    def providers(self) -> list[str]:
+        return self._nets[0].session.get_providers()
+
+    @property
+    def info(self) -> StyleInfo:
+        """The style's metadata; for a style of a multi-style net, that style's credits with the
+        net's recipe (for a mix, the first style of the first net)."""
+        net = self._nets[0]
+        if not net.info.styles:
+            return net.info
+        return net.info.member(int(np.argmax(net.weights[0])) if net.weights is not None else 0)
+
+    @property
+    def blend_mode(self) -> str:
+        """"none" for one style, "net" for a mix inside a multi-style net, "outputs" for a mix of nets."""
+        mixed = sum(1 for w in self.mix.values() if w > 0) > 1
+        return "none" if not mixed else "outputs" if len(self._nets) > 1 else "net"
+
+    def can_mix(self, names: Sequence[str]) -> bool:
+        """True when `set_mix` can run these styles: the one net running holds all of them."""
+        held = self._nets[0].info.style_names
+        return len(self._nets) == 1 and bool(held) and all(n in held for n in names)
+
+    def set_mix(self, mix: str | Mapping[str, float]) -> None:
+        """Run another mix of the multi-style net's styles from the next frame on (a style
+        switch that fades, a blend that changes); StylecamError if the net does not hold them."""
+        mix = blend.as_mix(mix)
+        if not self.can_mix(list(mix)):
+            raise StylecamError(f"{self.model_path.name} cannot run {blend.label(mix)!r}: it holds "
+                                f"{', '.join(self._nets[0].info.style_names) or 'one style'}")
+        held = self._nets[0].info.style_names
+        self._nets[0].weights = _style_weights(len(held), {held.index(n): w for n, w in mix.items()})
+        self.mix = mix
+
+    def _open(self, part: blend.NetPart, chain: list, quality: str, precision: str, threads: int | None) -> _Net:
         """Pick the file for the chain's first device (net quality, then precision copy) and open it."""
         import onnxruntime as ort
 
+        path = part.path
         pick = pick_model_file(path.name, styles.available_files(path), _DEVICE[_provider_name(chain[0])],
-                               quality, precision, by_name)
+                               quality, precision, part.by_name)
         model_path = path.with_name(pick.file)
-        self.quality_used = pick.quality
-        self.info = styles.read_info(model_path)
+        info = styles.read_info(model_path)
         opts = ort.SessionOptions()
         opts.log_severity_level = 4  # fatal only: our one-line errors say what failed
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -200,11 +299,11 @@ class Stylizer:
         if "TensorrtExecutionProvider" in str(chain):
             _cache_dir().mkdir(parents=True, exist_ok=True)
         try:
-            self.session = ort.InferenceSession(str(model_path), opts, providers=chain)
+            session = ort.InferenceSession(str(model_path), opts, providers=chain)
         except Exception as exc:
             raise StylecamError(f"cannot load model {model_path}: {first_line(exc, 200)}") from None
-        self.model_path = model_path
-        self.providers: list[str] = self.session.get_providers()
+        weights = _style_weights(len(info.styles), part.rows or {0: 1.0}) if info.styles else None
+        return _Net(session, model_path, info, pick.quality, weights, part.share)
 
     # -- public API ---------------------------------------------------------------------
 
@@ -220,7 +319,10 @@ class Stylizer:
 
     @property
     def name(self) -> str:
-        return self.info.name
+        """The style's name; for a mix a short label fit for file names (mosaic60_candy40)."""
+        if len(self.mix) == 1 and not styles.is_model_path(list(self.mix)[0]):
+            return list(self.mix)[0]
+        return self.info.name if len(self.mix) == 1 else blend.label(self.mix)
 
     @property
     def device(self) -> str:
@@ -276,75 +378,51 @@ class Stylizer:
                 f"or {MAX_MEGAPIXELS_ENV} if this machine has the memory")
 
     def infer(self, batch: np.ndarray, cancel: Cancel | None = None) -> np.ndarray:
-        """Raw model call: float32 N,3,H,W (0..255, H/W multiples of `multiple`) -> same."""
-        if cancel is not None and cancel.cancelled:
-            raise Cancelled("inference was cancelled")
-        run_options = cancel.run_options if cancel is not None else None
-        try:
-            return self.session.run([OUTPUT_NAME], {INPUT_NAME: batch}, run_options)[0]
-        except Exception as exc:
-            if cancel is not None and cancel.cancelled:
-                raise Cancelled("inference was cancelled") from None
-            # the model cannot run on this input (a wrong stylecam.multiple, out of memory)
-            n, _, h, w = batch.shape
-            what = f"a {w}x{h} frame" if n == 1 else f"a batch of {n} {w}x{h} frames"
-            raise StylecamError(f"{self.model_path}: fails on {what} ({first_line(exc, 200)})") from None
+        """Raw call of the (first) net: float32 N,3,H,W (0..255, H/W multiples of `multiple`) -> same."""
+        return self._nets[0].infer(batch, cancel)
 
     # -- internals ----------------------------------------------------------------------
 
-    def _check_contract(self) -> None:
+    def _check_contract(self, net: _Net) -> None:
         """Check the contract at load, so a wrong model fails in one line before any output
-        is started: names, float32 N,3,H,W input with dynamic H/W, and, on a small probe
-        frame, a float32 3-channel output of the input's size."""
-        inputs = {i.name: i for i in self.session.get_inputs()}
-        outputs = {o.name for o in self.session.get_outputs()}
+        is started: names, float32 N,3,H,W input with dynamic H/W, a multi-style net's style
+        weights, and, on a small probe frame, a float32 3-channel output of the input's size."""
+        path = net.path
+        inputs = {i.name: i for i in net.session.get_inputs()}
+        outputs = {o.name for o in net.session.get_outputs()}
         if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
             raise StylecamError(
-                f"{self.model_path} does not follow the stylecam model contract "
+                f"{path} does not follow the stylecam model contract "
                 f"(needs input '{INPUT_NAME}' and output '{OUTPUT_NAME}'; "
                 f"has {sorted(inputs)} -> {sorted(outputs)})")
         spec = inputs[INPUT_NAME]
         shape = spec.shape
         if len(shape) != 4 or shape[1] not in (3, "3"):
-            raise StylecamError(f"{self.model_path}: input must be N,3,H,W, got {shape}")
+            raise StylecamError(f"{path}: input must be N,3,H,W, got {shape}")
         if spec.type != "tensor(float)":
-            raise StylecamError(f"{self.model_path}: input must be float32, got {spec.type}")
+            raise StylecamError(f"{path}: input must be float32, got {spec.type}")
         if isinstance(shape[2], int) or isinstance(shape[3], int):
-            raise StylecamError(f"{self.model_path}: input height and width must be dynamic, got fixed "
+            raise StylecamError(f"{path}: input height and width must be dynamic, got fixed "
                                 f"{shape[2]}x{shape[3]}")
-        if self.providers[0] == "TensorrtExecutionProvider":
+        _check_style_weights(net, inputs)
+        if net.session.get_providers()[0] == "TensorrtExecutionProvider":
             return  # TensorRT builds an engine per new shape (minutes); its frames are checked as they come
-        h, w = probe_size(self.info.multiple)
+        h, w = probe_size(net.info.multiple)
         try:
-            out = self.session.run([OUTPUT_NAME], {INPUT_NAME: np.full((1, 3, h, w), 128, np.float32)})[0]
+            out = net.infer(np.full((1, 3, h, w), 128, np.float32))
         except Exception as exc:
-            raise StylecamError(f"{self.model_path}: fails on a {w}x{h} probe frame "
+            raise StylecamError(f"{path}: fails on a {w}x{h} probe frame "
                                 f"({first_line(exc, 200)})") from None
         if out.dtype != np.float32:
-            raise StylecamError(f"{self.model_path}: output must be float32, got {out.dtype}")
-        self._check_output(out, (1, 3, h, w))
-
-    def _check_output(self, out: np.ndarray, expected: tuple[int, ...]) -> None:
-        if out.shape != expected:
-            raise StylecamError(f"{self.model_path}: output must be N,3,H,W of the input's size, got "
-                                f"{'x'.join(map(str, out.shape))} for an input of {'x'.join(map(str, expected))}")
-        if not np.isfinite(out).all():
-            raise StylecamError(f"{self.model_path}: the model produced NaN or infinite values; it is broken "
-                                "(or was exported wrongly)")
+            raise StylecamError(f"{path}: output must be float32, got {out.dtype}")
+        _check_output(net, out, (1, 3, h, w))
 
     def _run(self, frames: list[np.ndarray], cancel: Cancel | None = None) -> list[np.ndarray]:
-        h, w = frames[0].shape[:2]
-        b = self.info.border
-        hp, wp = padded_size(h, w, self.info.multiple, b)
-        ph, pw = hp - h - b, wp - w - b
-        stack = np.stack(frames)  # N,H,W,3 uint8: pad before the float copy (4x less to move)
-        if b or ph or pw:  # mirror a border of b on every side, then up to the multiple
-            stack = mirror_pad(stack, (b, ph), (b, pw))
-        batch = np.ascontiguousarray(stack.transpose(0, 3, 1, 2), dtype=np.float32)
-        raw = self.infer(batch, cancel)
-        self._check_output(raw, batch.shape)  # a broken net must not become a garbage picture
-        result = raw[:, :, b:b + h, b:b + w]
-        styled = np.clip(result.transpose(0, 2, 3, 1), 0, 255)
+        styled = _styled(self._nets[0], frames, cancel)
+        if len(self._nets) > 1:  # a mix of separate nets: their outputs, weighted
+            styled *= self._nets[0].share
+            for net in self._nets[1:]:
+                styled += net.share * _styled(net, frames, cancel)
         outs = []
         for original, s in zip(frames, styled):
             if self.preserve_color:
@@ -353,6 +431,59 @@ class Stylizer:
                 s = original.astype(np.float32) + self._strength * (s - original)
             outs.append(np.rint(s).astype(np.uint8))
         return outs
+
+
+def _styled(net: _Net, frames: list[np.ndarray], cancel: Cancel | None = None) -> np.ndarray:
+    """Same-size frames through one net: float32 N,H,W,3 in 0..255 (padded and cropped back)."""
+    h, w = frames[0].shape[:2]
+    b = net.info.border
+    hp, wp = padded_size(h, w, net.info.multiple, b)
+    ph, pw = hp - h - b, wp - w - b
+    stack = np.stack(frames)  # N,H,W,3 uint8: pad before the float copy (4x less to move)
+    if b or ph or pw:  # mirror a border of b on every side, then up to the multiple
+        stack = mirror_pad(stack, (b, ph), (b, pw))
+    batch = np.ascontiguousarray(stack.transpose(0, 3, 1, 2), dtype=np.float32)
+    raw = net.infer(batch, cancel)
+    _check_output(net, raw, batch.shape)  # a broken net must not become a garbage picture
+    result = raw[:, :, b:b + h, b:b + w]
+    return np.clip(result.transpose(0, 2, 3, 1), 0, 255)
+
+
+def _check_output(net: _Net, out: np.ndarray, expected: tuple[int, ...]) -> None:
+    if out.shape != expected:
+        raise StylecamError(f"{net.path}: output must be N,3,H,W of the input's size, got "
+                            f"{'x'.join(map(str, out.shape))} for an input of {'x'.join(map(str, expected))}")
+    if not np.isfinite(out).all():
+        raise StylecamError(f"{net.path}: the model produced NaN or infinite values; it is broken "
+                            "(or was exported wrongly)")
+
+
+def _check_style_weights(net: _Net, inputs: dict[str, Any]) -> None:
+    """A multi-style net takes float32 1,S style weights and lists its S styles; a net
+    with any other extra input cannot run."""
+    extra = sorted(set(inputs) - {INPUT_NAME})
+    count = len(net.info.styles)
+    if not count and not extra:
+        return
+    if extra != [STYLE_WEIGHTS_NAME]:
+        raise StylecamError(f"{net.path} does not follow the stylecam model contract (inputs {sorted(inputs)}; "
+                            f"only a multi-style net has a second input, '{STYLE_WEIGHTS_NAME}')")
+    spec = inputs[STYLE_WEIGHTS_NAME]
+    if not count:
+        raise StylecamError(f"{net.path}: takes '{STYLE_WEIGHTS_NAME}' but its metadata does not list its styles "
+                            f"(stylecam.styles)")
+    if spec.type != "tensor(float)" or len(spec.shape) != 2 or spec.shape[1] not in (count, str(count)) \
+            or spec.shape[0] not in (1, "1") and isinstance(spec.shape[0], int):
+        raise StylecamError(f"{net.path}: '{STYLE_WEIGHTS_NAME}' must be float32 1x{count} for its {count} styles, "
+                            f"got {spec.type} {spec.shape}")
+
+
+def _style_weights(count: int, rows: dict[int, float]) -> np.ndarray:
+    """The float32 1,count style weights with `rows` set."""
+    weights = np.zeros((1, count), np.float32)
+    for i, w in rows.items():
+        weights[0, i] = w
+    return weights
 
 
 def _check_frame(frame: np.ndarray) -> None:

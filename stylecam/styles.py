@@ -1,13 +1,17 @@
 """The registry of styles: where model files are found and what their metadata says.
 
 Bundled styles live in `models/` at the repository root, installed as the
-`stylecam.models` package data. `STYLECAM_MODELS` (os.pathsep-separated folders) adds more.
+`stylecam.models` package data. `STYLECAM_MODELS` (os.pathsep-separated folders) adds more,
+and styles learned from the user's paintings live in the user data folder (`learned_dir`).
+A multi-style net is one file holding several styles: each of them is a style here, run as
+its row of the net (`StyleRef.index`); a style's own file wins over a row of the same name.
 The model contract itself is in `contract.py`.
 """
 from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -16,10 +20,32 @@ from .contract import StyleInfo
 from .errors import StylecamError, first_line
 
 
+@dataclass(frozen=True)
+class StyleRef:
+    """Where a style runs: its own model file, or row `index` of a multi-style net."""
+
+    name: str
+    path: Path  # the base model file (the engine picks its fast net or precision copy)
+    index: int | None = None
+
+
+_read: dict[tuple[str, int, int], StyleInfo] = {}  # (path, mtime, size) -> info: a file is read once
+
+
 def read_info(path: str | Path) -> StyleInfo:
     """Read a model's metadata without building an inference session."""
     path = Path(path)
-    return StyleInfo.from_metadata(_metadata_props(path), path)
+    try:
+        st = path.stat()
+    except OSError:
+        st = None
+    key = (str(path), st.st_mtime_ns, st.st_size) if st else None
+    if key is not None and key in _read:
+        return _read[key]
+    info = StyleInfo.from_metadata(_metadata_props(path), path)
+    if key is not None:
+        _read[key] = info
+    return info
 
 
 def _metadata_props(path: Path) -> dict[str, str]:
@@ -56,10 +82,18 @@ def check_model_file(path: Path) -> None:
 
 
 def model_dirs() -> list[Path]:
-    """Where styles are looked up, in order: STYLECAM_MODELS, then the bundled models."""
+    """Where styles are looked up, in order: STYLECAM_MODELS, the learned styles, the bundled models."""
     dirs = [Path(p) for p in os.environ.get("STYLECAM_MODELS", "").split(os.pathsep) if p]
-    dirs.append(bundled_dir())
+    dirs += [learned_dir(), bundled_dir()]
     return dirs
+
+
+def learned_dir() -> Path:
+    """Named styles learned from the user's paintings (`stylecam --learn-style`): the
+    platform's user data folder (XDG on Linux, Application Support, AppData\\Roaming)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("stylecam", appauthor=False)) / "styles"
 
 
 def bundled_dir() -> Path:
@@ -89,20 +123,58 @@ def available_styles(unreadable: list[str] | None = None) -> dict[str, Path]:
 
 
 def list_styles() -> list[StyleInfo]:
-    """Every installed style; a model file that cannot be read is skipped with a warning."""
+    """Every installed style, each style of a multi-style net included (`index` set); a
+    model file that cannot be read is skipped with a warning."""
     import warnings
 
-    infos = []
+    own: dict[str, StyleInfo] = {}
+    rows: list[StyleInfo] = []
     unreadable: list[str] = []
-    found = available_styles(unreadable)
+    found_paths = available_styles(unreadable)
     for folder in unreadable:
         warnings.warn(f"cannot read the style folder {folder}", stacklevel=2)
-    for path in found.values():
+    for path in found_paths.values():
         try:
-            infos.append(read_info(path))
+            info = read_info(path)
         except StylecamError as exc:
             warnings.warn(f"skipped style {path.name}: {exc}", stacklevel=2)
-    return infos
+            continue
+        if info.styles:
+            rows += [info.member(i) for i in range(len(info.styles))]
+        else:
+            own[path.name.removesuffix(contract.MODEL_SUFFIX)] = info
+    found = list(own.values())
+    names = set(own)
+    for row in rows:  # a style's own file wins over a row of the same name, and the first net over later ones
+        if row.name not in names:
+            names.add(row.name)
+            found.append(row)
+    return found
+
+
+def _rows() -> dict[str, StyleRef]:
+    """The styles of every multi-style net, first net first (model files that cannot be read are left out)."""
+    found: dict[str, StyleRef] = {}
+    for path in available_styles().values():
+        try:
+            info = read_info(path)
+        except StylecamError:
+            continue
+        for i, name in enumerate(info.style_names):
+            found.setdefault(name, StyleRef(name, path, i))
+    return found
+
+
+def net_holding(names: list[str]) -> Path | None:
+    """The first multi-style net that holds every one of `names` (so it can blend them), if any."""
+    for path in available_styles().values():
+        try:
+            held = set(read_info(path).style_names)
+        except StylecamError:
+            continue
+        if held and set(names) <= held:
+            return path
+    return None
 
 
 def is_model_path(style: str | os.PathLike[str]) -> bool:
@@ -113,16 +185,25 @@ def is_model_path(style: str | os.PathLike[str]) -> bool:
 
 def resolve(style: str | os.PathLike[str]) -> Path:
     """A style name or a path to an .onnx file -> the model path, or a helpful error."""
+    return locate(style).path
+
+
+def locate(style: str | os.PathLike[str]) -> StyleRef:
+    """A style name or a path to an .onnx file -> where it runs, or a helpful error. A path
+    or a style's own file has no row (a multi-style net given so runs its first style)."""
     text = os.fspath(style)
     candidate = Path(text).expanduser()
     if is_model_path(text):
         check_model_file(candidate)
-        return candidate
+        return StyleRef(contract.style_name_of(candidate.name), candidate)
     unreadable: list[str] = []
     styles = available_styles(unreadable)
     if text in styles:
-        return styles[text]
-    known = ", ".join(sorted(styles)) or "none installed"
+        return StyleRef(text, styles[text])
+    rows = _rows()
+    if text in rows:
+        return rows[text]
+    known = ", ".join(sorted(set(styles) | set(rows))) or "none installed"
     missed = f"; cannot read the style folder {', '.join(unreadable)}" if unreadable else ""
     raise StylecamError(f"unknown style {text!r}; known styles: {known}{missed}")
 

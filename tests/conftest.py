@@ -81,6 +81,74 @@ def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed:
     return path
 
 
+def build_multi_style_model(path: Path, names: list[str], seed: int = 0, net_name: str = "multinet") -> Path:
+    """A multi-style net by the contract (input and style weights 1,S): per style a colour
+    gain and offset, out = clip(input * (w @ G)^2 + w @ B). The square makes a mix inside the
+    net differ from a mix of the styles' outputs, as in a real net."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from stylecam.contract import STYLE_WEIGHTS_NAME
+
+    rng = np.random.default_rng(seed)
+    count = len(names)
+    gains = rng.uniform(0.5, 1.2, (count, 3)).astype(np.float32)
+    offsets = rng.uniform(0, 80, (count, 3)).astype(np.float32)
+    nodes = [
+        helper.make_node("MatMul", [STYLE_WEIGHTS_NAME, "G"], ["g"]),
+        helper.make_node("Mul", ["g", "g"], ["g2"]),
+        helper.make_node("Reshape", ["g2", "shape"], ["gain"]),
+        helper.make_node("MatMul", [STYLE_WEIGHTS_NAME, "B"], ["b"]),
+        helper.make_node("Reshape", ["b", "shape"], ["offset"]),
+        helper.make_node("Mul", [INPUT_NAME, "gain"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "offset"], ["shifted"]),
+        helper.make_node("Clip", ["shifted", "lo", "hi"], [OUTPUT_NAME]),
+    ]
+    inits = [numpy_helper.from_array(gains, "G"), numpy_helper.from_array(offsets, "B"),
+             numpy_helper.from_array(np.array([1, 3, 1, 1], np.int64), "shape"),
+             numpy_helper.from_array(np.array(0, np.float32), "lo"),
+             numpy_helper.from_array(np.array(255, np.float32), "hi")]
+    dims = ["N", 3, "H", "W"]
+    graph = helper.make_graph(nodes, net_name,
+                              [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, dims),
+                               helper.make_tensor_value_info(STYLE_WEIGHTS_NAME, TensorProto.FLOAT, [1, count])],
+                              [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, dims)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    info = StyleInfo(name=net_name, display_name=f"Test net {net_name}",
+                     styles=tuple(StyleInfo(name=n, display_name=n.replace("_", " ").title(), painting=f"{n} painting",
+                                            artist="Nobody") for n in names),
+                     training={"arch": "onnx.helper", "trained_steps": 0})
+    for k, v in info.to_metadata().items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def make_tiny_checkpoint(path: Path, paintings: list[str], seed: int = 0, image_size: int = 64,
+                         style_size: int = 128) -> Path:
+    """A training checkpoint of the "tiny" net with one style per painting name, without
+    training: random weights and distinct scale/shift rows, the recipe as `train` writes it."""
+    import torch
+
+    from training.loop import CHECKPOINT_FORMAT, TrainConfig
+    from training.nets import TransformerNet
+
+    config = TrainConfig(style_images=tuple(paintings), data="", out="", arch="tiny", image_size=image_size,
+                         style_size=style_size, seed=seed)
+    torch.manual_seed(seed)
+    net = TransformerNet(config.net_config())
+    with torch.no_grad():
+        for name, param in net.named_parameters():
+            if name.endswith((".weight", ".bias")) and param.dim() == 2 and len(paintings) > 1:  # norm rows
+                param.add_(torch.randn_like(param) * 0.3)
+    torch.save({"format": CHECKPOINT_FORMAT, "step": 10, "world_size": 1, "net_config": net.config.to_dict(),
+                "model": net.state_dict(), "optimizer": None, "recipe": config.recipe(), "recipe_history": [],
+                "rng": {"torch": torch.get_rng_state()}, "grad_cap": None}, path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("models")

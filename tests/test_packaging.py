@@ -41,3 +41,13 @@ def test_wheel_carries_license_and_typing_marker(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "stylecam/py.typed" in names
     assert any(n.endswith("licenses/LICENSE") for n in names), [n for n in names if "dist-info" in n]
+
+
+def test_wheel_carries_the_training_code_and_the_base_net(wheel):
+    """--style-image learns with the training package (torch from the [train] extra only)
+    on top of the multi-style checkpoint the wheel ships."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    code = {f"training/{m}.py" for m in ("__init__", "adapt", "nets", "loop", "losses", "vgg", "data", "export")}
+    assert code <= names, code - names
+    assert "stylecam/learn.py" in names and "training/checkpoints/styles.pt" in names
+    assert not any(n.startswith("tests/") for n in names)

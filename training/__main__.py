@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--fp16", action="store_true", help="also write NAME.fp16.onnx (for GPU providers)")
     e.add_argument("--style-index", type=int, default=None,
                    help="multi-style checkpoints: which of its paintings to export (0-based, in training order)")
+    e.add_argument("--all-styles", action="store_true",
+                   help="multi-style checkpoints: export every painting as one multi-style net (style weights as a "
+                        "second input; each style named after its painting's file)")
 
     q = sub.add_parser("quantize", help="int8 static quantization of an exported model (CPU speed-up)",
                        formatter_class=_HelpFormatter)
@@ -159,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                              license=args.license)
             errors = export_onnx(args.checkpoint, args.output, info, fp16=args.fp16,
                                  parity_images=default_parity_images(args.parity_images), notes=args.notes,
-                                 style=args.style_index)
+                                 style=args.style_index, all_styles=args.all_styles)
             rounded = {k: round(v, 4) for k, v in errors.items()}
             print(f"wrote {args.output}; parity max abs error {json.dumps(rounded)}")
     except (TrainingError, WeightsError, FileNotFoundError, ValueError) as exc:

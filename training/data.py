@@ -52,19 +52,22 @@ class CropDataset(Dataset):
 
     def __getitem__(self, item: tuple[int, int]) -> torch.Tensor:
         index, seed = item
-        rng = random.Random(seed)
-        img = load_rgb(self.files[index])
-        w, h = img.size
-        # Scale so the short side is between the crop size and 1.25x of it, then crop.
-        short = self.size * rng.uniform(1.0, 1.25)
-        scale = short / min(w, h)
-        img = img.resize((max(self.size, round(w * scale)), max(self.size, round(h * scale))), Image.BICUBIC)
-        w, h = img.size
-        x, y = rng.randint(0, w - self.size), rng.randint(0, h - self.size)
-        img = img.crop((x, y, x + self.size, y + self.size))
-        if rng.random() < 0.5:
-            img = img.transpose(Image.FLIP_LEFT_RIGHT)
-        return to_tensor(img)
+        return random_crop(load_rgb(self.files[index]), self.size, random.Random(seed))
+
+
+def random_crop(img: Image.Image, size: int, rng: random.Random) -> torch.Tensor:
+    """A random square crop of `size` px, randomly flipped: the image is first scaled so its
+    short side is between the crop size and 1.25x of it."""
+    w, h = img.size
+    short = size * rng.uniform(1.0, 1.25)
+    scale = short / min(w, h)
+    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
+    w, h = img.size
+    x, y = rng.randint(0, w - size), rng.randint(0, h - size)
+    img = img.crop((x, y, x + size, y + size))
+    if rng.random() < 0.5:
+        img = img.transpose(Image.FLIP_LEFT_RIGHT)
+    return to_tensor(img)
 
 
 class StepBatchSampler(Sampler[list[tuple[int, int]]]):

@@ -2,8 +2,9 @@
 
 The contract (tensor names, metadata keys, file names) is stylecam/contract.py: float32
 NCHW RGB in 0..255, dynamic N/H/W (H and W multiples of the net's `multiple`), the style's
-StyleInfo in `metadata_props`. The export is parity-checked against PyTorch and refused
-(no file written) if it does not match.
+StyleInfo in `metadata_props`. A multi-style checkpoint exports either one of its styles as
+a one-style net, or all of them as one multi-style net (style weights as a second input).
+The export is parity-checked against PyTorch and refused (no file written) if it does not match.
 """
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ import os
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
 
-from stylecam.contract import FP16, INPUT_NAME, OUTPUT_NAME, StyleInfo, variant_file
+from stylecam.contract import FP16, INPUT_NAME, OUTPUT_NAME, STYLE_WEIGHTS_NAME, StyleInfo, variant_file
 
 from .data import list_images, load_rgb, to_tensor
 from .loop import TrainingError, load_checkpoint, net_from_checkpoint
@@ -29,20 +30,28 @@ OPSET = 18
 PARITY_TOLERANCE = 0.5  # max abs error on the 0..255 scale
 
 
-def export_onnx(checkpoint: str | Path, output: str | Path, info: StyleInfo, fp16: bool = False,
+def export_onnx(checkpoint: str | Path | dict[str, Any], output: str | Path, info: StyleInfo, fp16: bool = False,
                 parity_images: Iterable[str | Path] = (), notes: str = "",
-                style: int | None = None) -> dict[str, float]:
+                style: int | None = None, all_styles: bool = False,
+                credits: Sequence[StyleInfo] = ()) -> dict[str, float]:
     """Write `output` (and its `.fp16.onnx` copy if fp16) and return the parity errors.
 
-    `info` credits the style (name, painting, artist, ...); the export fills in the rest.
-    A multi-style checkpoint needs `style`, the index of the painting to export: its
-    scale/shift rows are baked into a one-style net (the runtime contract is per style)."""
-    ckpt = load_checkpoint(checkpoint)
+    `checkpoint` is a checkpoint file or one already loaded. `info` credits the style
+    (name, painting, artist, ...); the export fills in the rest. A multi-style checkpoint
+    needs `style`, the index of the painting to export (its scale/shift rows are baked into
+    a one-style net), or `all_styles`: one multi-style net whose styles are credited by
+    `credits` (default: named after the paintings' files) and `info` names the net."""
+    ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
     net = net_from_checkpoint(ckpt).eval()
     count = net.config.styles
-    if count > 1:
+    weights = None
+    if count > 1 and all_styles:
+        info = replace(info, styles=_credits(ckpt, credits))
+        weights = torch.arange(1.0, count + 1).reshape(1, count) / (count * (count + 1) / 2)  # a mix, for parity
+    elif count > 1:
         if style is None or not 0 <= style < count:
-            raise TrainingError(f"{checkpoint} holds {count} styles: choose one with --style-index 0..{count - 1}")
+            raise TrainingError(f"{checkpoint if not isinstance(checkpoint, dict) else 'the checkpoint'} holds "
+                                f"{count} styles: choose one with --style-index 0..{count - 1}, or --all-styles")
         net = bake_style(net, torch.eye(count)[style]).eval()
         recipe = dict(ckpt["recipe"])
         ckpt = ckpt | {"recipe": recipe | {"style_image": recipe["style_image"][style], "style_index": style,
@@ -52,9 +61,9 @@ def export_onnx(checkpoint: str | Path, output: str | Path, info: StyleInfo, fp1
     described = _describe(ckpt, net, info, notes)
     tmp = output.with_name(f".{output.name}.tmp")
     try:
-        _export(net, tmp)
+        _export(net, tmp, weights is not None)
         set_metadata(tmp, replace(described, precision="fp32").to_metadata())
-        errors = parity_check(net, tmp, parity_images)
+        errors = parity_check(net, tmp, parity_images, weights)
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
@@ -73,6 +82,27 @@ def mirrored_border(config: NetConfig) -> int:
     return 24 if config.decoder == "upsample" else 8
 
 
+def _credits(ckpt: dict[str, Any], credits: Sequence[StyleInfo]) -> tuple[StyleInfo, ...]:
+    """Each style of a multi-style checkpoint credited: as given, or named after its painting's file."""
+    paintings = ckpt["recipe"]["style_image"]
+    paintings = paintings if isinstance(paintings, list) else [paintings]
+    if credits and len(credits) != len(paintings):
+        raise TrainingError(f"the checkpoint holds {len(paintings)} styles; {len(credits)} credits were given")
+    given = credits or [StyleInfo(name=Path(p).stem) for p in paintings]
+    return tuple(replace(c, display_name=c.display_name or c.name.replace("_", " ").title()) for c in given)
+
+
+class _WithStyleWeights(torch.nn.Module):
+    """A multi-style net with its style weights (1, styles) as a second input of its own."""
+
+    def __init__(self, net: TransformerNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        return self.net(x, style_weights)
+
+
 def _describe(ckpt: dict[str, Any], net: TransformerNet, info: StyleInfo, notes: str) -> StyleInfo:
     """The style's credits with what the checkpoint and net say about running it."""
     recipe = dict(ckpt["recipe"]) | {"trained_steps": ckpt["step"]}
@@ -87,9 +117,16 @@ def _describe(ckpt: dict[str, Any], net: TransformerNet, info: StyleInfo, notes:
         arch=net.config.to_dict(), training=recipe, notes=notes or info.notes)
 
 
-def _export(net: TransformerNet, path: Path) -> None:
+def _export(net: TransformerNet, path: Path, style_weights: bool = False) -> None:
     example = torch.rand(1, 3, 64, 96) * 255
     n, h, w = torch.export.Dim("batch"), torch.export.Dim("height"), torch.export.Dim("width")
+    model: torch.nn.Module = net
+    args: tuple[torch.Tensor, ...] = (example,)
+    names, shapes = [INPUT_NAME], {"x": {0: n, 2: h, 3: w}}
+    if style_weights:  # 1,S: one mix for the whole batch
+        count = net.config.styles
+        model, args = _WithStyleWeights(net), (example, torch.full((1, count), 1 / count))
+        names, shapes = [INPUT_NAME, STYLE_WEIGHTS_NAME], {"x": {0: n, 2: h, 3: w}, "style_weights": None}
     # The exporter chats on stdout and warns about torchvision; keep the CLI output readable.
     registration_log = logging.getLogger("torch.onnx._internal.exporter._registration")
     level = registration_log.level
@@ -97,8 +134,8 @@ def _export(net: TransformerNet, path: Path) -> None:
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            net, (example,), dynamo=True, opset_version=OPSET, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_shapes={"x": {0: n, 2: h, 3: w}}, verbose=False,
+            model, args, dynamo=True, opset_version=OPSET, input_names=names, output_names=[OUTPUT_NAME],
+            dynamic_shapes=shapes, verbose=False,
         )
     registration_log.setLevel(level)
     program.save(str(path))
@@ -116,8 +153,10 @@ def set_metadata(path: Path, metadata: dict[str, str]) -> None:
     onnx.save(model, str(path))
 
 
-def parity_check(net: TransformerNet, onnx_path: Path, images: Iterable[str | Path] = ()) -> dict[str, float]:
-    """Compare onnxruntime with PyTorch on random inputs at two sizes and on real images."""
+def parity_check(net: TransformerNet, onnx_path: Path, images: Iterable[str | Path] = (),
+                 style_weights: torch.Tensor | None = None) -> dict[str, float]:
+    """Compare onnxruntime with PyTorch on random inputs at two sizes and on real images
+    (a multi-style net with these style weights)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
@@ -132,9 +171,12 @@ def parity_check(net: TransformerNet, onnx_path: Path, images: Iterable[str | Pa
         cases[f"image_{Path(p).stem}"] = t.unsqueeze(0)
     errors = {}
     for name, x in cases.items():
+        feeds = {INPUT_NAME: x.numpy()}
+        if style_weights is not None:
+            feeds[STYLE_WEIGHTS_NAME] = style_weights.numpy()
         with torch.no_grad():
-            expected = net(x).numpy()
-        got = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+            expected = net(x, style_weights).numpy()
+        got = session.run([OUTPUT_NAME], feeds)[0]
         errors[name] = float(np.abs(got - expected).max())
     worst = max(errors, key=errors.get)
     if errors[worst] >= PARITY_TOLERANCE:

@@ -6,6 +6,7 @@ runtime prefers it on CPU (Stylizer precision "auto").
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,9 @@ from stylecam.contract import INPUT_NAME, Key
 from .export import set_metadata
 
 
-def quantize_int8(model: str | Path, output: str | Path, photos: list[Path],
+def quantize_int8(model: str | Path, output: str | Path, photos: Sequence[str | Path | np.ndarray],
                   size: tuple[int, int] = (320, 180)) -> None:
+    """Calibrate on `photos` (image files or uint8 HxWx3 RGB arrays) at `size` and write `output`."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from PIL import Image
@@ -32,7 +34,7 @@ def quantize_int8(model: str | Path, output: str | Path, photos: list[Path],
             p = next(self.items, None)
             if p is None:
                 return None
-            img = Image.open(p).convert("RGB").resize(size)
+            img = (Image.fromarray(p) if isinstance(p, np.ndarray) else Image.open(p)).convert("RGB").resize(size)
             return {INPUT_NAME: np.asarray(img, np.float32).transpose(2, 0, 1)[None].copy()}
 
     root = logging.getLogger()

@@ -4,7 +4,8 @@ Policy: the capture thread keeps only the newest frame in a one-slot mailbox (ol
 are dropped and counted), so when inference is slower than the source, latency stays at
 about one inference plus one frame interval instead of growing. A source that fails is
 reopened with backoff; the loop resumes when it returns. The loop owns the engine and the
-smoother, so switching styles (a window hotkey) happens here, between two frames.
+smoother, so switching styles (a window hotkey) happens here, between two frames: within a
+multi-style net the style weights fade from the old style to the new one, else it cuts.
 """
 from __future__ import annotations
 
@@ -103,13 +104,15 @@ class LiveLoop:
     `smooth` is a temporal smoothing mode, or None for each style's own default (a net
     trained to be steady needs none, others get flow), chosen again at every switch.
     Style switches build the new engine with `engine_options` (default: what the given
-    engine tells of itself).
+    engine tells of itself), or fade over `fade_seconds` where the running net holds the
+    next style (0 = always cut).
     """
 
     def __init__(self, source: LiveSource, engine: Stylizer, sinks: Iterable[Sink] = (), *,
                  smooth: str | None = "none", smooth_strength: float | None = None,
                  engine_options: EngineOptions | None = None, warn: Callable[[str], None] | None = None,
-                 retry_delays: tuple[float, ...] = defaults.RETRY_DELAYS, give_up_after: float = 0.0):
+                 retry_delays: tuple[float, ...] = defaults.RETRY_DELAYS, give_up_after: float = 0.0,
+                 fade_seconds: float = defaults.FADE_SECONDS):
         self.source, self.engine, self.sinks = source, engine, list(sinks)
         self.engine_options = engine_options or EngineOptions.like(engine)
         self.smooth, self.smooth_strength = smooth, smooth_strength
@@ -123,6 +126,8 @@ class LiveLoop:
         self._error: BaseException | None = None
         self._lost_since: float | None = None
         self._capture_ended = threading.Event()
+        self.fade_seconds = fade_seconds
+        self._fade: tuple[dict[str, float], str, float] | None = None  # from mix, to style, start time
 
     def add_sink(self, sink: Sink) -> None:
         self.sinks.append(sink)
@@ -130,14 +135,35 @@ class LiveLoop:
     # The controls below run on the loop's thread, between two frames (a sink's write
     # calls them, as the window's hotkeys do), so the engine never changes mid-frame.
 
+    @property
+    def style(self) -> str:
+        """The style running, or being faded to."""
+        return self._fade[1] if self._fade is not None else self.engine.name
+
     def switch_style(self, name: str) -> None:
-        """Run style `name` from the next frame on, built like the current engine, at the
-        current strength."""
+        """Run style `name` from the next frame on: faded in within the running multi-style
+        net, else a new engine built like the current one, at the current strength."""
+        if self.fade_seconds > 0 and self.engine.can_mix([name]):
+            self._fade = (dict(self.engine.mix), name, time.monotonic())
+            return
+        self._fade = None
         self.engine = self.engine_options.build(name, strength=self.engine.strength)
         if self.smooth is None:
             self.smoother = make_smoother(self.engine.default_smoothing, self.smooth_strength)
         else:
             self.smoother.reset()  # do not blend the old style into the new one
+
+    def _advance_fade(self, now: float) -> None:
+        """Set the engine's style weights for this moment of a fade (linear in time)."""
+        if self._fade is None:
+            return
+        start_mix, target, started = self._fade
+        t = min(1.0, (now - started) / self.fade_seconds)
+        mix = {k: (1 - t) * w for k, w in start_mix.items()}
+        mix[target] = mix.get(target, 0.0) + t
+        self.engine.set_mix(mix if t < 1 else {target: 1.0})
+        if t >= 1:
+            self._fade = None
 
     def adjust_strength(self, step: float) -> None:
         self.engine.strength = min(1.0, max(0.0, round(self.engine.strength + step, 2)))
@@ -216,6 +242,7 @@ class LiveLoop:
                     self.stats.paused += 1
                     continue
                 t0 = time.monotonic()
+                self._advance_fade(t0)
                 out = stylize_frames(self.engine, [frame.image])[0]  # a signal need not wait for it
                 self.stats.inference.append(time.monotonic() - t0)
                 out = self.smoother(frame.image, out)

@@ -107,7 +107,7 @@ class WindowSink:
     def _switch(self, step: int) -> None:
         if not self.styles:
             return
-        current = self.loop.engine.name
+        current = self.loop.style
         i = self.styles.index(current) if current in self.styles else -1
         self.loop.switch_style(self.styles[(i + step) % len(self.styles)])
 

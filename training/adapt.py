@@ -1,0 +1,250 @@
+"""Learn a painting as a new style of a trained multi-style net, in minutes on a CPU.
+
+Every convolution of the base net stays as trained; only a new row of scale and shift in
+each conditional instance norm learns the painting (a style lives in these rows, Dumoulin,
+Shlens & Kudlur 2017), starting from the mean of the rows the net has, with the project's
+perceptual losses under the base net's loss settings. The result exports as an ordinary
+one-style model: the new row baked into the net (`bake_style`) and the usual exporter.
+
+This module imports torch only inside `adapt_style`, so the runtime can name a learned
+style's cache entry by its `AdaptRecipe` before it knows whether torch is installed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from stylecam.contract import StyleInfo
+
+# what the new style takes over from the base checkpoint's recipe (the project's losses as the net was trained)
+LOSS_SETTINGS = ("content_weight", "style_weight", "tv_weight", "temporal_weight", "content_layers", "style_layers",
+                 "style_layer_weights", "vgg_convention", "style_size", "image_size")
+
+
+@dataclass(frozen=True)
+class AdaptRecipe:
+    """How a new style is learned: its step and time budget (whichever ends first) and the
+    optimizer's settings; crop and painting sizes of 0 take the base net's."""
+
+    steps: int = 800
+    max_minutes: float = 8.0
+    batch_size: int = 2
+    image_size: int = 0  # training crop side, px
+    style_size: int = 0  # the painting's long side, px
+    lr: float = 0.01
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.max_minutes < 0 \
+                or self.image_size < 0 or self.style_size < 0:
+            raise ValueError(f"bad adaptation recipe: {self}")
+
+    def key(self, base_digest: str) -> str:
+        """A short name for this recipe on this base checkpoint (cache entries are named by it)."""
+        text = json.dumps({"recipe": asdict(self), "base": base_digest, "version": 1}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass
+class AdaptResult:
+    output: Path
+    steps: int  # steps run
+    seconds: float
+    first_loss: float
+    last_loss: float  # mean of the last few steps
+    stopped_by: str  # "steps" or "time"
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's content."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def adapt_style(painting: str | Path, base_checkpoint: str | Path, output: str | Path,
+                photos: Sequence[str | Path | np.ndarray], *, recipe: AdaptRecipe = AdaptRecipe(),
+                info: StyleInfo | None = None, vgg_weights: str | Path | None = None,
+                progress: bool | None = None, threads: int = 0,
+                announce: Callable[[str], None] | None = None) -> AdaptResult:
+    """Learn `painting` on top of the multi-style (or one-style) net in `base_checkpoint`
+    from crops of `photos` (image files or uint8 HxWx3 RGB arrays), and export it to
+    `output` as a one-style model credited by `info` (default: named after the painting).
+
+    The net's config comes from the checkpoint. VGG16 weights come from `vgg_weights`
+    (a state dict in the base recipe's convention) or torchvision. `progress` shows a tqdm
+    bar whose estimate counts the time budget (None: when stderr is a terminal);
+    `announce` hears one line when everything is loaded and the learning starts."""
+    import torch
+
+    from stylecam.contract import StyleInfo
+
+    from .data import load_rgb, random_crop
+    from .export import export_onnx
+    from .loop import CHECKPOINT_FORMAT, TrainingError, _style_targets, compute_losses, load_checkpoint, \
+        net_from_checkpoint
+
+    if not photos:
+        raise TrainingError("no photos to learn the style on")
+    if threads:
+        torch.set_num_threads(threads)
+    painting = Path(painting)
+    ckpt = load_checkpoint(base_checkpoint)
+    net, row = _with_new_row(net_from_checkpoint(ckpt))
+    config = _loss_config(ckpt["recipe"], painting, recipe, vgg_weights)
+    vgg, grams, layer_weights = _style_targets(config, torch.device("cpu"))
+    size = config.image_size
+    images = [load_rgb(p, max_side=4 * size) if isinstance(p, (str, Path)) else _pil(p) for p in photos]
+
+    trained = _train_row(net, row)
+    optimizer = torch.optim.Adam(trained, lr=recipe.lr)
+    model = _OneRow(net, row)
+    rng = random.Random(recipe.seed)
+    torch.manual_seed(recipe.seed)
+    styles = torch.zeros(recipe.batch_size, dtype=torch.long)  # one painting: row 0 of the Gram targets
+    if announce:
+        announce(f"learning {painting.name} as a new style of {Path(base_checkpoint).name} from {len(images)} "
+                 f"photos, up to {recipe.steps} steps or {recipe.max_minutes:g} min")
+    bar = _bar(recipe.steps, f"learning {painting.stem}", progress)
+    started = time.monotonic()
+    budget = recipe.max_minutes * 60
+    history: list[float] = []
+    stopped_by = "steps"
+    try:
+        for step in range(recipe.steps):
+            x = torch.stack([random_crop(images[rng.randrange(len(images))], size, rng)
+                             for _ in range(recipe.batch_size)])
+            values, loss = compute_losses(model, vgg, x, styles, grams, config, layer_weights, step, None)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if not math.isfinite(values.total):
+                raise TrainingError(f"loss became {values.total} at step {step + 1}; lower the learning rate")
+            history.append(values.total)
+            elapsed = time.monotonic() - started
+            _report(bar, step + 1, recipe.steps, elapsed, budget, values.total)
+            if budget and elapsed >= budget and step + 1 < recipe.steps:
+                stopped_by = "time"
+                break
+    finally:
+        bar.close()
+    names = ckpt["recipe"]["style_image"]
+    names = list(names) if isinstance(names, (list, tuple)) else [names]
+    learned = {
+        "format": CHECKPOINT_FORMAT, "step": len(history), "net_config": net.config.to_dict(),
+        "model": net.state_dict(), "optimizer": None, "recipe_history": ckpt.get("recipe_history", []),
+        "recipe": dict(ckpt["recipe"]) | {
+            "style_image": names + [painting.name], "image_size": size, "style_size": config.style_size,
+            "batch_size": recipe.batch_size, "lr": recipe.lr, "seed": recipe.seed, "steps": recipe.steps,
+            "adapted_from": {"checkpoint": Path(base_checkpoint).name, "trained_steps": ckpt["step"],
+                             "styles": names},
+            "adapt": asdict(recipe), "photos": len(images)},
+    }
+    info = info or StyleInfo(name=painting.stem, painting=painting.stem, image_source=painting.name)
+    notes = (f"learned from {painting.name} in {len(history)} steps on top of {Path(base_checkpoint).name} "
+             f"({len(names)} styles, {ckpt['step']} steps): only its own scale/shift rows were trained")
+    export_onnx(learned, output, info, notes=info.notes or notes, style=row)
+    tail = history[-10:]
+    return AdaptResult(Path(output), len(history), time.monotonic() - started, history[0], sum(tail) / len(tail),
+                       stopped_by)
+
+
+def _with_new_row(base: Any) -> tuple[Any, int]:
+    """A copy of the net with one more style, whose rows in every norm are the mean of the
+    net's rows; returns it and the new row's index."""
+    from dataclasses import replace
+
+    import torch
+
+    from .nets import ConditionalInstanceNorm, TransformerNet
+
+    count = base.config.styles
+    net = TransformerNet(replace(base.config, styles=count + 1))
+    state = base.state_dict()
+    for name, module in net.named_modules():
+        if isinstance(module, ConditionalInstanceNorm):
+            for part in ("weight", "bias"):
+                rows = state[f"{name}.{part}"].float()
+                rows = rows if rows.dim() == 2 else rows[None]  # a one-style net's affine norm: one row
+                state[f"{name}.{part}"] = torch.cat([rows, rows.mean(0, keepdim=True)])
+    net.load_state_dict({k: v.float() for k, v in state.items()})
+    return net, count
+
+
+def _train_row(net: Any, row: int) -> list[Any]:
+    """Freeze the net but the norms' scale/shift, and let only row `row` of them move."""
+    from .nets import ConditionalInstanceNorm
+
+    for p in net.parameters():
+        p.requires_grad_(False)
+    trained = []
+    for module in net.modules():
+        if isinstance(module, ConditionalInstanceNorm):
+            for p in (module.weight, module.bias):
+                mask = p.new_zeros(p.shape[0], 1)
+                mask[row] = 1
+                p.requires_grad_(True)
+                p.register_hook(lambda grad, mask=mask: grad * mask)
+                trained.append(p)
+    return trained
+
+
+class _OneRow:
+    """Calls the net with style `row` for every image (the shape `compute_losses` expects of a model)."""
+
+    def __init__(self, net: Any, row: int):
+        self.net, self.row = net, row
+
+    def __call__(self, x: Any, style: Any = None) -> Any:
+        import torch
+
+        weights = torch.zeros(x.shape[0], self.net.config.styles, device=x.device)
+        weights[:, self.row] = 1
+        return self.net(x, weights)
+
+
+def _loss_config(base: dict[str, Any], painting: Path, recipe: AdaptRecipe, vgg_weights: str | Path | None) -> Any:
+    """The training settings of the new style: the base net's losses, this recipe's schedule."""
+    from .loop import TrainConfig
+
+    settings = {k: tuple(base[k]) if isinstance(base[k], (list, tuple)) else base[k]
+                for k in LOSS_SETTINGS if k in base}
+    settings |= {k: v for k, v in (("image_size", recipe.image_size), ("style_size", recipe.style_size)) if v}
+    return TrainConfig(style_images=(str(painting),), data="", out="", batch_size=recipe.batch_size, lr=recipe.lr,
+                       seed=recipe.seed, steps=recipe.steps, vgg_weights=str(vgg_weights) if vgg_weights else None,
+                       **settings)
+
+
+def _pil(array: np.ndarray) -> Any:
+    from PIL import Image
+
+    return Image.fromarray(array).convert("RGB")
+
+
+def _bar(total: int, title: str, progress: bool | None) -> Any:
+    from tqdm import tqdm
+
+    show = progress if progress is not None else sys.stderr.isatty()
+    return tqdm(total=total, desc=title, unit="step", dynamic_ncols=True, disable=not show, file=sys.stderr)
+
+
+def _report(bar: Any, done: int, steps: int, elapsed: float, budget: float, loss: float) -> None:
+    """Advance the bar; its total becomes the steps the time budget allows where that is
+    fewer, so the estimate says when the style will be ready."""
+    if budget and done >= 3:
+        bar.total = min(steps, max(done, int(budget / (elapsed / done))))
+    bar.update(done - bar.n)
+    bar.set_postfix_str(f"loss {loss:.4g}", refresh=True)
