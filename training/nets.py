@@ -32,6 +32,7 @@ class NetConfig:
     # unshuffle stem only: "shuffle" predicts 2x2 pixel blocks at half res (cheapest);
     # "upsample" paints at full res (nearest x2 + conv), which cannot tile a fixed 2x2 pattern
     decoder: str = "shuffle"
+    full_res_width: int = 16  # channels of the "upsample" decoder's full-resolution conv
 
     def __post_init__(self) -> None:
         if self.stem not in STEMS:
@@ -50,19 +51,21 @@ class NetConfig:
 
 
 STEMS = ("conv9", "unshuffle")
-FULL_RES_WIDTH = 16  # channels of the "upsample" decoder's full-resolution conv
 
 # Named presets: what `--arch` accepts. "johnson" is the classic net (~71 GFLOP at
 # 640x360); "fast" is the CPU path (~4.8 GFLOP): the 2x unshuffle stem removes the
 # full-resolution convs, separable residual convs and fused zero padding do the rest.
 # Its five residual blocks (each ~0.27 GFLOP) give a receptive field of ~100 px, room
-# for strokes and shapes at the painting's scale. "fast_up" is "fast" with the decoder that
-# paints at full resolution (~6.7 GFLOP): the pixel-shuffle decoder learns a tiled hatching.
+# for strokes and shapes at the painting's scale. "fast_up8" and "fast_up" are "fast" with a
+# decoder that paints at full resolution with 8 or 16 channels (~5.6 / 6.7 GFLOP): the
+# pixel-shuffle decoder learns a tiled hatching instead of strokes.
 PRESETS: dict[str, NetConfig] = {
     "johnson": NetConfig(),
     "fast": NetConfig(channels=(32, 32, 64), residual_blocks=5, stem="unshuffle", separable=True, padding="zero"),
     "fast_up": NetConfig(channels=(32, 32, 64), residual_blocks=5, stem="unshuffle", separable=True, padding="zero",
                          decoder="upsample"),
+    "fast_up8": NetConfig(channels=(32, 32, 64), residual_blocks=5, stem="unshuffle", separable=True, padding="zero",
+                          decoder="upsample", full_res_width=8),
     "tiny": NetConfig(channels=(8, 16, 16), residual_blocks=1, stem="unshuffle"),  # tests only
 }
 
@@ -171,8 +174,9 @@ class TransformerNet(nn.Module):
             self.encoder = StyleSequential(nn.PixelUnshuffle(2), conv_in_relu(12, c1, 3, padding=pad, styles=n),
                                            conv_in_relu(c1, c3, 3, 2, pad, n))
             if config.decoder == "upsample":
-                self.decoder = StyleSequential(Upsample(c3, c2, pad, n), Upsample(c2, FULL_RES_WIDTH, pad, n),
-                                               ConvLayer(FULL_RES_WIDTH, 3, 3, padding=pad))
+                w = config.full_res_width
+                self.decoder = StyleSequential(Upsample(c3, c2, pad, n), Upsample(c2, w, pad, n),
+                                               ConvLayer(w, 3, 3, padding=pad))
             else:
                 self.decoder = StyleSequential(Upsample(c3, c2, pad, n), ConvLayer(c2, 12, 3, padding=pad),
                                                nn.PixelShuffle(2))

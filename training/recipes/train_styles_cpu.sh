@@ -26,7 +26,7 @@ done
 ranks=${RANKS:-2}
 python -m torch.distributed.run --nproc_per_node "$ranks" --master_port "${PORT:-29561}" -m training train \
   --style-image "${paintings[@]}" --data "$shared/photos/train" --out "$run" \
-  --arch "${ARCH:-fast_up}" --image-size 128 --batch-size "${BATCH:-2}" --lr "${LR:-3e-3}" --steps "${STEPS:-60000}" \
+  --arch "${ARCH:-fast_up8}" --image-size 128 --batch-size "${BATCH:-2}" --lr "${LR:-3e-3}" --steps "${STEPS:-60000}" \
   --style-size 512 --style-weight "${STYLE_WEIGHT:-5}" \
   --style-layers "${STYLE_LAYERS:-relu1_2,relu2_2,relu3_3}" --style-layer-weights "${LAYER_WEIGHTS:-0.1,1,10}" \
   --temporal-weight "${TEMPORAL_WEIGHT:-0}" --threads "${THREADS:-1}" --workers 0 \
