@@ -149,6 +149,20 @@ def make_tiny_checkpoint(path: Path, paintings: list[str], seed: int = 0, image_
     return path
 
 
+@pytest.fixture()
+def mix_models(tmp_path, monkeypatch) -> Path:
+    """A style folder with a three-style net (alpha, beta, gamma) and two one-style nets,
+    and no learned styles of this machine."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    build_multi_style_model(folder / "trio.onnx", ["alpha", "beta", "gamma"], seed=5, net_name="trio")
+    build_test_model(folder / "testnet.onnx")
+    build_test_model(folder / "othernet.onnx", name="othernet", seed=1)
+    monkeypatch.setenv("STYLECAM_MODELS", str(folder))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("models")

@@ -13,23 +13,10 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from conftest import build_multi_style_model, build_test_model, make_tiny_checkpoint, run_cli
+from conftest import build_multi_style_model, make_tiny_checkpoint, run_cli
 from stylecam import StylecamError, Stylizer, list_styles
 from stylecam.blend import label, parse_mix
 from stylecam.contract import INPUT_NAME, OUTPUT_NAME, STYLE_WEIGHTS_NAME
-
-
-@pytest.fixture()
-def mix_models(tmp_path, monkeypatch) -> Path:
-    """A folder with a three-style net (alpha, beta, gamma) and two one-style nets."""
-    folder = tmp_path / "models"
-    folder.mkdir()
-    build_multi_style_model(folder / "trio.onnx", ["alpha", "beta", "gamma"], seed=5, net_name="trio")
-    build_test_model(folder / "testnet.onnx")
-    build_test_model(folder / "othernet.onnx", name="othernet", seed=1)
-    monkeypatch.setenv("STYLECAM_MODELS", str(folder))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # no learned styles of this machine
-    return folder
 
 
 @pytest.fixture()

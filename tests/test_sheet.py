@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import build_multi_style_model, build_test_model, run_cli
+from conftest import build_multi_style_model, run_cli
 from stylecam import StylecamError, Stylizer, contact_sheet, list_styles
 from stylecam.sheet import GAP, selector, write_sheet
 
@@ -18,14 +18,7 @@ H, W = 40, 56  # the photo; smaller than a tile, so tiles are the photo's size
 
 
 @pytest.fixture()
-def env(tmp_path, monkeypatch) -> dict[str, str]:
-    folder = tmp_path / "models"
-    folder.mkdir()
-    build_multi_style_model(folder / "trio.onnx", ["alpha", "beta", "gamma"], seed=5, net_name="trio")
-    build_test_model(folder / "testnet.onnx")
-    build_test_model(folder / "othernet.onnx", name="othernet", seed=1)
-    monkeypatch.setenv("STYLECAM_MODELS", str(folder))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+def env(mix_models) -> dict[str, str]:
     return dict(os.environ)
 
 
