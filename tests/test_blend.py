@@ -144,18 +144,15 @@ def test_multi_style_nets_that_break_the_contract(tmp_path):
 
     path = build_multi_style_model(tmp_path / "net.onnx", ["a", "b"])
     model = onnx.load(str(path))
-    for prop in model.metadata_props:
-        if prop.key == "stylecam.styles":
-            prop.value = "[]"
-    onnx.save(model, str(tmp_path / "unlisted.onnx"))
-    with pytest.raises(StylecamError, match="does not list its styles"):
-        Stylizer(tmp_path / "unlisted.onnx")
-    for prop in model.metadata_props:
-        if prop.key == "stylecam.styles":
-            prop.value = '[{"name": "a"}, {"name": "b"}, {"name": "c"}]'
-    onnx.save(model, str(tmp_path / "miscounted.onnx"))
-    with pytest.raises(StylecamError, match="must be float32 1x3"):
-        Stylizer(tmp_path / "miscounted.onnx")
+    cases = {"unlisted": ("[]", "does not list its styles"),
+             "miscounted": ('[{"name": "a"}, {"name": "b"}, {"name": "c"}]', "must be float32 1x3")}
+    for name, (styles, error) in cases.items():
+        for prop in model.metadata_props:
+            if prop.key == "stylecam.styles":
+                prop.value = styles
+        onnx.save(model, str(tmp_path / f"{name}.onnx"))
+        with pytest.raises(StylecamError, match=error):
+            Stylizer(tmp_path / f"{name}.onnx")
 
 
 def test_export_writes_a_multi_style_net_the_runtime_mixes_inside(tmp_path, monkeypatch):
