@@ -50,21 +50,40 @@ def timeit(fn, repeats: int, min_seconds: float = 1.0) -> float:
     return best
 
 
-def matmul_peak(repeats: int = 5) -> float:
-    """GFLOP/s of a large fp32 matmul through onnxruntime's MLAS (the kernels our convs use)."""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
+def matmul_peak(precision: str = "fp32", repeats: int = 5) -> float:
+    """Giga-operations/s (a multiply-add counts 2) of a 2048^3 matmul through onnxruntime's
+    MLAS, the kernels under our convs, in a session opened with the nets' settings (all graph
+    optimizations, onnxruntime's default intra-op threads: one per physical core).
 
-    n = 2048
-    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "mm",
-                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n]),
-                               helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, n])],
-                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])])
+    fp32: MatMul of two float inputs. int8: the format training/quantize.py ships (QDQ:
+    uint8 activations, int8 weights as a constant), which onnxruntime fuses into one
+    QLinearMatMul on MLAS's u8 x s8 GEMM, the same GEMM the int8 nets' QLinearConv run on."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    n = 2048  # 17 G operations a call: compute-bound, and well over the caches
+    rng = np.random.default_rng(0)
+    if precision == "fp32":
+        nodes = [helper.make_node("MatMul", ["a", "b"], ["c"])]
+        elem, constants = TensorProto.FLOAT, []
+        feed = {"a": rng.random((n, n), np.float32), "b": rng.random((n, n), np.float32)}
+    else:  # c = Q(DQ(a) @ DQ(b)): what quantize_static makes of a conv, with a matmul inside
+        nodes = [helper.make_node("DequantizeLinear", ["a", "a_scale", "a_zero"], ["a_f"]),
+                 helper.make_node("DequantizeLinear", ["b", "b_scale", "b_zero"], ["b_f"]),
+                 helper.make_node("MatMul", ["a_f", "b_f"], ["c_f"]),
+                 helper.make_node("QuantizeLinear", ["c_f", "c_scale", "c_zero"], ["c"])]
+        elem = TensorProto.UINT8
+        feed = {"a": rng.integers(0, 256, (n, n), dtype=np.uint8)}
+        values = {"b": rng.integers(-127, 128, (n, n), dtype=np.int8),
+                  "a_scale": np.float32(0.02), "a_zero": np.uint8(128), "b_scale": np.float32(0.01),
+                  "b_zero": np.int8(0), "c_scale": np.float32(1.0), "c_zero": np.uint8(128)}
+        constants = [numpy_helper.from_array(np.asarray(v), name) for name, v in values.items()]
+    graph = helper.make_graph(nodes, "mm", [helper.make_tensor_value_info(x, elem, [n, n]) for x in feed],
+                              [helper.make_tensor_value_info("c", elem, [n, n])], constants)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    a = np.random.rand(n, n).astype(np.float32)
-    t = timeit(lambda: sess.run(None, {"a": a, "b": a}), repeats)
+    t = timeit(lambda: sess.run(None, feed), repeats)
     return 2 * n ** 3 / t / 1e9
 
 
