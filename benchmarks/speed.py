@@ -31,7 +31,7 @@ from stylecam.engine import padded_size
 from stylecam.errors import first_line
 from training.quantize import quantize_int8
 
-from .common import command_line, peer, write_section
+from .common import command_line, cpu_flags, peer, write_section
 
 
 def timeit(fn, repeats: int, min_seconds: float = 1.0) -> float:
@@ -86,6 +86,21 @@ def matmul_peak(precision: str = "fp32", repeats: int = 5) -> float:
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     t = timeit(lambda: sess.run(None, feed), repeats)
     return 2 * n ** 3 / t / 1e9
+
+
+def int8_instructions(flags: set[str]) -> str:
+    """The SIMD instructions this CPU has for uint8 x int8 multiply-adds, the best first
+    (`flags` as /proc/cpuinfo lists them): what bounds the int8 peak. Without VNNI a 4-way
+    multiply-add into int32 takes three instructions (vpmaddubsw, vpmaddwd, vpaddd), with
+    VNNI one (vpdpbusd)."""
+    if "avx512_vnni" in flags:
+        return "AVX-512 VNNI (vpdpbusd, 512 bits)"
+    if "avx_vnni" in flags:
+        return "AVX-VNNI (vpdpbusd, 256 bits)"
+    for flag, name in (("avx512bw", "AVX-512BW"), ("avx2", "AVX2")):
+        if flag in flags:
+            return f"{name} without VNNI (vpmaddubsw + vpmaddwd + vpaddd)"
+    return "no AVX2 (unknown or non-x86 CPU)"
 
 
 def main() -> int:
@@ -184,7 +199,8 @@ def main() -> int:
             f"({peaks['int8'] / peaks['fp32']:.1f}x fp32). Both are onnxruntime MLAS 2048x2048x2048 matmuls in "
             "sessions opened like the nets' (default intra-op threads); the int8 one is a QDQ MatMul in the int8 "
             "nets' format (uint8 activations, int8 weights), which onnxruntime runs as QLinearMatMul on the "
-            "u8 x s8 GEMM under the nets' QLinearConv. "
+            "u8 x s8 GEMM under the nets' QLinearConv; this CPU's int8 multiply-add instructions: "
+            f"{int8_instructions(cpu_flags())}. "
             f"Style `{args.style}`: {archs}; int8 = static QDQ "
             f"(per-channel weights, uint8 activations) calibrated on {len(photos)} `photos/eval` images. "
             "GOP/frame = the network's multiply-adds x 2, the same count at either precision; achieved GOP/s = "
