@@ -8,7 +8,7 @@ import pytest
 from stylecam import StylecamError, Stylizer, defaults
 from stylecam.upsample import work_shape
 
-from conftest import build_test_model
+from conftest import build_test_model, make_video, probe, run_cli
 
 WORK = 640
 
@@ -178,3 +178,29 @@ def test_bad_work_sizes_are_one_line_errors(test_model, bad):
     with pytest.raises(StylecamError, match="work size") as caught:
         Stylizer(test_model, device="cpu", work_size=bad)
     assert "\n" not in str(caught.value)
+
+
+def test_cli_video_at_a_work_size_with_batches_and_smoothing(tmp_path, cli_env):
+    """A file job paints at --work-size, batched and flow-smoothed, and writes the input's size."""
+    import json
+
+    clip = make_video(tmp_path / "in.mp4", frames=8, size=(96, 64))
+    out = tmp_path / "out.mp4"
+    r = run_cli(clip, "-o", out, "--style", "testnet", "--work-size", "32", "--batch", "3", "--smooth", "flow",
+                "--json", env=cli_env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["work_size"] == 32
+    info = probe(out)
+    assert (info["width"], info["height"], info["frames"]) == (96, 64, 8)
+    r = run_cli(clip, "-o", tmp_path / "full.mp4", "--style", "testnet", "--work-size", "full", "--json", env=cli_env)
+    assert r.returncode == 0 and json.loads(r.stdout)["work_size"] == "full", r.stderr
+
+
+def test_live_engines_keep_the_work_size(test_model):
+    from stylecam.live import EngineOptions
+
+    engine = EngineOptions(work_size=320).build(test_model)
+    assert engine.work_size == 320
+    again = EngineOptions.like(engine).build(test_model)  # a style switch builds the new engine like this
+    assert again.work_size == 320
+    assert EngineOptions(work_size="full").build(test_model).work_size is None
