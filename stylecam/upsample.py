@@ -1,26 +1,28 @@
 """The working size: the net paints a smaller copy of a large frame, and its output is
 brought back to the frame's size guided by the full-resolution frame.
 
-Guided upsampling (He & Sun, "Fast Guided Filter", 2015): the stylized output is modelled
-locally as a linear function of the frame's luminance, a * Y + b, over (2r+1)^2 windows at
-the working size; the slopes `a` are upsampled bilinearly and carry the frame's full-
-resolution detail, the part that downscaling removed, into the bilinearly upsampled output:
+Guided upsampling after He & Sun ("Fast Guided Filter", 2015), in a form that keeps the
+painting: the stylized output is modelled locally as a linear function of the frame's
+luminance, a * Y + b, over (2r+1)^2 windows at the working size; the slopes `a` are
+upsampled bilinearly and carry the frame's full-resolution detail, the part that
+downscaling removed, into the bilinearly upsampled output:
 
     out = up(styled) + up(a) * (Y - up(Y_small))
 
 Where the painting follows the photo (an edge the net kept), `a` is its local contrast
 ratio and the edge comes back as sharp as in the frame; where the net painted strokes the
 photo does not have, `a` is about 0 and the strokes stay exactly as painted, at the size
-the net painted them (a plain guided filter, out = up(a) * Y + up(b), would blur them into
-window averages, and near-uniform photo areas would read as the photo again).
+the net painted them (the plain fast guided filter, out = up(a) * Y + up(b), blurs them
+into window averages and lets the photo's own texture take their place).
 
-Why not OpenCV's ximgproc (opencv-contrib): its guidedFilter and jointBilateralFilter
-filter at full resolution and expose no coefficients, so they cannot upsample cheaply: on
-the 2-core CPU this was measured on they took about 1 s and 3 s for a 1920x1080 frame
-against about 20 ms here (six bilinear resizes and one multiply-add at full size), and a
-guided filter over the upsampled output softens the strokes instead of keeping them. The
-luminance guide (not the RGB one) keeps the full-resolution work to three coefficient
-planes; an edge between two colours of equal luminance falls back to bilinear.
+Why not OpenCV's ximgproc (opencv-contrib, which would replace opencv-python-headless):
+its guidedFilter and jointBilateralFilter filter at full resolution and expose no
+coefficients, so they cannot upsample cheaply: measured on one core of a busy 2-core CPU
+they took about 0.6 s and 2 s per 1920x1080 frame, against about 40 ms here (a few
+bilinear resizes and one multiply-add at full size; plain bilinear alone is about 4 ms),
+and a guided filter over the upsampled output softens the strokes instead of keeping them.
+The luminance guide (not the RGB one) keeps the full-resolution work to three coefficient
+planes; an edge between two colours of equal luminance comes back as bilinear would.
 """
 from __future__ import annotations
 
