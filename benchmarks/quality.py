@@ -97,10 +97,11 @@ HEADER = ("| style | net | ours, reference photo | published net | styletransfer
 def nets_for(style: str, folder: str) -> dict[str, Stylizer]:
     """Every net the runtime can pick for a bundled style on a CPU, or every model file of
     that style in `folder`, by a short label."""
-    if folder:
-        engines = [Stylizer(str(p), device="cpu") for p in sorted(Path(folder).glob(f"{style}.*onnx"))]
+    if folder:  # the nets at the photos' own size (work_size="full")
+        engines = [Stylizer(str(p), device="cpu", work_size="full")
+                   for p in sorted(Path(folder).glob(f"{style}.*onnx"))]
     else:
-        engines = [Stylizer(style, device="cpu", quality=q) for q in ("best", "fast")]
+        engines = [Stylizer(style, device="cpu", quality=q, work_size="full") for q in ("best", "fast")]
     nets: dict[str, Stylizer] = {}
     for engine in engines:
         if engine.model_path not in {n.model_path for n in nets.values()}:
@@ -180,7 +181,7 @@ def main() -> int:
             rows.append(Row(style, label, meter(photo, stylize(engine, photo)), meter(photo, published),
                             meter(photo, peer_ref), evals, peer_eval_mean))
             print(rows[-1].markdown(), flush=True)
-        auto = next(iter(nets.values())) if args.models else Stylizer(style, device="cpu")
+        auto = next(iter(nets.values())) if args.models else Stylizer(style, device="cpu", work_size="full")
         h = args.sheet_height
         sheet_rows.append([tile(load_rgb(style_image, 1024), h, f"{style} (painting)"),
                            tile(published, h, "published net"),

@@ -119,8 +119,9 @@ def main() -> int:
     if args.device == "cuda":
         return gpu_main(args)
 
-    nets = {"best": Stylizer(args.style, device="cpu", quality="best", precision="fp32")}
-    fast = Stylizer(args.style, device="cpu", quality="fast", precision="fp32")
+    # the nets themselves at each size: no working size (work_size="full")
+    nets = {"best": Stylizer(args.style, device="cpu", quality="best", precision="fp32", work_size="full")}
+    fast = Stylizer(args.style, device="cpu", quality="fast", precision="fp32", work_size="full")
     if fast.quality_used == "fast":
         nets["fast"] = fast
     peaks = {p: matmul_peak(p) for p in ("fp32", "int8")}
@@ -150,7 +151,7 @@ def main() -> int:
         int8_path = shipped or Path(tmp.name) / f"{args.style}.{q}.int8.onnx"
         if not shipped:
             quantize_int8(net.model_path, int8_path, photos)
-        int8[q] = Stylizer(int8_path, device="cpu")
+        int8[q] = Stylizer(int8_path, device="cpu", work_size="full")
 
     from PIL import Image
 

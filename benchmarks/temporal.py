@@ -163,8 +163,9 @@ def main() -> int:
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = p.parse_args()
     shared = Path(args.shared)
-    engine = Stylizer(args.style, device="cpu", quality=args.quality)
-    temporal_net = Stylizer(args.temporal_style, device="cpu") if args.temporal_style else None
+    # the nets at the frames' own size (work_size="full"): the flicker of the net itself
+    engine = Stylizer(args.style, device="cpu", quality=args.quality, work_size="full")
+    temporal_net = Stylizer(args.temporal_style, device="cpu", work_size="full") if args.temporal_style else None
     trained_on = engine.info.training.get("style_image", f"{engine.info.name}.jpg")
     painting = args.style_image or shared / "styles" / trained_on
     vgg = VggLosses(shared, Path(painting))

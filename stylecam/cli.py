@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from . import __version__, defaults, learn, signals, styles
 from .atomic import cleanup_pending
 from .contract import QUALITIES
-from .engine import DEVICES, Stylizer
+from .engine import DEVICES, MIN_SIDE, Stylizer
 from .errors import StylecamError, one_line
 from .io.paths import kind_of
 from .temporal import MODES
@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="best = the full style net; fast = the style's small CPU net (about 10x faster on CPU, "
                         "judged in models/README.md) where it has one; auto = fast on CPU, best on a GPU "
                         "(default: auto)")
+    p.add_argument("--work-size", type=_work_size, default="auto", metavar="N|full",
+                   help="the size the net paints at, as the long side in pixels: a larger image or frame is painted "
+                        "at this size and brought back to its own size with edge-aware upsampling, so edges stay "
+                        "sharp. The net paints strokes of a fixed size in its pixels, so a smaller work size gives "
+                        "bolder strokes and runs faster, a larger one finer strokes; full = paint at the frame's own "
+                        f"size (default: auto = {defaults.WORK_SIZE_CPU} on a CPU, full on a GPU)")
     p.add_argument("--threads", type=_int_range(1, 256), default=None, help="CPU inference threads (default: all)")
     p.add_argument("--max-megapixels", type=_positive_megapixels, default=None, metavar="MP",
                    help="refuse images and frames larger than this; inference needs about 0.25 (fast net) to 0.9 GB "
@@ -156,6 +162,19 @@ def _size(text: str) -> tuple[int, int]:
     raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720, got {text!r}")
 
 
+def _work_size(text: str) -> int | str:
+    if text in ("full", "auto"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < MIN_SIDE:
+        raise argparse.ArgumentTypeError(f"expected a long side in pixels (at least {MIN_SIDE}) or 'full', "
+                                         f"got {text!r}")
+    return value
+
+
 def _positive_megapixels(text: str) -> float:
     value = _positive_float(text)
     if value == 0:
@@ -197,7 +216,7 @@ def _drop_stdout() -> None:
 def _make_engine(args: argparse.Namespace) -> Stylizer:
     engine = Stylizer(args.style or defaults.STYLE, device=args.device, strength=args.strength,
                       preserve_color=args.preserve_color, threads=args.threads, quality=args.quality,
-                      max_megapixels=args.max_megapixels)
+                      max_megapixels=args.max_megapixels, work_size=args.work_size)
     for notice in engine.notices:
         _warn(notice)
     return engine
@@ -256,7 +275,8 @@ def run(args: argparse.Namespace) -> int:
     failed = [r for r in results if r.error]
     if args.json:
         summary: dict[str, Any] = {"style": engine.name, "device": engine.device, "quality": engine.quality_used,
-                                   "precision": engine.info.precision, "smooth": options.smooth,
+                                   "precision": engine.info.precision, "work_size": engine.work_size or "full",
+                                   "smooth": options.smooth,
                                    "results": [r.to_dict() for r in results]}
         _print_out(json.dumps(summary, indent=2))
     elif not args.quiet:
@@ -321,7 +341,8 @@ def run_sheet(args: argparse.Namespace) -> int:
         raise StylecamError("--sheet takes the photo itself; give no other input")
     result = write_sheet(Path(args.sheet), Path(args.output) if args.output else None, overwrite=args.overwrite,
                          warn=_warn, max_megapixels=args.max_megapixels, device=args.device, quality=args.quality,
-                         threads=args.threads, strength=args.strength, preserve_color=args.preserve_color)
+                         threads=args.threads, strength=args.strength, preserve_color=args.preserve_color,
+                         work_size=args.work_size)
     signals.closing()
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -334,7 +355,8 @@ def live_options(args: argparse.Namespace) -> LiveOptions:
     from .live import EngineOptions, LiveOptions
 
     engine = EngineOptions(device=args.device, quality=args.quality, threads=args.threads,
-                           preserve_color=args.preserve_color, max_megapixels=args.max_megapixels)
+                           preserve_color=args.preserve_color, max_megapixels=args.max_megapixels,
+                           work_size=args.work_size)
     return LiveOptions(style=args.style or defaults.STYLE, strength=args.strength, engine=engine, webcam=args.webcam,
                        input=args.input, paced=args.live, cam_size=args.cam_size, cam_fps=args.cam_fps,
                        mirror=args.mirror, smooth=args.smooth, smooth_strength=args.smooth_strength,

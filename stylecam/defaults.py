@@ -14,6 +14,20 @@ MAX_MEGAPIXELS = 16.0
 CRF = 18  # lower is better
 PRESET = "veryfast"  # x264 speed preset
 
+# Working size: the long side, in px, the net paints at; larger frames are scaled down for
+# the net and its output brought back to their size by edge-aware upsampling (sharp edges,
+# strokes as large as painted). The rule for "auto": 640 on a CPU, where the net's cost
+# grows with the pixels (a 1280x720 frame is painted at 640x360: the net runs ~3x faster
+# and its strokes are twice as large), and the frame's own size on a GPU (CUDA, TensorRT),
+# the device the full nets are made for. Set with Stylizer(work_size=) or --work-size.
+WORK_SIZE_CPU = 640
+
+
+def work_size_for(device: str) -> int | None:
+    """The default work size on `device` (cpu, cuda or tensorrt); None = full size."""
+    return WORK_SIZE_CPU if device == "cpu" else None
+
+
 JPEG_QUALITY = 95  # also used for WebP
 
 SHEET_TILE = 480  # px, the long side of each tile of a style sheet (the nets paint at a fixed pixel scale)

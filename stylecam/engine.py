@@ -9,16 +9,18 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
 import numpy as np
 
-from . import blend, defaults, styles
+from . import blend, defaults, styles, upsample
 from .contract import (INPUT_NAME, OUTPUT_NAME, PRECISIONS, QUALITIES, RUN_DEVICES, STYLE_WEIGHTS_NAME, StyleInfo,
                        pick_model_file)
 from .errors import StylecamError, first_line
 
 Device = Literal["auto", "cpu", "cuda", "tensorrt"]
+#: the long side in px the net paints at, "full" for the frame's own size, "auto" for the device's default
+WorkSize = Union[int, Literal["auto", "full"]]
 DEVICES: tuple[str, ...] = ("auto", *RUN_DEVICES)
 
 _PROVIDER = {
@@ -175,14 +177,24 @@ class Stylizer:
     has one, "auto" fast on CPU and best on a GPU. `quality_used` says which ran.
     `precision` "auto" loads the chosen file's `.fp16` variant on a GPU and its `.int8`
     variant on CPU where they exist (`info.precision` says what was loaded).
+
+    `work_size` is the long side in px the net paints at: a larger frame is scaled down to
+    it and the output brought back to the frame's size by edge-aware upsampling guided by
+    the frame (`stylecam.upsample`), so edges stay sharp while the strokes keep the size the
+    net painted them at: a smaller work size runs faster and paints bolder strokes. "full"
+    runs every frame at its own size; "auto" is the device's default
+    (`defaults.work_size_for`). Frames no larger than the work size run at their own size.
+    `work_size` holds the resolved value (None = full).
     """
 
     def __init__(self, style: str | os.PathLike[str] | Mapping[str, float] = defaults.STYLE, *,
                  device: Device | str = "auto",
                  strength: float = 1.0, preserve_color: bool = False, threads: int | None = None,
                  precision: Literal["auto", "fp32", "fp16", "int8"] = "auto",
-                 quality: Literal["auto", "best", "fast"] = "auto", max_megapixels: float | None = None):
+                 quality: Literal["auto", "best", "fast"] = "auto", max_megapixels: float | None = None,
+                 work_size: WorkSize = "auto"):
         self.strength = strength
+        self.work_size_requested = _check_work_size(work_size)
         #: frames above this size are refused before inference (memory); None = the default
         self.max_megapixels = max_megapixels_default() if max_megapixels is None else float(max_megapixels)
         if not self.max_megapixels > 0:
@@ -214,6 +226,10 @@ class Stylizer:
             self._nets = [self._open(part, ["CPUExecutionProvider"], quality, precision, threads) for part in parts]
         for net in self._nets:
             self._check_contract(net)
+        #: the long side in px the net paints at (None: every frame at its own size)
+        asked = self.work_size_requested
+        self.work_size: int | None = (defaults.work_size_for(self.device) if asked == "auto"
+                                      else None if asked == "full" else int(asked))
         self._separate = [n for part in parts for n in part.names] if len(parts) > 1 else []
 
     @property
@@ -362,10 +378,16 @@ class Stylizer:
                     out[i] = r
         return out  # type: ignore[return-value]
 
+    def work_shape(self, height: int, width: int) -> tuple[int, int]:
+        """H, W the net runs at for a frame of this size (see `work_size`)."""
+        return upsample.work_shape(height, width, self.work_size)
+
     def frames_per_call(self, width: int, height: int) -> int:
         """How many frames of this size one inference call may hold: the megapixel limit
-        is the memory of one call, so a batch of frames shares it (at least one frame)."""
-        per_call = self.max_megapixels * 1e6 / max(1, width * height)
+        is the memory of one call, so a batch of frames shares it (at least one frame); the
+        net sees them at the work size."""
+        h, w = self.work_shape(height, width)
+        per_call = self.max_megapixels * 1e6 / max(1, w * h)
         return max(1, int(min(per_call, 1 << 16)))
 
     def check_size(self, width: int, height: int, what: str = "frame") -> None:
@@ -418,13 +440,20 @@ class Stylizer:
         _check_output(net, out, (1, 3, h, w))
 
     def _run(self, frames: list[np.ndarray], cancel: Cancel | None = None) -> list[np.ndarray]:
-        styled = _styled(self._nets[0], frames, cancel)
+        """Same-size frames: the net at the work size, the output brought back to the frames'
+        size, then colour preservation and strength against the full-size frames."""
+        h, w = frames[0].shape[:2]
+        shape = self.work_shape(h, w)
+        small = frames if shape == (h, w) else [upsample.downscale(f, shape) for f in frames]
+        styled = _styled(self._nets[0], small, cancel)
         if len(self._nets) > 1:  # a mix of separate nets: their outputs, weighted
             styled *= self._nets[0].share
             for net in self._nets[1:]:
-                styled += net.share * _styled(net, frames, cancel)
+                styled += net.share * _styled(net, small, cancel)
         outs = []
-        for original, s in zip(frames, styled):
+        for original, lo, s in zip(frames, small, styled):
+            if lo is not original:
+                s = upsample.guided_upsample(np.ascontiguousarray(s), lo, original)
             if self.preserve_color:
                 s = transfer_luminance(s, original)
             if self._strength < 1.0:
@@ -484,6 +513,16 @@ def _style_weights(count: int, rows: dict[int, float]) -> np.ndarray:
     for i, w in rows.items():
         weights[0, i] = w
     return weights
+
+
+def _check_work_size(value: Any) -> WorkSize:
+    """A work size as given: "auto", "full" or a whole number of px (at least MIN_SIDE)."""
+    if isinstance(value, str) and value in ("auto", "full"):
+        return value  # type: ignore[return-value]
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= MIN_SIDE:
+        return int(value)
+    raise StylecamError(f"work size must be 'auto', 'full' or a long side in pixels (at least {MIN_SIDE}), "
+                        f"got {value!r}")
 
 
 def _check_frame(frame: np.ndarray) -> None:

@@ -184,7 +184,8 @@ def test_never_overwrites_the_input(tmp_path, photo, cli_env):
 
 @pytest.mark.parametrize("case", ["missing", "not_media", "zero_frames", "unknown_style", "corrupt_model",
                                   "bad_strength", "bad_batch", "bad_option", "bad_device", "no_out_dir",
-                                  "out_parent_is_file", "bad_out_ext"])
+                                  "out_parent_is_file", "bad_out_ext", "work_size_0", "work_size_negative",
+                                  "work_size_text"])
 def test_bad_input_exit_2_one_line_no_file(tmp_path, photo, cli_env, case):
     video = make_video(tmp_path / "v.mp4", frames=4)
     (tmp_path / "notes.txt").write_text("hello")
@@ -205,6 +206,9 @@ def test_bad_input_exit_2_one_line_no_file(tmp_path, photo, cli_env, case):
         "no_out_dir": ([video, "-o", tmp_path / "nodir" / "out.mp4"], "does not exist"),
         "out_parent_is_file": ([video, "-o", tmp_path / "afile" / "out.mp4"], "afile"),
         "bad_out_ext": ([photo, "-o", tmp_path / "out.xyz"], ".xyz"),
+        "work_size_0": ([video, "-o", out, "--work-size", "0"], "--work-size"),
+        "work_size_negative": ([video, "-o", out, "--work-size", "-5"], "--work-size"),
+        "work_size_text": ([video, "-o", out, "--work-size", "abc"], "--work-size"),
     }[case]
     if "--style" not in args:
         args = [*args, "--style", "testnet"]

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import defaults
-from ..engine import Stylizer
+from ..engine import Stylizer, WorkSize
 from ..errors import StylecamError
 from ..pipeline import stylize_frames
 from ..temporal import make_smoother
@@ -38,17 +38,19 @@ class EngineOptions:
     threads: int | None = None
     preserve_color: bool = False
     max_megapixels: float | None = None
+    work_size: WorkSize = "auto"
 
     @classmethod
     def like(cls, engine: Stylizer) -> EngineOptions:
         """The options an engine made elsewhere still tells (not its threads or precision)."""
         return cls(device=engine.device_requested, quality=engine.quality_requested,
-                   preserve_color=engine.preserve_color, max_megapixels=engine.max_megapixels)
+                   preserve_color=engine.preserve_color, max_megapixels=engine.max_megapixels,
+                   work_size=engine.work_size_requested)
 
     def build(self, style: str | os.PathLike[str], strength: float = 1.0) -> Stylizer:
         return Stylizer(style, device=self.device, strength=strength, preserve_color=self.preserve_color,
                         threads=self.threads, precision=self.precision, quality=self.quality,
-                        max_megapixels=self.max_megapixels)
+                        max_megapixels=self.max_megapixels, work_size=self.work_size)
 
 
 @dataclass

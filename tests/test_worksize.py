@@ -1,0 +1,206 @@
+"""The working size: large frames are painted smaller and brought back to their size with
+edge-aware upsampling; self-made frames and the tiny test nets."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stylecam import StylecamError, Stylizer, defaults
+from stylecam.upsample import work_shape
+
+from conftest import build_test_model, make_video, probe, run_cli
+
+WORK = 640
+
+
+def rand_frame(h: int, w: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def net_shapes(engine: Stylizer) -> list[tuple[int, ...]]:
+    """Record the N,3,H,W of every inference call of a one-style engine."""
+    shapes: list[tuple[int, ...]] = []
+    net = engine._nets[0]
+    real = net.infer
+
+    def recording(batch, cancel=None):
+        shapes.append(batch.shape)
+        return real(batch, cancel)
+
+    net.infer = recording
+    return shapes
+
+
+@pytest.fixture(scope="module")
+def point_model(tmp_path_factory):
+    """A per-pixel 'style' (a colour mix and offset, no neighbourhood): its output has
+    edges exactly where its input has them, so any softening comes from the upsampling."""
+    return build_test_model(tmp_path_factory.mktemp("point") / "point.onnx", name="point", multiple=1, seed=3)
+
+
+def test_cpu_default_paints_at_640_and_gives_the_frames_size(test_model):
+    engine = Stylizer(test_model, device="cpu")
+    assert engine.work_size == defaults.WORK_SIZE_CPU == WORK
+    shapes = net_shapes(engine)
+    out = engine.stylize(rand_frame(1081, 1921))
+    assert out.shape == (1081, 1921, 3) and out.dtype == np.uint8
+    assert shapes == [(1, 3, 360, 640)]  # the net painted the 640x360 copy
+
+
+def test_the_default_rule_per_device():
+    assert defaults.work_size_for("cpu") == WORK
+    assert defaults.work_size_for("cuda") is None and defaults.work_size_for("tensorrt") is None
+
+
+@pytest.mark.parametrize("shape", [(3, 7), (7, 3), (1, 1), (3, 2000), (2000, 3), (1, 700), (641, 17), (1081, 1921)])
+def test_odd_sizes_come_back_at_their_size(test_model, shape):
+    out = Stylizer(test_model, device="cpu").stylize(rand_frame(*shape))
+    assert out.shape == shape + (3,) and out.dtype == np.uint8
+
+
+def test_work_shape_keeps_the_aspect_and_never_enlarges():
+    assert work_shape(1080, 1920, 640) == (360, 640)
+    assert work_shape(1081, 1921, 640) == (360, 640)
+    assert work_shape(1920, 1080, 640) == (640, 360)
+    assert work_shape(3, 7, 640) == (3, 7)
+    assert work_shape(360, 640, 640) == (360, 640)
+    assert work_shape(3, 2000, 640) == (1, 640)
+    assert work_shape(2160, 3840, None) == (2160, 3840)
+
+
+def test_full_reproduces_the_nets_own_output(test_model):
+    """work_size="full" runs the frame as it is: the net's raw output, clipped and rounded."""
+    frame = rand_frame(720, 1280)  # multiples of 4: no padding
+    engine = Stylizer(test_model, device="cpu", work_size="full")
+    shapes = net_shapes(engine)
+    raw = engine.infer(frame.transpose(2, 0, 1)[None].astype(np.float32))[0].transpose(1, 2, 0)
+    assert np.array_equal(engine.stylize(frame), np.rint(np.clip(raw, 0, 255)).astype(np.uint8))
+    assert shapes[-1] == (1, 3, 720, 1280)
+
+
+@pytest.mark.parametrize("shape", [(3, 7), (360, 640), (640, 200)])
+def test_frames_no_larger_than_the_work_size_run_as_they_are(test_model, shape):
+    frame = rand_frame(*shape, seed=4)
+    assert np.array_equal(Stylizer(test_model, device="cpu").stylize(frame),
+                          Stylizer(test_model, device="cpu", work_size="full").stylize(frame))
+
+
+def rise_width(profile: np.ndarray) -> float:
+    """10-90 % rise of a rising edge, in px (linear interpolation between samples)."""
+    lo, hi = profile[:30].mean(), profile[-30:].mean()
+    t = (profile - lo) / (hi - lo)
+
+    def crossing(level: float) -> float:
+        i = int(np.argmax(t >= level))
+        return i - 1 + (level - t[i - 1]) / (t[i] - t[i - 1])
+
+    return crossing(0.9) - crossing(0.1)
+
+
+def edge_frame() -> np.ndarray:
+    """1921x1081, a vertical step between two colours at x = 1000 (not on the 3x grid)."""
+    frame = np.empty((1081, 1921, 3), np.uint8)
+    frame[:, :1000] = (40, 70, 50)
+    frame[:, 1000:] = (220, 190, 150)
+    return frame
+
+
+def test_a_sharp_edge_stays_sharp_and_plain_bilinear_would_not(point_model):
+    import cv2
+
+    frame = edge_frame()
+    engine = Stylizer(point_model, device="cpu", work_size=WORK)
+    out = engine.stylize(frame).astype(np.float32)
+    # the same painting brought back by plain bilinear resizing
+    small = cv2.resize(frame, (640, 360), interpolation=cv2.INTER_AREA)
+    painted = Stylizer(point_model, device="cpu", work_size="full").stylize(small)
+    bilinear = cv2.resize(painted.astype(np.float32), (1921, 1081), interpolation=cv2.INTER_LINEAR)
+
+    def profile(image: np.ndarray) -> np.ndarray:  # luminance across the edge, mean of the rows
+        return image[:, 940:1060].mean(axis=(0, 2))
+
+    source = rise_width(profile(frame.astype(np.float32)))
+    sharp, soft = rise_width(profile(out)), rise_width(profile(bilinear))
+    assert source == pytest.approx(0.8, abs=1e-3)  # one step from one pixel to the next
+    print(f"10-90 % rise: frame {source:.2f} px, guided {sharp:.2f} px, bilinear {soft:.2f} px")
+    assert sharp <= source + 0.5, (sharp, soft)
+    assert soft >= 2.5 and soft >= 2 * sharp, (sharp, soft)
+    # no halo: no overshoot beside the edge, beyond the flat sides' own values
+    sides = out[:, [900, 1100]]
+    assert (out[:, 940:1060].max(axis=(0, 1)) <= sides.max(axis=(0, 1)) + 2).all()
+    assert (out[:, 940:1060].min(axis=(0, 1)) >= sides.min(axis=(0, 1)) - 2).all()
+
+
+def test_strokes_keep_their_painted_size(test_model):
+    """Where the frame has no edges, the output is the painting itself, resized: the
+    strokes the net painted (here the test net's 4x4 blocks) are not smoothed away."""
+    import cv2
+
+    frame = np.full((1080, 1920, 3), (90, 140, 200), np.uint8)
+    out = Stylizer(test_model, device="cpu").stylize(frame).astype(np.float32)
+    painted = Stylizer(test_model, device="cpu", work_size="full").stylize(frame[:360, :640])
+    resized = cv2.resize(painted.astype(np.float32), (1920, 1080), interpolation=cv2.INTER_LINEAR)
+    assert painted.std(axis=(0, 1)).min() > 5  # the net did paint a pattern
+    assert np.abs(out - resized).max() <= 1
+
+
+def test_colour_preservation_and_strength_apply_at_the_frames_size(test_model):
+    from stylecam.engine import transfer_luminance
+
+    frame = rand_frame(900, 1600, seed=2)
+    styled = Stylizer(test_model, device="cpu").stylize(frame).astype(np.float32)
+    assert np.array_equal(Stylizer(test_model, device="cpu", strength=0.0).stylize(frame), frame)
+    half = Stylizer(test_model, device="cpu", strength=0.5).stylize(frame).astype(np.float32)
+    assert np.abs(half - (frame + 0.5 * (styled - frame))).max() <= 1
+    kept = Stylizer(test_model, device="cpu", preserve_color=True).stylize(frame).astype(np.float32)
+    assert np.abs(kept - transfer_luminance(styled, frame)).max() <= 1.5  # the frame's own chroma
+
+
+def test_a_batch_of_mixed_sizes_matches_single_frames(test_model):
+    engine = Stylizer(test_model, device="cpu", work_size=64)
+    frames = [rand_frame(90, 120, s) for s in range(3)] + [rand_frame(33, 17, 9), rand_frame(100, 70, 5)]
+    shapes = net_shapes(engine)
+    batch = engine.stylize_batch(frames)
+    # one call per size; 17x33 is not larger than the work size; padded to the net's multiple of 4
+    assert shapes == [(3, 3, 48, 64), (1, 3, 36, 20), (1, 3, 64, 48)]
+    for f, b in zip(frames, batch):
+        assert b.shape == f.shape and np.array_equal(engine.stylize(f), b)
+
+
+def test_the_megapixel_limit_counts_the_frames_the_net_sees(test_model):
+    engine = Stylizer(test_model, device="cpu", max_megapixels=0.1, work_size=160)
+    assert engine.frames_per_call(320, 240) == int(0.1e6 / (160 * 120))
+    assert Stylizer(test_model, device="cpu", max_megapixels=0.1, work_size="full").frames_per_call(320, 240) == 1
+
+
+@pytest.mark.parametrize("bad", [0, -5, 15, 2.5, "abc", "640", True, None])
+def test_bad_work_sizes_are_one_line_errors(test_model, bad):
+    with pytest.raises(StylecamError, match="work size") as caught:
+        Stylizer(test_model, device="cpu", work_size=bad)
+    assert "\n" not in str(caught.value)
+
+
+def test_cli_video_at_a_work_size_with_batches_and_smoothing(tmp_path, cli_env):
+    """A file job paints at --work-size, batched and flow-smoothed, and writes the input's size."""
+    import json
+
+    clip = make_video(tmp_path / "in.mp4", frames=8, size=(96, 64))
+    out = tmp_path / "out.mp4"
+    r = run_cli(clip, "-o", out, "--style", "testnet", "--work-size", "32", "--batch", "3", "--smooth", "flow",
+                "--json", env=cli_env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["work_size"] == 32
+    info = probe(out)
+    assert (info["width"], info["height"], info["frames"]) == (96, 64, 8)
+    r = run_cli(clip, "-o", tmp_path / "full.mp4", "--style", "testnet", "--work-size", "full", "--json", env=cli_env)
+    assert r.returncode == 0 and json.loads(r.stdout)["work_size"] == "full", r.stderr
+
+
+def test_live_engines_keep_the_work_size(test_model):
+    from stylecam.live import EngineOptions
+
+    engine = EngineOptions(work_size=320).build(test_model)
+    assert engine.work_size == 320
+    again = EngineOptions.like(engine).build(test_model)  # a style switch builds the new engine like this
+    assert again.work_size == 320
+    assert EngineOptions(work_size="full").build(test_model).work_size is None
