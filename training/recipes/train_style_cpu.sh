@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Train bundled styles on a CPU, one net per painting, the recipe described in
+# training/recipes/README.md.
+#
+#   training/recipes/train_style_cpu.sh RUN_DIR MINUTES STYLE [STYLE ...]
+#
+# Each STYLE (a name from styles.json) trains its own fast_up8 net in RUN_DIR/STYLE for
+# MINUTES, two styles at a time (one thread each: both cores of a 2-core CPU); more styles
+# than that run in pairs, one pair after the other.
+# Time-limited and resumable: a style continues from RUN_DIR/STYLE/last.pt, else from the
+# committed state training/checkpoints/STYLE.pt, else starts afresh; every 100 steps it
+# writes a checkpoint. To continue on another machine or later:
+#   cp RUN_DIR/STYLE/last.pt training/checkpoints/STYLE.pt   (~0.6 MB with Adam's state)
+# Other loss settings than the checkpoint's are refused unless CHANGE_RECIPE=1.
+set -euo pipefail
+run=$1; minutes=$2; shift 2
+here=$(cd "$(dirname "$0")" && pwd)
+shared=${STYLECAM_SHARED:-$here/../../../shared}
+parallel=${PARALLEL:-2}
+
+train_one() {
+  local style=$1 out=$run/$1 resume=()
+  if [[ -f $out/last.pt ]]; then resume=(--resume "$out/last.pt")
+  elif [[ -f $here/../checkpoints/$style.pt ]]; then resume=(--resume "$here/../checkpoints/$style.pt"); fi
+  mkdir -p "$out"
+  python -m training train \
+    --style-image "$shared/styles/$style.jpg" --data "$shared/photos/train" --out "$out" \
+    --arch "${ARCH:-fast_up8}" --image-size "${IMAGE_SIZE:-128}" --batch-size "${BATCH:-4}" --lr "${LR:-3e-3}" \
+    --steps "${STEPS:-60000}" --style-size 512 --style-weight "${STYLE_WEIGHT:-5}" \
+    --style-layers "${STYLE_LAYERS:-relu1_2,relu2_2,relu3_3}" --style-layer-weights "${LAYER_WEIGHTS:-1,1,1}" \
+    --temporal-weight "${TEMPORAL_WEIGHT:-0}" --threads "${THREADS:-1}" --workers 0 \
+    --checkpoint-every 100 --sample-every 1000 --log-every 20 --max-minutes "$minutes" --no-progress \
+    --vgg-weights "$shared/weights/vgg16_imagenet_caffe_conv1_1-conv4_3.pth" "${resume[@]}" \
+    ${CHANGE_RECIPE:+--change-recipe} > "$out/train.log" 2>&1
+}
+
+status=0
+styles=("$@")
+for ((i = 0; i < ${#styles[@]}; i += parallel)); do
+  pids=()
+  for style in "${styles[@]:i:parallel}"; do
+    train_one "$style" & pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+done
+exit $status
