@@ -121,6 +121,34 @@ class Cancel:
         return bool(self.run_options.terminate)
 
 
+def session_options(threads: int | None = None) -> Any:
+    """The options every stylecam inference session is opened with: all graph
+    optimizations, `threads` intra-op threads (None: onnxruntime's default, one per
+    physical core), and no spinning.
+
+    onnxruntime's intra-op threads spin by default: after each parallel step they keep
+    polling for the next one for a while before they sleep, on every core they run on.
+    The net is never the only work in stylecam: the engine's own work runs right before
+    and after each call on the calling thread (the downscale, the float copy, the guided
+    upsampling of a frame painted at a work size), and a video or live job decodes,
+    upsamples, smooths and encodes on other threads while the net runs. Spinning workers
+    take the cores that work needs, and the wait for them shows as wall time: on a 2-core
+    CPU busy with other work, a 1280x720 frame at the default work size took about 1.7x as
+    long with spinning and 1.6x the CPU time, and even the net alone at 640x360, spinning's
+    best case, was slower with it. Without spinning a worker sleeps when it runs out of work
+    and is woken for the next operator; that costs microseconds, next to the milliseconds an
+    operator of a style net takes at video sizes. So it is off for every job."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 4  # fatal only: our one-line errors say what failed
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
 def _cache_dir() -> Path:
     import platformdirs  # the platform's cache folder: XDG on Linux, Library/Caches, AppData\Local
 
@@ -307,11 +335,7 @@ class Stylizer:
                                quality, precision, part.by_name)
         model_path = path.with_name(pick.file)
         info = styles.read_info(model_path)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 4  # fatal only: our one-line errors say what failed
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            opts.intra_op_num_threads = threads
+        opts = session_options(threads)
         if "TensorrtExecutionProvider" in str(chain):
             _cache_dir().mkdir(parents=True, exist_ok=True)
         try:

@@ -269,3 +269,10 @@ def test_gpu_provider_that_cannot_start_falls_back_to_the_cpu_choice(tmp_path, m
     assert Stylizer("paint", quality="best").quality_used == "best"
     with pytest.raises(StylecamError, match="could not start"):
         Stylizer("paint", device="cuda")
+
+
+def test_sessions_do_not_spin(test_model):
+    """onnxruntime's intra-op threads sleep when out of work instead of spinning, so the work
+    around each call (and the other stages of a job) gets the cores (engine.session_options)."""
+    options = Stylizer(test_model, device="cpu").session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
