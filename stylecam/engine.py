@@ -187,6 +187,16 @@ class _Net:
             raise StylecamError(f"{self.path}: fails on {what} ({first_line(exc, 200)})") from None
 
 
+@dataclass
+class Painted:
+    """A frame the net has painted, before it is brought back to the frame's size
+    (`Stylizer.paint_batch`, completed by `Stylizer.finish`)."""
+
+    frame: np.ndarray  # uint8 HxWx3, the frame as given
+    small: np.ndarray  # uint8 hxwx3, the copy the net ran on (`frame` itself at its own size)
+    styled: np.ndarray  # float32 hxwx3 in 0..255, the net's output for `small`
+
+
 class Stylizer:
     """Apply one style, or a mix of styles, to frames.
 
@@ -386,11 +396,17 @@ class Stylizer:
     def stylize_batch(self, frames: Sequence[np.ndarray], cancel: Cancel | None = None) -> list[np.ndarray]:
         """Stylize frames; same-size frames share an inference call, as many as the
         megapixel limit allows in one (`frames_per_call`). `cancel` lets another thread
-        stop the calls (see `Cancel`)."""
+        stop the calls (see `Cancel`). The same as `finish` on each of `paint_batch`."""
+        return [self.finish(p) for p in self.paint_batch(frames, cancel)]
+
+    def paint_batch(self, frames: Sequence[np.ndarray], cancel: Cancel | None = None) -> list[Painted]:
+        """The net's part of `stylize_batch`: each frame painted at the work size, not yet
+        brought back to its own size. `finish` completes a frame; a pipeline calls it on
+        another thread, so that bringing frame N back to its size overlaps painting N+1."""
         for f in frames:
             _check_frame(f)
             self.check_size(f.shape[1], f.shape[0])
-        out: list[np.ndarray | None] = [None] * len(frames)
+        out: list[Painted | None] = [None] * len(frames)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, f in enumerate(frames):
             groups.setdefault(f.shape[:2], []).append(i)
@@ -398,9 +414,22 @@ class Stylizer:
             n = self.frames_per_call(w, h)
             for start in range(0, len(same), n):
                 idx = same[start:start + n]
-                for i, r in zip(idx, self._run([frames[i] for i in idx], cancel)):
+                for i, r in zip(idx, self._paint([frames[i] for i in idx], cancel)):
                     out[i] = r
         return out  # type: ignore[return-value]
+
+    def finish(self, painted: Painted) -> np.ndarray:
+        """A painted frame -> the stylized uint8 frame at its own size: the net's output
+        brought back by guided upsampling (when the net ran at a work size), then colour
+        preservation and strength (as set now) against the full-size frame."""
+        original, s = painted.frame, painted.styled
+        if painted.small is not original:
+            s = upsample.guided_upsample(s, painted.small, original)
+        if self.preserve_color:
+            s = transfer_luminance(s, original)
+        if self._strength < 1.0:
+            s = original.astype(np.float32) + self._strength * (s - original)
+        return np.rint(s).astype(np.uint8)
 
     def work_shape(self, height: int, width: int) -> tuple[int, int]:
         """H, W the net runs at for a frame of this size (see `work_size`)."""
@@ -463,9 +492,8 @@ class Stylizer:
             raise StylecamError(f"{path}: output must be float32, got {out.dtype}")
         _check_output(net, out, (1, 3, h, w))
 
-    def _run(self, frames: list[np.ndarray], cancel: Cancel | None = None) -> list[np.ndarray]:
-        """Same-size frames: the net at the work size, the output brought back to the frames'
-        size, then colour preservation and strength against the full-size frames."""
+    def _paint(self, frames: list[np.ndarray], cancel: Cancel | None = None) -> list[Painted]:
+        """Same-size frames through the net(s) at the work size."""
         h, w = frames[0].shape[:2]
         shape = self.work_shape(h, w)
         small = frames if shape == (h, w) else [upsample.downscale(f, shape) for f in frames]
@@ -474,17 +502,10 @@ class Stylizer:
             styled *= self._nets[0].share
             for net in self._nets[1:]:
                 styled += net.share * _styled(net, small, cancel)
-        outs = []
-        for original, lo, s in zip(frames, small, styled):
-            if lo is not original:
-                s = upsample.guided_upsample(np.ascontiguousarray(s), lo, original)
-            if self.preserve_color:
-                s = transfer_luminance(s, original)
-            if self._strength < 1.0:
-                s = original.astype(np.float32) + self._strength * (s - original)
-            outs.append(np.rint(s).astype(np.uint8))
-        return outs
-
+        # a frame to upsample gets its own contiguous copy (OpenCV needs one); at its own size
+        # the view is enough: `finish` makes the uint8 copy
+        return [Painted(original, lo, s if lo is original else np.ascontiguousarray(s))
+                for original, lo, s in zip(frames, small, styled)]
 
 def _styled(net: _Net, frames: list[np.ndarray], cancel: Cancel | None = None) -> np.ndarray:
     """Same-size frames through one net: float32 N,H,W,3 in 0..255 (padded and cropped back)."""

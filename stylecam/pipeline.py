@@ -1,5 +1,10 @@
 """Threads and bounded queues: reader -> inference (batches) -> writer.
 
+The inference thread runs the net (`Stylizer.paint_batch`); the writer thread brings each
+painted frame back to its size (`Stylizer.finish`: the guided upsampling of a frame painted
+at a work size), smooths and encodes it, so that work overlaps the net painting the next
+frames.
+
 The only module that knows about threads. Offline runs keep every frame in order with
 back-pressure; errors in any stage and Ctrl+C end all stages through one path
 (`_Stages.stop`), and the caller decides what happens to partial output.
@@ -178,11 +183,11 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
             done = item is _END
             if group:
                 t0 = time.perf_counter()
-                outputs = engine.stylize_batch([f.image for f in group], cancel)
+                painted = engine.paint_batch([f.image for f in group], cancel)
                 stats.inference_seconds += time.perf_counter() - t0
                 stats.batches += 1
-                for f, out in zip(group, outputs):
-                    if not stages.put(styled, (f, out)):
+                for f, p in zip(group, painted):
+                    if not stages.put(styled, (f, p)):
                         return
         stages.put(styled, _END)
 
@@ -191,8 +196,11 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
             item = stages.get(styled)
             if item is _END:
                 break
-            f, out = item
-            if smoother is not None:  # here, so it overlaps with the next inference
+            f, painted = item
+            # here, so that it overlaps the next inference: the upsampling of a frame the net
+            # painted at a work size (Stylizer.finish), the smoothing and the encoding
+            out = engine.finish(painted)
+            if smoother is not None:
                 out = smoother(f.image, out)
             write(Frame(out, f.index, f.pts, f.time))
             stats.frames += 1
