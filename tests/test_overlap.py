@@ -1,14 +1,16 @@
 """Stages that overlap: the net paints frame N+1 while frame N is brought back to its size
-(guided upsampling), smoothed and written."""
+(guided upsampling), smoothed and written, in file and live jobs."""
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
 
 from stylecam import Stylizer
 from stylecam.io.frames import Frame
+from stylecam.live import LiveLoop
 from stylecam.pipeline import stylize_stream
 
 
@@ -86,3 +88,75 @@ def test_file_jobs_upsample_frame_n_while_the_net_paints_n_plus_1(test_model, mo
     assert probe.finish_threads == probe.upsample_threads == {"stylecam-writer"}
     reference = Stylizer(test_model, device="cpu", work_size=64)
     assert all(np.array_equal(w.image, reference.stylize(f.image)) for w, f in zip(written, frames))
+
+
+class Camera:
+    """A live source: a new frame every 10 ms."""
+
+    name = "camera"
+
+    def open(self):
+        pass
+
+    def read(self):
+        time.sleep(0.01)
+        return rand_frame(90, 120)
+
+    def close(self):
+        pass
+
+
+class Collect:
+    def __init__(self):
+        self.images = []
+        self.threads = set()
+
+    def write(self, image, frame):
+        self.images.append(image.shape)
+        self.threads.add(threading.current_thread().name)
+
+    def close(self):
+        pass
+
+
+def test_live_upsamples_and_writes_frame_n_while_the_net_paints_n_plus_1(test_model, monkeypatch):
+    engine = Stylizer(test_model, device="cpu", work_size=64)
+    probe = OverlapProbe(engine, monkeypatch)
+    sink = Collect()
+    loop = LiveLoop(Camera(), engine, [sink], warn=lambda m: None)
+    stats = loop.run(duration=1.5)
+    assert probe.overlapped, "the output stage waited for the next frame's paint in vain"
+    here = threading.current_thread().name  # the output stage runs where run() was called (the window's thread)
+    assert probe.paint_threads == {"stylecam-inference"}
+    assert probe.finish_threads == probe.upsample_threads == sink.threads == {here}
+    assert stats.shown >= 3 and all(s == (90, 120, 3) for s in sink.images)
+    assert stats.captured == stats.shown + stats.dropped + stats.in_flight and stats.in_flight <= 2
+    assert len(stats.inference) >= stats.shown
+
+
+def test_a_failing_sink_ends_the_live_loop_with_its_error(test_model):
+    class Broken(Collect):
+        def write(self, image, frame):
+            raise OSError("the receiver went away")
+
+    loop = LiveLoop(Camera(), Stylizer(test_model, device="cpu"), [Broken()], warn=lambda m: None)
+    started = time.monotonic()
+    with pytest.raises(OSError, match="receiver went away"):
+        loop.run(duration=10)
+    assert time.monotonic() - started < 5 and loop.stopped
+
+
+def test_an_inference_error_ends_the_live_loop_with_its_error(test_model):
+    from stylecam import StylecamError
+
+    engine = Stylizer(test_model, device="cpu")
+
+    def broken(frames, cancel=None):
+        raise StylecamError("the net fails on this frame")
+
+    engine.paint_batch = broken  # type: ignore[method-assign]
+    loop = LiveLoop(Camera(), engine, [Collect()], warn=lambda m: None)
+    started = time.monotonic()
+    with pytest.raises(StylecamError, match="fails on this frame"):
+        loop.run(duration=10)
+    assert time.monotonic() - started < 5

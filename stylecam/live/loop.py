@@ -1,15 +1,21 @@
-"""The live loop: a capture thread and newest-frame-wins inference, feeding every sink.
+"""The live loop: a capture thread, an inference thread with newest-frame-wins, and the
+output stage, feeding every sink.
 
 Policy: the capture thread keeps only the newest frame in a one-slot mailbox (older ones
 are dropped and counted), so when inference is slower than the source, latency stays at
-about one inference plus one frame interval instead of growing. A source that fails is
-reopened with backoff; the loop resumes when it returns. The loop owns the engine and the
-smoother, so switching styles (a window hotkey) happens here, between two frames: within a
-multi-style net the style weights fade from the old style to the new one, else it cuts.
+about one inference plus one frame interval instead of growing. The inference thread
+paints the newest frame (at the engine's work size) and hands it over in a second slot;
+the output stage, on the thread that runs the loop, brings it back to the frame's size,
+smooths it and writes it to the sinks while the next frame is painted. A source that fails
+is reopened with backoff; the loop resumes when it returns. The loop owns the engine and
+the smoother, so switching styles (a window hotkey) happens here, between two frames:
+within a multi-style net the style weights fade from the old style to the new one, else it
+cuts.
 """
 from __future__ import annotations
 
 import os
+import queue
 import sys
 import threading
 import time
@@ -19,10 +25,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .. import defaults
-from ..engine import Stylizer, WorkSize
+from .. import defaults, signals
+from ..engine import Cancel, Cancelled, Painted, Stylizer, WorkSize
 from ..errors import StylecamError
-from ..pipeline import stylize_frames
+from ..pipeline import INFERENCE_THREAD
 from ..temporal import make_smoother
 from .sinks import Sink
 from .sources import LiveFrame, LiveSource, SourceLost
@@ -99,9 +105,19 @@ class _Mailbox:
             return item
 
 
+@dataclass
+class _PaintedFrame:
+    """A frame the inference thread painted, for the output stage."""
+
+    engine: Stylizer  # the engine that painted it (a style switch may replace the loop's since)
+    painted: Painted
+    frame: LiveFrame
+
+
 class LiveLoop:
-    """Capture thread + inference loop: each output goes to every sink in turn; `stop()`
-    ends the loop from any thread (hotkey, signal, duration).
+    """Capture thread + inference thread + output stage (on the thread that calls `run`):
+    each output goes to every sink in turn; `stop()` ends the loop from any thread
+    (hotkey, signal, duration).
 
     `smooth` is a temporal smoothing mode, or None for each style's own default (a net
     trained to be steady needs none, others get flow), chosen again at every switch.
@@ -125,17 +141,27 @@ class LiveLoop:
         self.paused = False
         self._stop = threading.Event()
         self._mailbox = _Mailbox()
+        # one painted frame waits for the output stage at most: when the output is the slower
+        # stage, inference waits and the mailbox drops stale frames, so latency stays bounded
+        self._painted: queue.Queue[_PaintedFrame | LiveFrame] = queue.Queue(maxsize=1)
+        self._last: np.ndarray | None = None  # the last picture written (sent again while paused)
         self._error: BaseException | None = None
         self._lost_since: float | None = None
         self._capture_ended = threading.Event()
+        self._inference_ended = threading.Event()
+        # the style controls (output stage) and the inference thread's choice of engine and
+        # style weights for a frame take turns
+        self._controls = threading.RLock()
         self.fade_seconds = fade_seconds
         self._fade: tuple[dict[str, float], str, float] | None = None  # from mix, to style, start time
 
     def add_sink(self, sink: Sink) -> None:
         self.sinks.append(sink)
 
-    # The controls below run on the loop's thread, between two frames (a sink's write
-    # calls them, as the window's hotkeys do), so the engine never changes mid-frame.
+    # The controls below run on the loop's thread (a sink's write calls them, as the window's
+    # hotkeys do) while the inference thread paints; the inference thread takes the engine and
+    # the style weights for a frame once, before painting it, so the engine never changes
+    # mid-frame, and the frame is finished by the engine that painted it.
 
     @property
     def style(self) -> str:
@@ -145,11 +171,12 @@ class LiveLoop:
     def switch_style(self, name: str) -> None:
         """Run style `name` from the next frame on: faded in within the running multi-style
         net, else a new engine built like the current one, at the current strength."""
-        if self.fade_seconds > 0 and self.engine.can_mix([name]):
-            self._fade = (dict(self.engine.mix), name, time.monotonic())
-            return
-        self._fade = None
-        self.engine = self.engine_options.build(name, strength=self.engine.strength)
+        with self._controls:
+            if self.fade_seconds > 0 and self.engine.can_mix([name]):
+                self._fade = (dict(self.engine.mix), name, time.monotonic())
+                return
+            self._fade = None
+            self.engine = self.engine_options.build(name, strength=self.engine.strength)
         if self.smooth is None:
             self.smoother = make_smoother(self.engine.default_smoothing, self.smooth_strength)
         else:
@@ -218,6 +245,53 @@ class LiveLoop:
             self.source.close()
             self._capture_ended.set()
 
+    def _infer(self, cancel: Cancel) -> None:
+        """The inference thread: the newest frame, painted at the work size, handed to the
+        output stage; while paused, the frame itself (the output stage sends the frozen
+        picture again)."""
+        try:
+            while not self._stop.is_set():
+                frame = self._mailbox.get(timeout=0.1)
+                if frame is None:
+                    continue
+                item: _PaintedFrame | LiveFrame = frame
+                if not (self.paused and self._last is not None):
+                    t0 = time.monotonic()
+                    with self._controls:
+                        self._advance_fade(t0)
+                        engine = self.engine
+                    item = _PaintedFrame(engine, engine.paint_batch([frame.image], cancel)[0], frame)
+                    self.stats.inference.append(time.monotonic() - t0)
+                while not self._stop.is_set():
+                    try:
+                        self._painted.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        except Cancelled:
+            pass  # the loop is ending
+        except BaseException as exc:
+            self._error = self._error or exc
+            self._stop.set()
+        finally:
+            self._inference_ended.set()
+
+    def _output(self, item: _PaintedFrame | LiveFrame) -> None:
+        """The output stage: the painted frame at its own size, smoothed, to every sink."""
+        if isinstance(item, LiveFrame):  # paused: the frozen picture; sinks and hotkeys stay alive
+            if self._last is not None:
+                for sink in self.sinks:
+                    sink.write(self._last, item)
+                self.stats.paused += 1
+            return
+        frame = item.frame
+        out = self.smoother(frame.image, item.engine.finish(item.painted))
+        for sink in self.sinks:
+            sink.write(out, frame)
+        self._last = out
+        self.stats.latencies.append(time.monotonic() - frame.captured)
+        self.stats.shown += 1
+
     def run(self, duration: float = 0.0, opened: bool = False) -> LiveStats:
         """Open the source (StylecamError if it is not there; `opened` = the caller did) and
         run until stop() or `duration` seconds."""
@@ -227,38 +301,42 @@ class LiveLoop:
             except SourceLost as exc:
                 raise StylecamError(str(exc)) from None
         started = time.monotonic()
-        capture = threading.Thread(target=self._capture, name="stylecam-capture", daemon=True)
+        cancel = Cancel()
         self._capture_ended.clear()
-        last: np.ndarray | None = None
+        self._inference_ended.clear()
+        interrupted = False
         try:
-            capture.start()  # in the try: a signal right after it must still stop the thread
+            # in the try: a signal right after a start must still stop the threads
+            with signals.protected():  # a signal now would leave a thread nobody waits for
+                threading.Thread(target=self._capture, name="stylecam-capture", daemon=True).start()
+                threading.Thread(target=self._infer, args=(cancel,), name=INFERENCE_THREAD, daemon=True).start()
             while not self._stop.is_set():
                 if duration and time.monotonic() - started >= duration:
                     break
-                frame = self._mailbox.get(timeout=0.1)
-                if frame is None:
+                try:
+                    item = self._painted.get(timeout=0.1)
+                except queue.Empty:
                     continue
-                if self.paused and last is not None:  # frozen picture; sinks and hotkeys stay alive
-                    for sink in self.sinks:
-                        sink.write(last, frame)
-                    self.stats.paused += 1
-                    continue
-                t0 = time.monotonic()
-                self._advance_fade(t0)
-                out = stylize_frames(self.engine, [frame.image])[0]  # a signal need not wait for it
-                self.stats.inference.append(time.monotonic() - t0)
-                out = self.smoother(frame.image, out)
-                for sink in self.sinks:
-                    sink.write(out, frame)
-                last = out
-                self.stats.latencies.append(time.monotonic() - frame.captured)
-                self.stats.shown += 1
+                self._output(item)
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         finally:
             self.stats.seconds = time.monotonic() - started
             self._stop.set()
+            # An inference call still running ends at the net's next layer. Not join(): a join
+            # that a signal interrupts marks the thread as ended while it still runs (Python
+            # 3.11). After a signal the call gets signals.GRACE seconds and is then left behind
+            # (one layer of a large frame can take seconds; the command line then ends the
+            # process without the interpreter's shutdown, see stylecam.__main__).
+            cancel.cancel()
+            deadline = time.monotonic() + signals.GRACE if interrupted else None
+            while not self._inference_ended.wait(0.05):
+                if deadline is not None and time.monotonic() > deadline:
+                    break
             # the capture thread closes the source itself; a read blocked on a silent network
             # source ends at its timeout, and quitting should not wait for that
-            self._capture_ended.wait(timeout=0.3)  # not join(): see stylecam.pipeline
+            self._capture_ended.wait(timeout=0.3)
             self.stats.dropped = self._mailbox.dropped
             self.stats.in_flight = self.stats.captured - self.stats.shown - self.stats.dropped - self.stats.paused
         if self._error is not None:
