@@ -276,3 +276,13 @@ def test_sessions_do_not_spin(test_model):
     around each call (and the other stages of a job) gets the cores (engine.session_options)."""
     options = Stylizer(test_model, device="cpu").session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_to_uint8_rounds_half_to_even_and_saturates():
+    from stylecam.engine import to_uint8
+
+    rng = np.random.default_rng(0)
+    image = rng.uniform(-40, 300, (37, 53, 3)).astype(np.float32)
+    image[0, :10, 0] = [0.5, 1.5, 2.5, 254.5, 255.5, -0.5, -0.4, 253.5, 127.5, 128.5]
+    for x in (image, image[:, ::-1], image.transpose(1, 0, 2), image.astype(np.float64), image[:1, :1]):
+        assert np.array_equal(to_uint8(x), np.rint(np.clip(x, 0, 255)).astype(np.uint8))
