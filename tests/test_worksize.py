@@ -204,3 +204,15 @@ def test_live_engines_keep_the_work_size(test_model):
     again = EngineOptions.like(engine).build(test_model)  # a style switch builds the new engine like this
     assert again.work_size == 320
     assert EngineOptions(work_size="full").build(test_model).work_size is None
+
+
+def test_live_json_reports_the_work_size(tmp_path, cli_env):
+    import json
+
+    clip = make_video(tmp_path / "in.mp4", frames=24, size=(96, 64), fps=24)
+    r = run_cli(clip, "--live", "--no-window", "-o", tmp_path / "rec.mp4", "--style", "testnet", "--work-size", "32",
+                "--duration", "1", "--json", env=cli_env)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["work_size"] == 32 and summary["live"]["shown"] >= 1
+    assert probe(tmp_path / "rec.mp4")["width"] == 96  # painted at 32 px, recorded at the source's size

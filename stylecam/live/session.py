@@ -55,10 +55,11 @@ class LiveResult:
     quality: str
     source: str
     ended_by: KeyboardInterrupt | None = None  # the Ctrl+C, TERM or HUP that ended the session
+    work_size: int | None = None  # the long side the net painted at (None: every frame at its own size)
 
     def to_dict(self) -> dict[str, Any]:
         return {"style": self.style, "device": self.device, "quality": self.quality, "source": self.source,
-                "live": self.stats.summary()}
+                "work_size": self.work_size or "full", "live": self.stats.summary()}
 
 
 def _print_warning(message: str) -> None:
@@ -95,7 +96,7 @@ def run(options: LiveOptions, warn: Warn = _print_warning) -> LiveResult:
             source.close()
         for sink in loop.sinks if loop is not None else []:
             sink.close()
-    return LiveResult(stats, engine.name, engine.device, engine.quality_used, source.name, ended_by)
+    return LiveResult(stats, engine.name, engine.device, engine.quality_used, source.name, ended_by, engine.work_size)
 
 
 def _make_source(options: LiveOptions) -> CameraSource | StreamSource:
