@@ -357,3 +357,37 @@ def test_preview_window_on_a_virtual_display(tmp_path, cli_env):
         assert json.loads(r.stdout)["live"]["shown"] > 10
     finally:
         xvfb.terminate()
+
+
+def test_a_stream_joined_between_two_keyframes_starts_at_the_next_one(tmp_path):
+    """A live stream is usually joined mid-GOP; when the probe has not seen a keyframe, the
+    decoder fails on the packets before the next one: those are skipped, not a lost source."""
+    from fractions import Fraction
+
+    import av
+
+    path = tmp_path / "joined.ts"
+    rng = np.random.default_rng(0)
+    w, h, fps, gop, skip = 320, 240, 25, 24, 6
+    with av.open(str(path), "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(gop), "sc_threshold": "0"}
+        for i in range(40):  # noise: the frames before the second keyframe outgrow the live probe (256 KiB)
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            for packet in stream.encode(frame):
+                if i >= skip:  # joined after the first keyframe
+                    out.mux(packet)
+        out.mux(stream.encode())
+    src = StreamSource(str(path))  # not paced: opened like a live URL
+    src.open()
+    read = 0
+    try:
+        with pytest.raises(SourceLost, match="ended"):
+            while True:
+                assert src.read().shape == (h, w, 3)
+                read += 1
+    finally:
+        src.close()
+    assert read == 40 - gop  # every frame from the second keyframe on

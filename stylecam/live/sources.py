@@ -5,6 +5,7 @@ A source that fails raises SourceLost; the loop closes it and reopens it with ba
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -126,7 +127,8 @@ class StreamSource:
         self.url, self.paced, self.timeout = url, paced, timeout
         self.name = url
         self.container: Any = None
-        self._frames: Any = None
+        self._packets: Any = None
+        self._decoded: deque[Any] = deque()  # frames decoded and not yet read
         self._t0: float | None = None
         self._pts0: float | None = None
 
@@ -147,18 +149,36 @@ class StreamSource:
             raise StylecamError(f"no video stream in {self.url}")
         stream = self.container.streams.video[0]
         stream.thread_type = "AUTO"
-        self._frames = self.container.decode(stream)
+        self._packets = self.container.demux(stream)
+        self._decoded.clear()
         self._t0 = self._pts0 = None
 
-    def read(self) -> np.ndarray:
+    def _next_frame(self) -> Any:
+        """The next decoded frame. Packets the decoder cannot decode are skipped: a stream
+        joined between two keyframes (the decoder has nothing to refer to until the next one,
+        up to a GOP later) or a lost UDP datagram; the source is lost when nothing decodes
+        for `timeout` seconds."""
         import av
 
-        try:
-            frame = next(self._frames)
-        except StopIteration:
-            raise SourceLost(f"{self.url} ended") from None
-        except (av.error.FFmpegError, OSError) as exc:
-            raise SourceLost(f"{self.url}: {self._reason(exc)}") from None
+        failing_since: float | None = None
+        while not self._decoded:
+            try:
+                packet = next(self._packets)
+            except StopIteration:
+                raise SourceLost(f"{self.url} ended") from None
+            except (av.error.FFmpegError, OSError) as exc:
+                raise SourceLost(f"{self.url}: {self._reason(exc)}") from None
+            try:
+                self._decoded.extend(packet.decode())  # the demuxer's last, empty packet drains the decoder
+            except av.error.InvalidDataError as exc:
+                failing_since = failing_since or time.monotonic()
+                if time.monotonic() - failing_since > self.timeout:
+                    raise SourceLost(f"{self.url}: nothing decodable for {self.timeout:g} s "
+                                     f"({self._reason(exc)})") from None
+        return self._decoded.popleft()
+
+    def read(self) -> np.ndarray:
+        frame = self._next_frame()
         if self.paced and frame.time is not None:  # wait until the frame is "due"
             now = time.monotonic()
             if self._t0 is None:
