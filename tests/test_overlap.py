@@ -160,3 +160,20 @@ def test_an_inference_error_ends_the_live_loop_with_its_error(test_model):
     with pytest.raises(StylecamError, match="fails on this frame"):
         loop.run(duration=10)
     assert time.monotonic() - started < 5
+
+
+def test_live_paints_the_newest_frame_once_the_output_stage_takes_the_last(test_model):
+    """When the output stage is the slow one, the inference thread waits for it before it
+    takes a frame, so a shown frame waited for at most one output before its own: latency
+    about two outputs, not three (a frame painted ahead and held back would be staler)."""
+
+    class SlowSink(Collect):
+        def write(self, image, frame):
+            time.sleep(0.25)
+            super().write(image, frame)
+
+    loop = LiveLoop(Camera(), Stylizer(test_model, device="cpu"), [SlowSink()], warn=lambda m: None)
+    stats = loop.run(duration=3)
+    latencies = sorted(stats.latencies[2:])  # after the start
+    assert len(latencies) >= 4
+    assert latencies[len(latencies) // 2] < 2.5 * 0.25, latencies

@@ -15,7 +15,6 @@ cuts.
 from __future__ import annotations
 
 import os
-import queue
 import sys
 import threading
 import time
@@ -105,6 +104,33 @@ class _Mailbox:
             return item
 
 
+class _Slot:
+    """One item handed from the inference thread to the output stage: the inference thread
+    waits until the slot is free before it takes the newest frame, so a painted frame never
+    waits for the output stage while a newer one could have been painted instead."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.item: Any = None
+
+    def wait_free(self, timeout: float) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: self.item is None, timeout)
+
+    def put(self, item: Any) -> None:
+        with self.cond:
+            self.item = item
+            self.cond.notify_all()
+
+    def get(self, timeout: float) -> Any:
+        """The item, or None after `timeout` seconds without one."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.item is not None, timeout)
+            item, self.item = self.item, None
+            self.cond.notify_all()
+            return item
+
+
 @dataclass
 class _PaintedFrame:
     """A frame the inference thread painted, for the output stage."""
@@ -143,7 +169,7 @@ class LiveLoop:
         self._mailbox = _Mailbox()
         # one painted frame waits for the output stage at most: when the output is the slower
         # stage, inference waits and the mailbox drops stale frames, so latency stays bounded
-        self._painted: queue.Queue[_PaintedFrame | LiveFrame] = queue.Queue(maxsize=1)
+        self._painted = _Slot()
         self._last: np.ndarray | None = None  # the last picture written (sent again while paused)
         self._error: BaseException | None = None
         self._lost_since: float | None = None
@@ -251,6 +277,8 @@ class LiveLoop:
         picture again)."""
         try:
             while not self._stop.is_set():
+                if not self._painted.wait_free(timeout=0.1):  # the output stage has not taken the last one
+                    continue
                 frame = self._mailbox.get(timeout=0.1)
                 if frame is None:
                     continue
@@ -262,12 +290,7 @@ class LiveLoop:
                         engine = self.engine
                     item = _PaintedFrame(engine, engine.paint_batch([frame.image], cancel)[0], frame)
                     self.stats.inference.append(time.monotonic() - t0)
-                while not self._stop.is_set():
-                    try:
-                        self._painted.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                self._painted.put(item)  # the slot is free: only this thread fills it
         except Cancelled:
             pass  # the loop is ending
         except BaseException as exc:
@@ -313,11 +336,9 @@ class LiveLoop:
             while not self._stop.is_set():
                 if duration and time.monotonic() - started >= duration:
                     break
-                try:
-                    item = self._painted.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                self._output(item)
+                item = self._painted.get(timeout=0.1)
+                if item is not None:
+                    self._output(item)
         except KeyboardInterrupt:
             interrupted = True
             raise
