@@ -1,7 +1,9 @@
-"""Live latency and fps at 640x360: a real MPEG-TS stream over UDP on 127.0.0.1 (sent at
-real-time pace by tests/udp_sender.py in another process) through `stylecam` live mode.
+"""Live latency and fps: a real MPEG-TS stream over UDP on 127.0.0.1 (sent at real-time
+pace by tests/udp_sender.py in another process, which loops one pre-encoded second so it
+costs next to no CPU) through `stylecam` live mode with its defaults (on a CPU the default
+work size), at each size in --sizes: 640x360 and 1280x720, a webcam's usual mode.
 
-    python -m benchmarks.live [--style mosaic] [--seconds 20] [--fps 30] [--write]
+    python -m benchmarks.live [--style mosaic] [--sizes 640x360,1280x720] [--seconds 20] [--fps 30] [--write]
 """
 from __future__ import annotations
 
@@ -21,42 +23,89 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    """"640x360,1280x720" -> [(640, 360), (1280, 720)]."""
+    sizes = []
+    for part in text.split(","):
+        w, _, h = part.strip().partition("x")
+        if not (w.isdigit() and h.isdigit()) or int(w) < 16 or int(h) < 16:
+            raise ValueError(f"a size is WIDTHxHEIGHT, at least 16x16: {part!r}")
+        sizes.append((int(w), int(h)))
+    return sizes
+
+
+def run_row(style: str, size: tuple[int, int], fps: int, seconds: float, quality: str, smooth: str) -> dict:
+    """One live session on a fresh stream: the CLI's --json summary."""
+    port = free_port()
+    sender = subprocess.Popen([sys.executable, str(ROOT / "tests" / "udp_sender.py"), f"udp://127.0.0.1:{port}",
+                               str(seconds + 10), str(size[0]), str(size[1]), str(fps)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert sender.stdout is not None
+        if sender.stdout.readline().strip() != "ready":  # the loop is encoded: packets flow from now on
+            raise RuntimeError("the UDP sender did not start")
+        r = subprocess.run([sys.executable, "-m", "stylecam", f"udp://127.0.0.1:{port}", "--style", style,
+                            "--no-window", "--stream", f"udp://127.0.0.1:{free_port()}", "--smooth", smooth,
+                            "--quality", quality, "--device", "cpu", "--duration", str(seconds), "--json"],
+                           capture_output=True, text=True)
+    finally:
+        sender.kill()
+        sender.wait()
+    if r.returncode:
+        raise RuntimeError(r.stderr)
+    return json.loads(r.stdout)
+
+
 def main() -> int:
     p = command_line(__doc__, "benchmarks.live", shared=False)
     p.add_argument("--style", default="mosaic")
+    p.add_argument("--sizes", default="640x360,1280x720", help="sizes the sender streams, WxH,... "
+                   "(default 640x360,1280x720)")
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = p.parse_args()
-    rows = []
+    try:
+        sizes = parse_sizes(args.sizes)
+    except ValueError as exc:
+        p.error(str(exc))
     runs = [("best", "none"), ("best", "flow")]
     if styles.variant_path(styles.resolve(args.style), ".fast"):
         runs += [("fast", "none"), ("fast", "flow")]
-    for quality, smooth in runs:
-        port = free_port()
-        sender = subprocess.Popen([sys.executable, str(ROOT / "tests" / "udp_sender.py"), f"udp://127.0.0.1:{port}",
-                                   str(args.seconds + 6), "640", "360", str(args.fps)], stdout=subprocess.DEVNULL)
-        try:
-            r = subprocess.run([sys.executable, "-m", "stylecam", f"udp://127.0.0.1:{port}", "--style", args.style,
-                                "--no-window", "--stream", f"udp://127.0.0.1:{free_port()}", "--smooth", smooth,
-                                "--quality", quality, "--device", "cpu", "--duration", str(args.seconds), "--json"],
-                               capture_output=True, text=True)
-        finally:
-            sender.kill()
-        if r.returncode:
-            print(r.stderr, file=sys.stderr)
-            return 1
-        live = json.loads(r.stdout)["live"]
-        rows.append(f"| {args.style} | {quality} | {smooth} | {live['fps']} | {live['inference_ms_mean']} | "
-                    f"{live['latency_ms_p50']} | {live['latency_ms_p95']} | {live['captured']} | {live['dropped']} |")
-        print(rows[-1], flush=True)
-    table = ("| style | net | smoothing | output fps | inference ms/frame | latency p50 ms | latency p95 ms | "
-             "frames captured | stale frames dropped |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+    rows = []
+    for size in sizes:
+        for quality, smooth in runs:
+            try:
+                result = run_row(args.style, size, args.fps, args.seconds, quality, smooth)
+            except RuntimeError as exc:
+                print(exc, file=sys.stderr)
+                return 1
+            live, work = result["live"], result["work_size"]
+            if work == "full" or max(size) <= int(work):
+                painted = f"{size[0]}x{size[1]}"
+            else:
+                from stylecam.upsample import work_shape
+
+                h, w = work_shape(size[1], size[0], int(work))
+                painted = f"{w}x{h}"
+            rows.append(f"| {size[0]}x{size[1]} | {args.style} | {quality} | {painted} | {smooth} | {live['fps']} | "
+                        f"{live['inference_ms_mean']} | {live['latency_ms_p50']} | {live['latency_ms_p95']} | "
+                        f"{live['captured']} | {live['dropped']} |")
+            print(rows[-1], flush=True)
+    table = ("| stream | style | net | net paints at | smoothing | output fps | inference ms/frame | latency p50 ms | "
+             "latency p95 ms | frames captured | stale frames dropped |\n"
+             "|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
     if args.write:
+        streams = ", ".join(f"{w}x{h}" for w, h in sizes)
         write_section("live", "## Live mode (`python -m benchmarks.live`)\n\n"
-                      f"640x360 MPEG-TS over UDP on 127.0.0.1 at {args.fps} fps (sender in another process), "
-                      f"{args.seconds:g} s per row, output re-streamed as MPEG-TS (encode included). Latency = "
-                      "frame decoded from the network -> stylized frame handed to the stream encoder.\n\n" + table)
+                      f"MPEG-TS over UDP on 127.0.0.1 at {args.fps} fps ({streams}; sender in another process, "
+                      "looping one pre-encoded second of a moving pattern), "
+                      f"{args.seconds:g} s per row, output re-streamed as MPEG-TS at the stream's size (encode "
+                      "included). The CLI runs with its defaults apart from the net and smoothing: on a CPU the net "
+                      "paints at the default work size and its output is brought back to the stream's size by guided "
+                      "upsampling, on the output thread while the next frame is painted. Inference = the net's part "
+                      "(downscale and net) per frame. Latency = frame decoded from the network -> stylized frame "
+                      "handed to the stream encoder.\n\n" + table)
     return 0
 
 
