@@ -359,35 +359,67 @@ def test_preview_window_on_a_virtual_display(tmp_path, cli_env):
         xvfb.terminate()
 
 
-def test_a_stream_joined_between_two_keyframes_starts_at_the_next_one(tmp_path):
-    """A live stream is usually joined mid-GOP; when the probe has not seen a keyframe, the
-    decoder fails on the packets before the next one: those are skipped, not a lost source."""
+def live_stream_file(path: Path, frames: int, skip: int = 0, gop: int = 24, noise: bool = False) -> Path:
+    """An H.264 MPEG-TS file as a live encoder sends it (zerolatency: no B-frames, one packet
+    a frame), 320x240 at 25 fps, without the packets of its first `skip` frames."""
     from fractions import Fraction
 
     import av
 
-    path = tmp_path / "joined.ts"
     rng = np.random.default_rng(0)
-    w, h, fps, gop, skip = 320, 240, 25, 24, 6
+    w, h, fps = 320, 240, 25
+    yy, xx = np.mgrid[0:h, 0:w]
     with av.open(str(path), "w", format="mpegts") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(gop), "sc_threshold": "0"}
-        for i in range(40):  # noise: the frames before the second keyframe outgrow the live probe (256 KiB)
-            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), format="rgb24")
+        for i in range(frames):
+            image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8) if noise else \
+                np.stack([(xx + 4 * i) % 256, (yy + 2 * i) % 256, (xx + yy) % 256], -1).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts, frame.time_base = i, Fraction(1, fps)
             for packet in stream.encode(frame):
-                if i >= skip:  # joined after the first keyframe
+                if i >= skip:
                     out.mux(packet)
         out.mux(stream.encode())
+    return path
+
+
+def test_a_stream_joined_between_two_keyframes_starts_at_the_next_one(tmp_path):
+    """A live stream is usually joined mid-GOP; when the probe has not seen a keyframe, the
+    decoder fails on the packets before the next one: those are skipped, not a lost source."""
+    # noise: the frames before the second keyframe outgrow the live probe (256 KiB)
+    path = live_stream_file(tmp_path / "joined.ts", 40, skip=6, gop=24, noise=True)  # joined after the first key
     src = StreamSource(str(path))  # not paced: opened like a live URL
     src.open()
     read = 0
     try:
         with pytest.raises(SourceLost, match="ended"):
             while True:
-                assert src.read().shape == (h, w, 3)
+                assert src.read().shape == (240, 320, 3)
                 read += 1
     finally:
         src.close()
-    assert read == 40 - gop  # every frame from the second keyframe on
+    assert read == 40 - 24  # every frame from the second keyframe on
+
+
+def test_a_live_source_holds_no_frame_back_in_the_decoder(tmp_path):
+    """Each packet of a live stream comes out as its frame at once: frame-threaded decoding
+    would hand a frame out only after one more packet per extra thread (latency nobody sees)."""
+    src = StreamSource(str(live_stream_file(tmp_path / "live.ts", 12)))
+    src.open()
+    demuxed = []
+    packets = src._packets
+
+    def counting():
+        for packet in packets:
+            demuxed.append(packet.size)
+            yield packet
+
+    src._packets = counting()
+    try:
+        for n in range(1, 8):
+            src.read()
+            assert len(demuxed) == n, (n, len(demuxed))
+    finally:
+        src.close()

@@ -148,7 +148,9 @@ class StreamSource:
             self.container.close()
             raise StylecamError(f"no video stream in {self.url}")
         stream = self.container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # slice threads: frame threads (FFmpeg's choice for H.264) hold one decoded frame back
+        # per extra thread, two frames (~70 ms at 30 fps) of latency on a 2-core CPU
+        stream.thread_type = "SLICE"
         self._packets = self.container.demux(stream)
         self._decoded.clear()
         self._t0 = self._pts0 = None
