@@ -15,10 +15,10 @@ pool keeps its default (one thread per physical core, or --threads), so a net ru
 alone uses the whole CPU, and it does not spin (`engine.session_options`), so while the
 writer upsamples and encodes, or the reader decodes, the cores go to that work instead of
 idle workers polling. FFmpeg picks its own decoder and x264 threads (frame threads for
-files; live streams open with low_delay, which makes FFmpeg decode with slice threads and
-so hold no frames back), OpenCV's pool (one thread per core) splits the upsampling's
-resizes and filters and waits only briefly before it sleeps, and numpy runs on the calling
-thread. None of them is pinned: the stages share the cores as their work comes.
+files; live sources decode with slice threads, which hold no frame back), OpenCV's pool
+(one thread per core) splits the upsampling's resizes and filters and waits only briefly
+before it sleeps, and numpy runs on the calling thread. None of them is pinned: the stages
+share the cores as their work comes.
 """
 from __future__ import annotations
 
