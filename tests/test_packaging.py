@@ -50,4 +50,6 @@ def test_wheel_carries_the_training_code_and_the_base_net(wheel):
     code = {f"training/{m}.py" for m in ("__init__", "adapt", "nets", "loop", "losses", "vgg", "data", "export")}
     assert code <= names, code - names
     assert "stylecam/learn.py" in names and "training/checkpoints/styles.pt" in names
+    # the per-style training states beside it are for resuming training, not for users
+    assert sorted(n for n in names if n.startswith("training/checkpoints/")) == ["training/checkpoints/styles.pt"]
     assert not any(n.startswith("tests/") for n in names)

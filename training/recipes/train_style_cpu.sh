@@ -25,9 +25,9 @@ train_one() {
   mkdir -p "$out"
   python -m training train \
     --style-image "$shared/styles/$style.jpg" --data "$shared/photos/train" --out "$out" \
-    --arch "${ARCH:-fast_up8}" --image-size "${IMAGE_SIZE:-128}" --batch-size "${BATCH:-4}" --lr "${LR:-3e-3}" \
+    --arch "${ARCH:-fast_up8}" --image-size "${IMAGE_SIZE:-256}" --batch-size "${BATCH:-1}" --lr "${LR:-3e-3}" \
     --steps "${STEPS:-60000}" --style-size 512 --style-weight "${STYLE_WEIGHT:-5}" \
-    --style-layers "${STYLE_LAYERS:-relu1_2,relu2_2,relu3_3}" --style-layer-weights "${LAYER_WEIGHTS:-1,1,1}" \
+    --style-layers "${STYLE_LAYERS:-relu1_2,relu2_2,relu3_3}" ${LAYER_WEIGHTS:+--style-layer-weights "$LAYER_WEIGHTS"} \
     --temporal-weight "${TEMPORAL_WEIGHT:-0}" --threads "${THREADS:-1}" --workers 0 \
     --checkpoint-every 100 --sample-every 1000 --log-every 20 --max-minutes "$minutes" --no-progress \
     --vgg-weights "$shared/weights/vgg16_imagenet_caffe_conv1_1-conv4_3.pth" "${resume[@]}" \
