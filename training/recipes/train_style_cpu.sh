@@ -10,7 +10,7 @@
 # Time-limited and resumable: a style continues from RUN_DIR/STYLE/last.pt, else from the
 # committed state training/checkpoints/STYLE.pt, else starts afresh; every 100 steps it
 # writes a checkpoint. To continue on another machine or later:
-#   cp RUN_DIR/STYLE/last.pt training/checkpoints/STYLE.pt   (~0.6 MB with Adam's state)
+#   cp RUN_DIR/STYLE/last.pt training/checkpoints/STYLE.pt   (~1.2 MB with Adam's state)
 # Other loss settings than the checkpoint's are refused unless CHANGE_RECIPE=1.
 set -euo pipefail
 run=$1; minutes=$2; shift 2
