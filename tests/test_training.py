@@ -98,7 +98,12 @@ def test_change_recipe_on_resume_is_recorded_in_checkpoint_and_model(full_run, t
     r = run_training("export", str(changed / "last.pt"), "-o", str(model))
     assert r.returncode == 0, r.stderr
     meta = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
-    assert json.loads(meta[Key.TRAINING])["earlier_settings"] == ckpt["recipe_history"]
+    recipe = json.loads(meta[Key.TRAINING])
+    assert recipe["earlier_settings"] == ckpt["recipe_history"]
+    # the training time adds up across resumes and travels into the model
+    before = torch.load(full_run / "step_000015.pt", weights_only=False)["trained_seconds"]
+    assert 0 < before < ckpt["trained_seconds"]
+    assert recipe["trained_minutes"] == round(ckpt["trained_seconds"] / 60, 1)
 
 
 def test_max_minutes_ends_with_a_checkpoint(tmp_path):

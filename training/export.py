@@ -106,6 +106,8 @@ class _WithStyleWeights(torch.nn.Module):
 def _describe(ckpt: dict[str, Any], net: TransformerNet, info: StyleInfo, notes: str) -> StyleInfo:
     """The style's credits with what the checkpoint and net say about running it."""
     recipe = dict(ckpt["recipe"]) | {"trained_steps": ckpt["step"]}
+    if ckpt.get("trained_seconds"):  # wall clock of all its training, resumes included
+        recipe["trained_minutes"] = round(ckpt["trained_seconds"] / 60, 1)
     if ckpt.get("recipe_history"):  # settings changed on resume: what the earlier steps used
         recipe["earlier_settings"] = ckpt["recipe_history"]
     return replace(

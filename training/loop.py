@@ -280,6 +280,10 @@ class Run:
     dtype: torch.dtype | None  # autocast dtype; None = fp32
     step: int = 0
     recipe_history: list[dict[str, Any]] = field(default_factory=list)  # earlier settings (--change-recipe)
+    # wall-clock seconds of training before this process (from the checkpoint), and when
+    # this process started training: a checkpoint records their sum, so resumed runs add up
+    earlier_seconds: float = 0.0
+    started: float = field(default_factory=time.monotonic)
 
 
 def train(config: TrainConfig) -> Path:
@@ -415,6 +419,7 @@ def resume(run: Run, ckpt: dict[str, Any]) -> None:
         for group in run.optimizer.param_groups:  # Adam's state carries the old lr; --lr is what runs
             group["lr"] = run.config.lr
     run.step = ckpt["step"]
+    run.earlier_seconds = float(ckpt.get("trained_seconds", 0.0))  # 0 for checkpoints made before it was kept
     torch.set_rng_state(ckpt["rng"]["torch"])
     if ckpt.get("grad_cap"):
         run.cap.load_state_dict(ckpt["grad_cap"])
@@ -516,6 +521,7 @@ def save_checkpoint(run: Run) -> Path:
         "recipe_history": run.recipe_history,
         "rng": {"torch": torch.get_rng_state()},
         "grad_cap": run.cap.state_dict(),
+        "trained_seconds": run.earlier_seconds + time.monotonic() - run.started,
     }
     out, keep = run.out, run.config.keep_checkpoints
     save_atomic(ckpt, out / f"step_{run.step:06d}.pt")
