@@ -24,7 +24,7 @@ from stylecam.contract import FP16, INPUT_NAME, OUTPUT_NAME, STYLE_WEIGHTS_NAME,
 
 from .data import list_images, load_rgb, to_tensor
 from .loop import TrainingError, load_checkpoint, net_from_checkpoint
-from .nets import NetConfig, TransformerNet, bake_style
+from .nets import NetConfig, TransformerNet, bake_style, export_form
 
 OPSET = 18
 PARITY_TOLERANCE = 0.5  # max abs error on the 0..255 scale
@@ -61,7 +61,7 @@ def export_onnx(checkpoint: str | Path | dict[str, Any], output: str | Path, inf
     described = _describe(ckpt, net, info, notes)
     tmp = output.with_name(f".{output.name}.tmp")
     try:
-        _export(net, tmp, weights is not None)
+        _export(export_form(net), tmp, weights is not None)
         set_metadata(tmp, replace(described, precision="fp32").to_metadata())
         errors = parity_check(net, tmp, parity_images, weights)
         os.replace(tmp, output)

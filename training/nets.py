@@ -148,8 +148,86 @@ class Upsample(nn.Module):
     def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         return self.conv(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"), style)
 
+    def subpixel_conv(self) -> nn.Conv2d | None:
+        """This layer's conv computed at the input's resolution, before the norm: a 3x3 conv
+        with four outputs per channel (one per pixel of each 2x2 output block; PixelShuffle
+        lays them out). Exact for zero padding, and it never builds the upsampled input: a
+        quarter of the pixels with 4x the output channels, which CPU GEMMs run far better.
+        None for reflect padding (not exact there)."""
+        conv = self.conv[0][0]
+        if conv.padding != (1, 1) or conv.kernel_size != (3, 3):
+            return None
+        w = conv.weight.detach()  # cout, cin, 3, 3 over the upsampled input
+        # Output row 2i+a reads upsampled rows 2i+a-1..2i+a+1 = input rows: a=0 -> i-1, i, i;
+        # a=1 -> i, i, i+1. Fold the taps that land on the same input row (and column).
+        fold = torch.tensor([[[1, 0, 0], [0, 1, 1], [0, 0, 0]],   # a=0: input row i-1 <- tap 0; i <- taps 1, 2
+                             [[0, 0, 0], [1, 1, 0], [0, 0, 1]]],  # a=1: i <- taps 0, 1; i+1 <- tap 2
+                            dtype=w.dtype)
+        phases = torch.einsum("apy,bqx,oiyx->oabipq", fold, fold, w)  # cout, a, b, cin, 3, 3
+        low = nn.Conv2d(conv.in_channels, conv.out_channels * 4, 3, padding=1)
+        with torch.no_grad():
+            low.weight.copy_(phases.reshape(-1, conv.in_channels, 3, 3))
+            low.bias.copy_(conv.bias.detach().repeat_interleave(4))
+        return low
 
-STYLED = (StyleSequential, ConditionalInstanceNorm, ResidualBlock, Upsample)
+    def subpixel(self) -> StyleSequential | None:
+        """The whole layer with its conv at the input's resolution (see subpixel_conv)."""
+        low = self.subpixel_conv()
+        return None if low is None else StyleSequential(low, nn.PixelShuffle(2), *self.conv[1:])
+
+
+class PhaseNorm(nn.Module):
+    """An instance norm of a full-resolution tensor that is held as its 2x2 phases, C*4
+    channels at half resolution (PixelShuffle's layout): each channel's four phase planes
+    are normalised together, as the full-resolution channel would be."""
+
+    def __init__(self, norm: nn.Module):
+        super().__init__()
+        self.norm = norm
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
+        n, c, h, w = x.shape
+        y = x.reshape(n, c // 4, 4 * h, w)  # a channel's phases are adjacent: stack them as rows
+        y = self.norm(y, style) if isinstance(self.norm, ConditionalInstanceNorm) else self.norm(y)
+        return y.reshape(n, c, h, w)
+
+
+def conv_of_phases(conv: nn.Conv2d) -> nn.Conv2d:
+    """A zero-padded 3x3 full-resolution conv, as a half-resolution conv from the input's
+    2x2 phases (C*4 channels, PixelShuffle's layout) to the output's (PixelShuffle after it
+    gives the full-resolution output). Exact."""
+    w = conv.weight.detach()
+    cout, cin = w.shape[:2]
+    low = torch.zeros(cout, 2, 2, cin, 2, 2, 3, 3, dtype=w.dtype)  # out phase a, b; in phase a', b'; tap p, q
+    for a in range(2):
+        for dy in (-1, 0, 1):
+            pa, p = (a + dy) % 2, (a + dy) // 2  # input phase and half-resolution offset of this row
+            for b in range(2):
+                for dx in (-1, 0, 1):
+                    pb, q = (b + dx) % 2, (b + dx) // 2
+                    low[:, a, b, :, pa, pb, p + 1, q + 1] = w[:, :, dy + 1, dx + 1]
+    out = nn.Conv2d(cin * 4, cout * 4, 3, padding=1)
+    with torch.no_grad():
+        out.weight.copy_(low.reshape(cout * 4, cin * 4, 3, 3))
+        out.bias.copy_(conv.bias.detach().repeat_interleave(4))
+    return out
+
+
+def unshuffled_stem(conv: nn.Conv2d) -> nn.Conv2d:
+    """PixelUnshuffle(2) then a zero-padded 3x3 conv, as one 6x6 stride-2 conv of the
+    full-resolution input: the same function without the unshuffle's copy. Exact."""
+    w = conv.weight.detach()  # cout, cin*4, 3, 3
+    cout, cin = w.shape[0], w.shape[1] // 4
+    # input channel c*4 + a*2 + b at tap dy reads full-resolution row 2*dy + a
+    big = w.reshape(cout, cin, 2, 2, 3, 3).permute(0, 1, 4, 2, 5, 3).reshape(cout, cin, 6, 6)
+    out = nn.Conv2d(cin, cout, 6, stride=2, padding=2)
+    with torch.no_grad():
+        out.weight.copy_(big)
+        out.bias.copy_(conv.bias.detach())
+    return out
+
+
+STYLED = (StyleSequential, ConditionalInstanceNorm, ResidualBlock, Upsample, PhaseNorm)
 
 
 class TransformerNet(nn.Module):
@@ -210,6 +288,34 @@ def bake_style(net: TransformerNet, weights: torch.Tensor) -> TransformerNet:
     return single.eval() if not net.training else single
 
 
+def export_form(net: TransformerNet) -> nn.Module:
+    """The net as it is exported: the same function, computed faster on a CPU. With zero
+    padding, the unshuffle stem becomes one strided conv, each Upsample its sub-pixel conv,
+    and the full-resolution end of the `upsample` decoder (norm, ReLU, the conv to RGB)
+    runs on the 2x2 phases at half resolution, so nothing but the final PixelShuffle
+    touches the frame's full resolution. The export's parity check compares it with the net."""
+    import copy
+
+    fast = copy.deepcopy(net)
+    if net.config.padding != "zero":
+        return fast
+    if net.config.stem == "unshuffle":
+        stem = fast.encoder[1]  # conv_in_relu(12, c1): ConvLayer, norm, ReLU
+        fast.encoder = StyleSequential(unshuffled_stem(stem[0][0]), *stem[1:], *fast.encoder[2:])
+    ups = [m for m in fast.decoder if isinstance(m, Upsample)]
+    if net.config.stem == "unshuffle" and net.config.decoder == "upsample":
+        up1, up2, to_rgb = fast.decoder
+        low = up2.subpixel_conv()
+        norm, relu = up2.conv[1], up2.conv[2]
+        fast.decoder = StyleSequential(up1, low, PhaseNorm(norm), relu, conv_of_phases(to_rgb[0]),
+                                       nn.PixelShuffle(2))
+    else:
+        for up in ups:
+            index = list(fast.decoder).index(up)
+            fast.decoder[index] = up.subpixel()
+    return fast.eval() if not net.training else fast
+
+
 def gflops_per_frame(config: NetConfig, height: int, width: int) -> float:
     """Multiply-adds x2 of every conv for one frame, counted with forward hooks on a meta tensor."""
     net = TransformerNet(config)
@@ -228,4 +334,4 @@ def gflops_per_frame(config: NetConfig, height: int, width: int) -> float:
     return total / 1e9
 
 
-__all__ = ["NetConfig", "PRESETS", "TransformerNet", "bake_style", "gflops_per_frame"]
+__all__ = ["NetConfig", "PRESETS", "TransformerNet", "bake_style", "export_form", "gflops_per_frame"]
