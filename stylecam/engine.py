@@ -502,10 +502,7 @@ class Stylizer:
             styled *= self._nets[0].share
             for net in self._nets[1:]:
                 styled += net.share * _styled(net, small, cancel)
-        # a frame to upsample gets its own contiguous copy (OpenCV needs one); at its own size
-        # the view is enough: `finish` makes the uint8 copy
-        return [Painted(original, lo, s if lo is original else np.ascontiguousarray(s))
-                for original, lo, s in zip(frames, small, styled)]
+        return [Painted(original, lo, s) for original, lo, s in zip(frames, small, styled)]
 
 def _styled(net: _Net, frames: list[np.ndarray], cancel: Cancel | None = None) -> np.ndarray:
     """Same-size frames through one net: float32 N,H,W,3 in 0..255 (padded and cropped back)."""
@@ -519,8 +516,14 @@ def _styled(net: _Net, frames: list[np.ndarray], cancel: Cancel | None = None) -
     batch = np.ascontiguousarray(stack.transpose(0, 3, 1, 2), dtype=np.float32)
     raw = net.infer(batch, cancel)
     _check_output(net, raw, batch.shape)  # a broken net must not become a garbage picture
-    result = raw[:, :, b:b + h, b:b + w]
-    return np.clip(result.transpose(0, 2, 3, 1), 0, 255)
+    import cv2
+
+    # crop and interleave each frame's planes in one pass (a strided numpy transpose makes
+    # every later step copy it again), then clip in place
+    out = np.empty((len(frames), h, w, 3), np.float32)
+    for i in range(len(frames)):
+        cv2.merge([raw[i, c, b:b + h, b:b + w] for c in range(3)], dst=out[i])
+    return np.clip(out, 0, 255, out=out)
 
 
 def _check_output(net: _Net, out: np.ndarray, expected: tuple[int, ...]) -> None:
