@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from stylecam import Stylizer
+from stylecam import Stylizer, list_styles
 from stylecam.flow import FlowEstimator, reliable_mask, warping_error
 from stylecam.io import open_video
 from stylecam.temporal import make_smoother
 
-from .common import command_line, loss_network, peer, write_section
+from .common import ROOT, command_line, loss_network, peer, write_section
 
 
 COLUMNS = {"none": "per-frame", "ema": "ema", "flow": "flow", "tnet": "temporal net",
@@ -148,6 +148,51 @@ def sintel(shared: Path, engine: Stylizer) -> str:
             "|---|---|---|---|---|---|\n" + "\n".join(rows))
 
 
+PLAIN_TWINS = ROOT / "benchmarks" / "models"  # <style>_fast_plain.onnx: each fast net trained without the temporal loss
+
+
+def styles_summary(shared: Path, names: list[str], clips: list[Path], frames: int, max_side: int,
+                   loss_every: int) -> str:
+    """One row per style: its shipped fast net (trained with the temporal loss) against its
+    plain twin (the same recipe and steps without it), per-frame output of both at fp32:
+    E_warp of each (mean over clips), the cut, and the temporal net's style / content loss
+    relative to the twin's (a guard against stability bought with a weaker style)."""
+    inputs = [f for f in (read_frames(c, frames, max_side) for c in clips) if len(f) > 1]
+    flows = [input_flows(f) for f in inputs]  # from the input frames: the same for every style
+    rows, cuts = [], []
+    for name in names:
+        temporal = Stylizer(name, device="cpu", quality="fast", precision="fp32", work_size="full")
+        twin_path = PLAIN_TWINS / f"{name}_fast_plain.onnx"
+        if temporal.quality_used != "fast" or not twin_path.is_file():
+            print(f"{name}: no fast net or no plain twin ({twin_path.name}); skipped", flush=True)
+            continue
+        plain = Stylizer(twin_path, device="cpu", precision="fp32", work_size="full")
+        vgg = VggLosses(shared, shared / "styles" / temporal.info.training.get("style_image", f"{name}.jpg"))
+        e = {"plain": [], "temporal": []}
+        losses: dict[str, list[tuple[float, float]]] = {"plain": [], "temporal": []}
+        for clip_frames, clip_flows in zip(inputs, flows):
+            for key, net in (("plain", plain), ("temporal", temporal)):
+                styled = [net.stylize(f) for f in clip_frames]
+                e[key].append(e_warp(clip_frames, styled, clip_flows))
+                losses[key] += [vgg(clip_frames[i], styled[i]) for i in range(0, len(clip_frames), loss_every)]
+        ep, et = float(np.mean(e["plain"])), float(np.mean(e["temporal"]))
+        lp, lt = np.mean(losses["plain"], axis=0), np.mean(losses["temporal"], axis=0)
+        cuts.append(1 - et / ep)
+        ok = "yes" if 1 - et / ep >= 0.5 and lt[1] / lp[1] <= 1.10 else "no"
+        t = temporal.info.training
+        rows.append(f"| {name} | `{temporal.model_path.name}` ({t.get('trained_steps')} steps, temporal weight "
+                    f"{t.get('temporal_weight')}) | {ep:.4f} | {et:.4f} | {1 - et / ep:.0%} | "
+                    f"{lt[1] / lp[1]:.2f} / {lt[0] / lp[0]:.2f} | {ok} |")
+        print(rows[-1], flush=True)
+    return ("| style | fast net | E_warp plain twin | E_warp fast net | cut | style / content loss vs twin | "
+            "goal (cut >= 50 %, style loss <= 1.10) |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+            + f"\n\n{len(inputs)} clips of `../shared/clips` (carphone left out), each its first {frames} frames at "
+            f"{max_side} px long side; flow and mask from the input frames (DIS, forward-backward check). The plain "
+            "twins are `benchmarks/models/<style>_fast_plain.onnx`: the same recipe for as many steps without the "
+            "temporal loss (a net fine-tuned with it: the same fine-tuning steps from the same state, without it); "
+            "both at fp32.")
+
+
 def main() -> int:
     p = command_line(__doc__, "benchmarks.temporal")
     p.add_argument("--style", default="mosaic")
@@ -160,18 +205,29 @@ def main() -> int:
                    help="a net trained with --temporal-weight, for its own per-frame column (same painting)")
     p.add_argument("--clips", default="", help="comma-separated subset of ../shared/clips")
     p.add_argument("--section", default="temporal", help="BENCHMARKS.md section to write (one per net compared)")
+    p.add_argument("--styles", default="",
+                   help="instead: one summary row per style (comma-separated, or 'all'), its fast net against its "
+                        "plain twin in benchmarks/models; written to section temporal_styles")
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = p.parse_args()
     shared = Path(args.shared)
+    clips = [c for c in sorted((shared / "clips").iterdir()) if not c.name.startswith("carphone")]
+    if args.clips:
+        clips = [c for c in clips if c.name in args.clips.split(",")]
+    if args.styles:
+        names = ([s.name for s in list_styles()] if args.styles == "all" else args.styles.split(","))
+        table = styles_summary(shared, names, clips, args.frames, args.max_side, args.loss_every)
+        print(table)
+        if args.write:
+            write_section("temporal_styles", "## Temporal stability of every fast net (`python -m benchmarks.temporal "
+                          "--styles all`)\n\n" + table)
+        return 0
     # the nets at the frames' own size (work_size="full"): the flicker of the net itself
     engine = Stylizer(args.style, device="cpu", quality=args.quality, work_size="full")
     temporal_net = Stylizer(args.temporal_style, device="cpu", work_size="full") if args.temporal_style else None
     trained_on = engine.info.training.get("style_image", f"{engine.info.name}.jpg")
     painting = args.style_image or shared / "styles" / trained_on
     vgg = VggLosses(shared, Path(painting))
-    clips = [c for c in sorted((shared / "clips").iterdir()) if not c.name.startswith("carphone")]
-    if args.clips:
-        clips = [c for c in clips if c.name in args.clips.split(",")]
     rows, ratios, cost = [], {"ema": [], "flow": []}, []
     totals: dict[str, list[float]] = {k: [] for k in ("none", "ema", "flow", "tnet", "tnet_flow", "peer",
                                                       "peer_smooth")}
