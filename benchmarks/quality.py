@@ -59,11 +59,20 @@ class Meter:
         return float(sum(losses.style_loss(feats[k], self.grams[k]) for k in STYLE_LAYERS))
 
     def __call__(self, photo: Image.Image, out: Image.Image) -> tuple[float, float]:
+        return self.each(photo, [out])[0]
+
+    def each(self, photo: Image.Image, outs: list[Image.Image]) -> list[tuple[float, float]]:
+        """(content_rel, style_ratio) of each of `outs` against one photo, whose features
+        are computed once (they are the costly part at large sizes)."""
         photo_feats = self._features(photo)
-        out_feats = self._features(out.resize(photo.size, Image.LANCZOS) if out.size != photo.size else out)
         base = photo_feats[CONTENT_LAYER]
-        content_rel = float(((out_feats[CONTENT_LAYER] - base) ** 2).mean() / (base ** 2).mean())
-        return content_rel, self._style(out_feats) / self._style(photo_feats)
+        photo_style = self._style(photo_feats)
+        measured = []
+        for out in outs:
+            out_feats = self._features(out.resize(photo.size, Image.LANCZOS) if out.size != photo.size else out)
+            content_rel = float(((out_feats[CONTENT_LAYER] - base) ** 2).mean() / (base ** 2).mean())
+            measured.append((content_rel, self._style(out_feats) / photo_style))
+        return measured
 
 
 @dataclass

@@ -44,3 +44,82 @@ def test_pipeline_clip_keeps_the_audio_of_its_span(tmp_path):
     assert audio is not None and audio["channels"] == 2 and abs(audio["seconds"] - 1.0) < 0.1  # 12 frames at 12 fps
     make_clip(src, tmp_path / "silent.mp4", 12, (128, 72))
     assert audio_track(tmp_path / "silent.mp4") is None
+
+
+def blurred_edge(sigma: float, angle: float = 0.4, shape: tuple[int, int] = (200, 300)):
+    """A straight edge from 40 to 220 levels through the middle of a float32 image, its
+    normal at `angle` rad, blurred by a Gaussian of `sigma` px: its profile is an erf, whose
+    10-90 % rise is 2 x 1.2816 x sigma."""
+    import math
+
+    import numpy as np
+
+    y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
+    distance = (x - shape[1] / 2) * math.cos(angle) + (y - shape[0] / 2) * math.sin(angle)
+    erf = np.vectorize(math.erf)
+    return (40 + 90 * (1 + erf(distance / (sigma * math.sqrt(2))))).astype(np.float32), distance
+
+
+def test_worksize_rise_width_of_an_erf_profile_and_what_it_skips():
+    import math
+
+    import numpy as np
+    import pytest
+
+    from benchmarks.worksize import RADIUS, STEP, rise_widths
+
+    t = np.arange(-RADIUS, RADIUS + STEP / 2, STEP)
+    erf = np.vectorize(math.erf)
+    rising = np.stack([30 + 100 * (1 + erf(t / (s * math.sqrt(2)))) for s in (1.0, 2.0, 3.0)])
+    widths = rise_widths(np.concatenate([rising, rising[::-1, ::-1], np.full((1, t.size), 99.0)]))
+    assert widths[:3] == pytest.approx([2.563, 5.126, 7.689], rel=0.03)
+    assert widths[3:6] == pytest.approx(widths[2::-1])  # a falling edge measures as a rising one
+    assert np.isnan(widths[6])  # no edge
+
+
+def test_worksize_edges_found_and_measured_in_an_image():
+    import numpy as np
+    import pytest
+
+    from benchmarks.worksize import edge_measures, edge_points
+
+    measured = {}
+    for angle in (0.0, 0.4, 2.0):
+        for sigma in (1.0, 2.0):
+            image, distance = blurred_edge(sigma, angle)
+            points, normals = edge_points(image)
+            assert len(points) >= 5
+            on_edge = distance[points[:, 1].round().astype(int), points[:, 0].round().astype(int)]
+            assert np.abs(on_edge).max() <= 1.0  # at the edge, not on its flank
+            measured[angle, sigma] = edge_measures(image, points, normals)
+    for angle in (0.0, 0.4, 2.0):
+        sharp, soft = measured[angle, 1.0], measured[angle, 2.0]
+        # pixel sampling and bilinear profiles add a little to the analytic width
+        assert sharp[0] == pytest.approx(2.563, rel=0.15) and soft[0] == pytest.approx(5.126, rel=0.06)
+        assert sharp[0] < soft[0] and sharp[1] < 0.5 and soft[1] < 0.5  # no overshoot in a clean edge
+
+
+def test_worksize_overshoot_sees_a_halo_along_the_edges():
+    import numpy as np
+
+    from benchmarks.worksize import edge_measures, edge_points
+
+    image, distance = blurred_edge(2.0)
+    points, normals = edge_points(image)
+    halo = image + 20 * np.exp(-(distance - 3) ** 2 / 2)  # a bright rim 3 px out on the bright side
+    # about 9.6 levels above the plateau in each profile: the erf is 12 below it there
+    assert 7 < edge_measures(halo.astype(np.float32), points, normals)[1] < 11
+
+
+def test_worksize_crop_lands_on_the_detail_and_frames_are_16_9():
+    import numpy as np
+    from PIL import Image
+
+    from benchmarks.worksize import detail_crop, enlargement, hd_frame
+
+    gray = np.full((540, 960), 100, np.float32)
+    gray[300:420, 600:720] = np.random.default_rng(0).uniform(0, 255, (120, 120))
+    x, y = detail_crop(gray, size=240)
+    assert x <= 600 and x + 240 >= 720 and y <= 300 and y + 240 >= 420
+    assert hd_frame(Image.new("RGB", (300, 200))).shape == (1080, 1920, 3)
+    assert abs(enlargement((1080, 1080)) - 1920 / 1080) < 1e-9 and enlargement((1280, 720)) == 1.5
