@@ -11,23 +11,34 @@
 # committed state training/checkpoints/STYLE.pt, else starts afresh; every 100 steps it
 # writes a checkpoint. To continue on another machine or later:
 #   cp RUN_DIR/STYLE/last.pt training/checkpoints/STYLE.pt   (~1.2 MB with Adam's state)
-# Other loss settings than the checkpoint's are refused unless CHANGE_RECIPE=1.
+# Style weight 5 on relu1_2/2_2/3_3 weighted alike, unless the style's "train" entry in
+# styles.json sets its own style_weight / style_layer_weights (the balance that keeps that
+# photo's content under that painting). Other loss settings than the checkpoint's are
+# refused unless CHANGE_RECIPE=1.
 set -euo pipefail
 run=$1; minutes=$2; shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 shared=${STYLECAM_SHARED:-$here/../../../shared}
 parallel=${PARALLEL:-2}
 
+# A style's own loss settings: its "train" entry in styles.json (environment variables win)
+setting() {
+  python -c 'import json, sys; print(json.load(open(sys.argv[1]))["styles"][sys.argv[2]].get("train", {}).get(sys.argv[3], sys.argv[4]))' \
+    "$here/styles.json" "$@"
+}
+
 train_one() {
   local style=$1 out=$run/$1 resume=()
+  local style_weight=${STYLE_WEIGHT:-$(setting "$style" style_weight 5)}
+  local layer_weights=${LAYER_WEIGHTS:-$(setting "$style" style_layer_weights "")}
   if [[ -f $out/last.pt ]]; then resume=(--resume "$out/last.pt")
   elif [[ -f $here/../checkpoints/$style.pt ]]; then resume=(--resume "$here/../checkpoints/$style.pt"); fi
   mkdir -p "$out"
   python -m training train \
     --style-image "$shared/styles/$style.jpg" --data "$shared/photos/train" --out "$out" \
     --arch "${ARCH:-fast_up8}" --image-size "${IMAGE_SIZE:-256}" --batch-size "${BATCH:-1}" --lr "${LR:-3e-3}" \
-    --steps "${STEPS:-60000}" --style-size 512 --style-weight "${STYLE_WEIGHT:-5}" \
-    --style-layers "${STYLE_LAYERS:-relu1_2,relu2_2,relu3_3}" ${LAYER_WEIGHTS:+--style-layer-weights "$LAYER_WEIGHTS"} \
+    --steps "${STEPS:-60000}" --style-size 512 --style-weight "$style_weight" \
+    --style-layers "${STYLE_LAYERS:-relu1_2,relu2_2,relu3_3}" ${layer_weights:+--style-layer-weights "$layer_weights"} \
     --temporal-weight "${TEMPORAL_WEIGHT:-0}" --threads "${THREADS:-1}" --workers 0 \
     --checkpoint-every 100 --sample-every 1000 --log-every 20 --max-minutes "$minutes" --no-progress \
     --vgg-weights "$shared/weights/vgg16_imagenet_caffe_conv1_1-conv4_3.pth" "${resume[@]}" \
