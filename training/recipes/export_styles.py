@@ -1,13 +1,16 @@
 """Export the bundled styles from a training checkpoint to models/, with credits and int8 copies.
 
     python training/recipes/export_styles.py CHECKPOINT [STYLE ...] [--variant fast] [--out models]
+    python training/recipes/export_styles.py CHECKPOINT STYLE --plain-twin
 
 CHECKPOINT is a multi-style checkpoint (every style it learned is exported, or the STYLEs
 named) or a one-style checkpoint (name its STYLE). Credits come from styles.json beside
 this script. Each style is written as models/<style>.onnx (or models/<style>.fast.onnx
 with --variant fast), parity-checked against PyTorch, then quantized to
 <name>.int8.onnx (static QDQ, calibrated on photos/eval), the file the runtime prefers on
-a CPU.
+a CPU. --plain-twin writes a fast net trained without the temporal loss as
+benchmarks/models/<style>_fast_plain.onnx (no int8 copy), the twin that
+`python -m benchmarks.temporal --styles` compares the shipped net against.
 """
 from __future__ import annotations
 
@@ -39,6 +42,8 @@ def main() -> int:
     p.add_argument("--notes", default="")
     p.add_argument("--variant", choices=("fast",), help="export as the style's fast net")
     p.add_argument("--no-int8", dest="int8", action="store_false", help="skip the int8 copies")
+    p.add_argument("--plain-twin", action="store_true",
+                   help="write benchmarks/models/<style>_fast_plain.onnx (fp32 only): the temporal benchmark's twin")
     p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
     args = p.parse_args()
     trained = load_checkpoint(args.checkpoint)["recipe"]["style_image"]
@@ -51,10 +56,12 @@ def main() -> int:
     for style in styles:
         index = [Path(n).stem for n in trained].index(style) if multi else None
         target = Path(args.out) / (variant_file(f"{style}.onnx", FAST) if args.variant else f"{style}.onnx")
+        if args.plain_twin:
+            target = ROOT / "benchmarks" / "models" / f"{style}_fast_plain.onnx"
         errors = export_onnx(args.checkpoint, target, credits(style), parity_images=default_parity_images(eval_photos),
                              notes=args.notes, style=index)
         line = f"{style}: {target.name}, parity max abs error {max(errors.values()):.4f}"
-        if args.int8:
+        if args.int8 and not args.plain_twin:
             int8 = target.with_name(variant_file(target.name, INT8))
             quantize_int8(str(target), str(int8), calibration)
             line += f"; {int8.name}"

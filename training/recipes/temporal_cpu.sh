@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The last phase of a bundled style, after train_style_cpu.sh: from its committed state
+# training/checkpoints/STYLE.pt, fine-tune with the temporal loss (the net that ships: steady
+# video without smoothing) and, for as many steps without it, its plain twin (what
+# `python -m benchmarks.temporal --styles` measures the temporal net against).
+#
+#   training/recipes/temporal_cpu.sh RUN_DIR STYLE [STYLE ...]
+#
+# Writes RUN_DIR/temporal/STYLE and RUN_DIR/plain/STYLE, the two of a style at once (one
+# thread each: both cores of a 2-core CPU), one style after the other; resumable like
+# train_style_cpu.sh. Then:
+#   python training/recipes/export_styles.py RUN_DIR/temporal/STYLE/last.pt STYLE --variant fast
+#   python training/recipes/export_styles.py RUN_DIR/plain/STYLE/last.pt STYLE --plain-twin
+set -euo pipefail
+run=$1; shift
+here=$(cd "$(dirname "$0")" && pwd)
+steps=${FINETUNE_STEPS:-400}
+temporal_weight=${TEMPORAL_WEIGHT:-600}  # 120x the style weight of 5, the balance of the earlier temporal nets
+
+for style in "$@"; do
+  state=$here/../checkpoints/$style.pt
+  start=$(python -c 'import sys, torch; print(torch.load(sys.argv[1], weights_only=True)["step"])' "$state")
+  for variant in temporal plain; do
+    if [[ ! -f $run/$variant/$style/last.pt ]]; then
+      mkdir -p "$run/$variant/$style"
+      cp "$state" "$run/$variant/$style/last.pt"
+    fi
+  done
+  export STEPS=$((start + steps)) PARALLEL=1
+  TEMPORAL_WEIGHT=$temporal_weight CHANGE_RECIPE=1 "$here/train_style_cpu.sh" "$run/temporal" 600 "$style" &
+  temporal=$!
+  TEMPORAL_WEIGHT=0 "$here/train_style_cpu.sh" "$run/plain" 600 "$style"
+  wait "$temporal"
+done
