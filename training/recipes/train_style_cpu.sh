@@ -21,16 +21,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 shared=${STYLECAM_SHARED:-$here/../../../shared}
 parallel=${PARALLEL:-2}
 
-# A style's own loss settings: its "train" entry in styles.json (environment variables win)
-setting() {
-  python -c 'import json, sys; print(json.load(open(sys.argv[1]))["styles"][sys.argv[2]].get("train", {}).get(sys.argv[3], sys.argv[4]))' \
-    "$here/styles.json" "$@"
-}
-
 train_one() {
   local style=$1 out=$run/$1 resume=()
-  local style_weight=${STYLE_WEIGHT:-$(setting "$style" style_weight 5)}
-  local layer_weights=${LAYER_WEIGHTS:-$(setting "$style" style_layer_weights "")}
+  # the style's own loss settings (styles.json "train"); environment variables win
+  local style_weight=${STYLE_WEIGHT:-$(cd "$here/../.." && python -m training.recipes setting "$style" style_weight 5)}
+  local layer_weights=${LAYER_WEIGHTS:-$(cd "$here/../.." && python -m training.recipes setting "$style" style_layer_weights "")}
   if [[ -f $out/last.pt ]]; then resume=(--resume "$out/last.pt")
   elif [[ -f $here/../checkpoints/$style.pt ]]; then resume=(--resume "$here/../checkpoints/$style.pt"); fi
   mkdir -p "$out"
