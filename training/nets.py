@@ -170,11 +170,6 @@ class Upsample(nn.Module):
             low.bias.copy_(conv.bias.detach().repeat_interleave(4))
         return low
 
-    def subpixel(self) -> StyleSequential | None:
-        """The whole layer with its conv at the input's resolution (see subpixel_conv)."""
-        low = self.subpixel_conv()
-        return None if low is None else StyleSequential(low, nn.PixelShuffle(2), *self.conv[1:])
-
 
 class PhaseNorm(nn.Module):
     """An instance norm of a full-resolution tensor that is held as its 2x2 phases, C*4
@@ -290,10 +285,12 @@ def bake_style(net: TransformerNet, weights: torch.Tensor) -> TransformerNet:
 
 def export_form(net: TransformerNet) -> nn.Module:
     """The net as it is exported: the same function, computed faster on a CPU. With zero
-    padding, the unshuffle stem becomes one strided conv, each Upsample its sub-pixel conv,
-    and the full-resolution end of the `upsample` decoder (norm, ReLU, the conv to RGB)
+    padding, the unshuffle stem becomes one strided conv, and the `upsample` decoder's
+    full-resolution step (its last Upsample's conv, norm and ReLU, and the conv to RGB)
     runs on the 2x2 phases at half resolution, so nothing but the final PixelShuffle
-    touches the frame's full resolution. The export's parity check compares it with the net."""
+    touches the frame's full resolution. The first Upsample stays as it is: at quarter
+    resolution the nearest copy is cheap, and its sub-pixel form measured slower. The
+    export's parity check compares the result with the net."""
     import copy
 
     fast = copy.deepcopy(net)
@@ -302,17 +299,12 @@ def export_form(net: TransformerNet) -> nn.Module:
     if net.config.stem == "unshuffle":
         stem = fast.encoder[1]  # conv_in_relu(12, c1): ConvLayer, norm, ReLU
         fast.encoder = StyleSequential(unshuffled_stem(stem[0][0]), *stem[1:], *fast.encoder[2:])
-    ups = [m for m in fast.decoder if isinstance(m, Upsample)]
     if net.config.stem == "unshuffle" and net.config.decoder == "upsample":
         up1, up2, to_rgb = fast.decoder
         low = up2.subpixel_conv()
         norm, relu = up2.conv[1], up2.conv[2]
         fast.decoder = StyleSequential(up1, low, PhaseNorm(norm), relu, conv_of_phases(to_rgb[0]),
                                        nn.PixelShuffle(2))
-    else:
-        for up in ups:
-            index = list(fast.decoder).index(up)
-            fast.decoder[index] = up.subpixel()
     return fast.eval() if not net.training else fast
 
 
