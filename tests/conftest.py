@@ -258,10 +258,11 @@ def probe(path: Path) -> dict:
                 "span": (last_pts - first_pts) if frames else 0.0}
 
 
-def default_sigint() -> None:
-    """Popen preexec_fn: Ctrl+C as a terminal delivers it. A shell starts background jobs
-    (`.ci/run &`) with SIGINT ignored, the child would inherit that and Python would then
-    install no KeyboardInterrupt handler at all."""
+def default_signals() -> None:
+    """Popen preexec_fn: INT, TERM and HUP as a terminal delivers them. A shell starts
+    background jobs (`.ci/run &`) with SIGINT ignored and `nohup` ignores SIGHUP; the child
+    would inherit that and keep them ignored, as stylecam does on purpose."""
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)

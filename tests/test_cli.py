@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import default_sigint, make_video, probe, run_cli
+from conftest import default_signals, make_video, probe, run_cli
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -222,7 +222,7 @@ def test_ctrl_c_leaves_no_file_at_target(tmp_path, cli_env):
     src = make_video(tmp_path / "long.mp4", frames=900, size=(320, 240), fps=30)
     out = tmp_path / "out.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "stylecam", src, "-o", out, "--style", "testnet"],
-                            env=cli_env, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+                            env=cli_env, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
     deadline = time.time() + 30
     while not leftovers(tmp_path) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)  # wait until it is really writing

@@ -191,13 +191,13 @@ def test_signals_in_live_mode_finalise_the_recording(tmp_path, cli_env, signame,
     report the signal (128 + its number). The recording keeps every shown frame."""
     import signal
 
-    from conftest import default_sigint, make_video, probe
+    from conftest import default_signals, make_video, probe
 
     clip = make_video(tmp_path / "c.mp4", frames=48, fps=24)
     rec = tmp_path / "rec.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "stylecam", str(clip), "--live", "--no-window", "-o", str(rec),
                              "--style", "testnet", "--json"], env=cli_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
     time.sleep(2.5)
     proc.send_signal(getattr(signal, signame))
     out, err = proc.communicate(timeout=30)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import default_sigint, make_video
+from conftest import default_signals, make_video
 
 from test_cli import assert_usage_error, leftovers
 
@@ -347,7 +347,7 @@ def start(args, env) -> subprocess.Popen:
     import time
 
     proc = subprocess.Popen([sys.executable, "-m", "stylecam", *map(str, args)], env=env, stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True, preexec_fn=default_sigint)
+                            stdout=subprocess.DEVNULL, text=True, preexec_fn=default_signals)
     status = Path(f"/proc/{proc.pid}/status")
     if not status.exists():
         time.sleep(0.3)
