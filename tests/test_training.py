@@ -106,6 +106,39 @@ def test_change_recipe_on_resume_is_recorded_in_checkpoint_and_model(full_run, t
     assert recipe["trained_minutes"] == round(ckpt["trained_seconds"] / 60, 1)
 
 
+def test_init_starts_a_new_painting_from_a_trained_net(full_run, tmp_path):
+    """--init loads another painting's trained weights at step 0; where the net came from
+    (and its training time) travels on through resumes into the exported model."""
+    import json
+
+    import onnx
+
+    from stylecam.contract import Key
+
+    donor = torch.load(full_run / "last.pt", weights_only=False)
+    candy = ["--style-image", str(SHARED / "styles" / "candy.jpg")]
+    run = tmp_path / "candy"
+    r = run_training(*train_args(run, 1, "--workers", "0", "--lr", "1e-12", "--init", str(full_run / "last.pt")),
+                     *candy)
+    assert r.returncode == 0, r.stderr
+    ckpt = torch.load(run / "last.pt", weights_only=False)
+    assert ckpt["step"] == 1 and ckpt["recipe"]["style_image"] == "candy.jpg"
+    for name, weight in ckpt["model"].items():  # one step of lr 1e-12 moves nothing visible
+        assert torch.allclose(weight.float(), donor["model"][name].float(), atol=1e-6), name
+    assert ckpt["init_from"] == {"style_image": "mosaic.jpg", "step": 30,
+                                 "trained_minutes": round(donor["trained_seconds"] / 60, 1)}
+    r = run_training(*train_args(run, 2, "--workers", "0", "--lr", "1e-12", "--resume", str(run / "last.pt")), *candy)
+    assert r.returncode == 0, r.stderr
+    assert torch.load(run / "last.pt", weights_only=False)["init_from"] == ckpt["init_from"]
+    model = tmp_path / "candy.onnx"
+    assert run_training("export", str(run / "last.pt"), "-o", str(model)).returncode == 0
+    meta = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
+    assert json.loads(meta[Key.TRAINING])["init_from"] == ckpt["init_from"]
+    # another net design cannot start from it: one line, no traceback
+    r = run_training(*train_args(tmp_path / "other", 1, "--arch", "fast", "--init", str(full_run / "last.pt")))
+    assert r.returncode != 0 and "different net" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_max_minutes_ends_with_a_checkpoint(tmp_path):
     r = run_training(*train_args(tmp_path / "short", 100000, "--max-minutes", "0.05", "--workers", "0"))
     assert r.returncode == 0, r.stderr

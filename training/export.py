@@ -108,6 +108,8 @@ def _describe(ckpt: dict[str, Any], net: TransformerNet, info: StyleInfo, notes:
     recipe = dict(ckpt["recipe"]) | {"trained_steps": ckpt["step"]}
     if ckpt.get("trained_seconds"):  # wall clock of all its training, resumes included
         recipe["trained_minutes"] = round(ckpt["trained_seconds"] / 60, 1)
+    if ckpt.get("init_from"):  # started from another painting's net: its steps and minutes count too
+        recipe["init_from"] = ckpt["init_from"]
     if ckpt.get("recipe_history"):  # settings changed on resume: what the earlier steps used
         recipe["earlier_settings"] = ckpt["recipe_history"]
     return replace(

@@ -95,6 +95,10 @@ class TrainConfig:
     sample_every: int = setting(500, group="checkpoints and logs", help="0 = only at the end")
     max_minutes: float = setting(0.0, group="checkpoints and logs",
                                  help="stop with a checkpoint after this many minutes (0 = no limit)")
+    init: str | None = setting(None, group="net", metavar="CKPT",
+                               help="start from the weights of another trained net of the same --arch (e.g. "
+                                    "another painting's checkpoint): a new painting paints in fewer steps; the "
+                                    "run starts at step 0 with a fresh optimizer")
     resume: str | None = setting(None, group="checkpoints and logs", metavar="CKPT",
                                  help="continue from a checkpoint (e.g. RUN/last.pt); the loss settings must match")
     change_recipe: bool = setting(False, group="checkpoints and logs",
@@ -280,6 +284,7 @@ class Run:
     dtype: torch.dtype | None  # autocast dtype; None = fp32
     step: int = 0
     recipe_history: list[dict[str, Any]] = field(default_factory=list)  # earlier settings (--change-recipe)
+    init_from: dict[str, Any] | None = None  # the net whose weights step 0 started from (--init)
     # wall-clock seconds of training before this process (from the checkpoint), and when
     # this process started training: a checkpoint records their sum, so resumed runs add up
     earlier_seconds: float = 0.0
@@ -342,8 +347,11 @@ def setup(config: TrainConfig) -> Run:
     net = TransformerNet(config.net_config())
     ckpt = load_checkpoint(config.resume) if config.resume else None
     recipe_history = _recipe_history(config, ckpt, ddp) if ckpt else []
+    init_from = ckpt.get("init_from") if ckpt else None
     if ckpt:
         net = net_from_checkpoint(ckpt)
+    elif config.init:
+        init_from = _start_from(net, config.init)
     net = net.to(device)
     if device.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
@@ -357,10 +365,24 @@ def setup(config: TrainConfig) -> Run:
     dtype = amp_dtype(config, device)
     run = Run(config, device, ddp, out, vgg, style_grams, layer_weights, net, model, optimizer,
               torch.amp.GradScaler("cuda", enabled=dtype == torch.float16), GradientCap(config.grad_cap), dtype,
-              recipe_history=recipe_history)
+              recipe_history=recipe_history, init_from=init_from)
     if ckpt:
         resume(run, ckpt)
     return run
+
+
+def _start_from(net: TransformerNet, path: str) -> dict[str, Any]:
+    """Load another trained net's weights into `net` (--init); returns what it was, for the
+    checkpoints and the model's metadata (its training time is part of this net's cost)."""
+    start = load_checkpoint(path)
+    if start["net_config"] != net.config.to_dict():
+        raise TrainingError(f"--init {path} is a different net ({start['recipe'].get('arch')}, "
+                            f"{start['net_config'].get('styles', 1)} style(s)); it must match --arch and the styles")
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in start["model"].items()})
+    earlier = start.get("init_from")
+    return {"style_image": start["recipe"].get("style_image"), "step": start["step"],
+            "trained_minutes": round(float(start.get("trained_seconds", 0.0)) / 60, 1)
+            + (earlier["trained_minutes"] if earlier else 0.0)}
 
 
 def _device_and_ranks(config: TrainConfig) -> tuple[torch.device, Distributed]:
@@ -522,6 +544,7 @@ def save_checkpoint(run: Run) -> Path:
         "rng": {"torch": torch.get_rng_state()},
         "grad_cap": run.cap.state_dict(),
         "trained_seconds": run.earlier_seconds + time.monotonic() - run.started,
+        "init_from": run.init_from,
     }
     out, keep = run.out, run.config.keep_checkpoints
     save_atomic(ckpt, out / f"step_{run.step:06d}.pt")
