@@ -11,6 +11,8 @@
 # committed state training/checkpoints/STYLE.pt, else starts afresh; every 100 steps it
 # writes a checkpoint. To continue on another machine or later:
 #   cp RUN_DIR/STYLE/last.pt training/checkpoints/STYLE.pt   (~1.2 MB with Adam's state)
+# A style that starts afresh starts from the weights in INIT if set (another painting's
+# trained checkpoint, e.g. INIT=training/checkpoints/mosaic.pt), else from random weights.
 # Style weight 5 on relu1_2/2_2/3_3 weighted alike, unless the style's "train" entry in
 # styles.json sets its own style_weight / style_layer_weights (the balance that keeps that
 # photo's content under that painting). Other loss settings than the checkpoint's are
@@ -27,7 +29,8 @@ train_one() {
   local style_weight=${STYLE_WEIGHT:-$(cd "$here/../.." && python -m training.recipes setting "$style" style_weight 5)}
   local layer_weights=${LAYER_WEIGHTS:-$(cd "$here/../.." && python -m training.recipes setting "$style" style_layer_weights "")}
   if [[ -f $out/last.pt ]]; then resume=(--resume "$out/last.pt")
-  elif [[ -f $here/../checkpoints/$style.pt ]]; then resume=(--resume "$here/../checkpoints/$style.pt"); fi
+  elif [[ -f $here/../checkpoints/$style.pt ]]; then resume=(--resume "$here/../checkpoints/$style.pt")
+  elif [[ -n ${INIT:-} ]]; then resume=(--init "$INIT"); fi
   mkdir -p "$out"
   python -m training train \
     --style-image "$shared/styles/$style.jpg" --data "$shared/photos/train" --out "$out" \
