@@ -252,6 +252,25 @@ def test_style_recipe_exports_every_style_of_a_multi_style_run(tmp_path):
     assert info.artist == "Katsushika Hokusai" and info.training["style_image"] == "wave.jpg"
 
 
+def test_pair_recipe_trains_the_shipped_net_and_its_plain_twin_from_one_start(full_run, tmp_path):
+    """train_pair_cpu.sh at toy scale: a style's temporal net and its plain twin, side by
+    side from the same start, with the style's own settings from styles.json."""
+    from training.recipes import load_styles
+
+    env = dict(os.environ, STYLECAM_SHARED=str(SHARED), CHECKPOINTS=str(tmp_path / "none"), ARCH="tiny",
+               IMAGE_SIZE="64", STEPS="2", INIT=str(full_run / "last.pt"), TEMPORAL_WEIGHT="10")
+    r = subprocess.run(["bash", str(REPO / "training" / "recipes" / "train_pair_cpu.sh"), str(tmp_path / "run"), "5",
+                        "candy"], capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    shipped, twin = (torch.load(tmp_path / "run" / v / "candy" / "last.pt", weights_only=True)
+                     for v in ("temporal", "plain"))
+    assert shipped["step"] == twin["step"] == 2
+    assert shipped["recipe"]["temporal_weight"] == 10 and twin["recipe"]["temporal_weight"] == 0
+    assert shipped["init_from"] == twin["init_from"] and shipped["init_from"]["style_image"] == "mosaic.jpg"
+    weight = load_styles()["candy"].get("train", {}).get("style_weight", 5)
+    assert shipped["recipe"]["style_weight"] == twin["recipe"]["style_weight"] == weight
+
+
 def test_torchrun_two_ranks_gloo(tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")

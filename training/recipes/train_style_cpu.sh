@@ -8,29 +8,32 @@
 # MINUTES, two styles at a time (one thread each: both cores of a 2-core CPU); more styles
 # than that run in pairs, one pair after the other.
 # Time-limited and resumable: a style continues from RUN_DIR/STYLE/last.pt, else from the
-# committed state training/checkpoints/STYLE.pt, else starts afresh; every 100 steps it
-# writes a checkpoint. To continue on another machine or later:
+# committed state training/checkpoints/STYLE$SUFFIX.pt (another folder: CHECKPOINTS), else
+# starts afresh; every 100 steps it writes a checkpoint. To continue elsewhere or later:
 #   cp RUN_DIR/STYLE/last.pt training/checkpoints/STYLE.pt   (~1.2 MB with Adam's state)
-# A style that starts afresh starts from the weights in INIT if set (another painting's
-# trained checkpoint, e.g. INIT=training/checkpoints/mosaic.pt), else from random weights.
+# A style that starts afresh starts from the weights of its "init" in styles.json (another
+# bundled style's committed state) or of the checkpoint INIT names, else from random weights.
 # Style weight 5 on relu1_2/2_2/3_3 weighted alike, unless the style's "train" entry in
 # styles.json sets its own style_weight / style_layer_weights (the balance that keeps that
-# photo's content under that painting). Other loss settings than the checkpoint's are
-# refused unless CHANGE_RECIPE=1.
+# photo's content under that painting); temporal loss weight TEMPORAL_WEIGHT (default 0).
+# Other loss settings than the checkpoint's are refused unless CHANGE_RECIPE=1.
 set -euo pipefail
 run=$1; minutes=$2; shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 shared=${STYLECAM_SHARED:-$here/../../../shared}
 parallel=${PARALLEL:-2}
+checkpoints=${CHECKPOINTS:-$here/../checkpoints}  # the committed states
 
 train_one() {
   local style=$1 out=$run/$1 resume=()
   # the style's own loss settings (styles.json "train"); environment variables win
   local style_weight=${STYLE_WEIGHT:-$(cd "$here/../.." && python -m training.recipes setting "$style" style_weight 5)}
   local layer_weights=${LAYER_WEIGHTS:-$(cd "$here/../.." && python -m training.recipes setting "$style" style_layer_weights "")}
+  local init=${INIT:-$(cd "$here/../.." && python -m training.recipes setting "$style" init "")}
+  [[ -z $init || -f $init ]] || init=$checkpoints/$init.pt  # a bundled style's name
   if [[ -f $out/last.pt ]]; then resume=(--resume "$out/last.pt")
-  elif [[ -f $here/../checkpoints/$style.pt ]]; then resume=(--resume "$here/../checkpoints/$style.pt")
-  elif [[ -n ${INIT:-} ]]; then resume=(--init "$INIT"); fi
+  elif [[ -f $checkpoints/$style${SUFFIX:-}.pt ]]; then resume=(--resume "$checkpoints/$style${SUFFIX:-}.pt")
+  elif [[ -n $init ]]; then resume=(--init "$init"); fi
   mkdir -p "$out"
   python -m training train \
     --style-image "$shared/styles/$style.jpg" --data "$shared/photos/train" --out "$out" \
