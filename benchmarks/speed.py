@@ -246,8 +246,9 @@ def main() -> int:
             "GOP/frame is the net's at that copy's size, so their achieved GOP/s leaves the downscale and upsampling "
             "out. The other rows run the net at the frame's own size.")
     if skipped:
-        note += (f" Not run: {', '.join(skipped)}. Each session keeps the memory of its largest batch, and four "
-                 "1920x1080 frames through the full net in every precision, the PyTorch net and the peer take more "
+        note += (f" Not run: {', '.join(skipped)}. Each onnxruntime session keeps the memory of its largest "
+                 "batch, and four 1920x1080 frames through the full net in every precision, the PyTorch net and the "
+                 "peer take more "
                  "than 24 GB; batching gains little on a CPU (compare the batch rows at the smaller sizes).")
     fps_at = {(w, h, batch, name): fps for w, h, batch, name, fps, _, _ in measured}
     w, h = sizes[0]

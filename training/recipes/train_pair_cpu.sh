@@ -19,11 +19,12 @@
 set -euo pipefail
 run=$1; minutes=$2; shift 2
 here=$(cd "$(dirname "$0")" && pwd)
+setting() { (cd "$here/../.." && python -m training.recipes setting "$@"); }  # STYLE KEY DEFAULT
 
 for style in "$@"; do
-  # the style's own temporal weight (styles.json "train"), else 100
-  weight=${TEMPORAL_WEIGHT:-$(cd "$here/../.." && python -m training.recipes setting "$style" temporal_weight 100)}
-  export STEPS=${STEPS:-$(cd "$here/../.." && python -m training.recipes setting "$style" steps 1500)}
+  # the style's own temporal weight and steps (styles.json "train"), else 100 and 1,500
+  weight=${TEMPORAL_WEIGHT:-$(setting "$style" temporal_weight 100)}
+  export STEPS=${STEPS:-$(setting "$style" steps 1500)}
   PARALLEL=1 TEMPORAL_WEIGHT=$weight "$here/train_style_cpu.sh" "$run/temporal" "$minutes" "$style" &
   temporal=$!
   PARALLEL=1 TEMPORAL_WEIGHT=0 SUFFIX=.plain "$here/train_style_cpu.sh" "$run/plain" "$minutes" "$style"

@@ -24,26 +24,29 @@ shared=${STYLECAM_SHARED:-$here/../../../shared}
 parallel=${PARALLEL:-2}
 checkpoints=${CHECKPOINTS:-$here/../checkpoints}  # the committed states
 
+# a style's own training setting (styles.json "train"), else the default: setting STYLE KEY DEFAULT
+setting() { (cd "$here/../.." && python -m training.recipes setting "$@"); }
+
 train_one() {
-  local style=$1 out=$run/$1 resume=()
-  # the style's own loss settings (styles.json "train"); environment variables win
-  local style_weight=${STYLE_WEIGHT:-$(cd "$here/../.." && python -m training.recipes setting "$style" style_weight 5)}
-  local layer_weights=${LAYER_WEIGHTS:-$(cd "$here/../.." && python -m training.recipes setting "$style" style_layer_weights "")}
-  local init=${INIT:-$(cd "$here/../.." && python -m training.recipes setting "$style" init "")}
+  local style=$1 style_dir=$run/$1 start=()
+  # the style's own settings; environment variables win
+  local style_weight=${STYLE_WEIGHT:-$(setting "$style" style_weight 5)}
+  local layer_weights=${LAYER_WEIGHTS:-$(setting "$style" style_layer_weights "")}
+  local init=${INIT:-$(setting "$style" init "")}
   [[ -z $init || -f $init ]] || init=$checkpoints/$init.pt  # a bundled style's name
-  if [[ -f $out/last.pt ]]; then resume=(--resume "$out/last.pt")
-  elif [[ -f $checkpoints/$style${SUFFIX:-}.pt ]]; then resume=(--resume "$checkpoints/$style${SUFFIX:-}.pt")
-  elif [[ -n $init ]]; then resume=(--init "$init"); fi
-  mkdir -p "$out"
+  if [[ -f $style_dir/last.pt ]]; then start=(--resume "$style_dir/last.pt")
+  elif [[ -f $checkpoints/$style${SUFFIX:-}.pt ]]; then start=(--resume "$checkpoints/$style${SUFFIX:-}.pt")
+  elif [[ -n $init ]]; then start=(--init "$init"); fi
+  mkdir -p "$style_dir"
   python -m training train \
-    --style-image "$shared/styles/$style.jpg" --data "$shared/photos/train" --out "$out" \
+    --style-image "$shared/styles/$style.jpg" --data "$shared/photos/train" --out "$style_dir" \
     --arch "${ARCH:-fast_up8}" --image-size "${IMAGE_SIZE:-256}" --batch-size "${BATCH:-1}" --lr "${LR:-3e-3}" \
     --steps "${STEPS:-60000}" --style-size 512 --style-weight "$style_weight" \
     --style-layers "${STYLE_LAYERS:-relu1_2,relu2_2,relu3_3}" ${layer_weights:+--style-layer-weights "$layer_weights"} \
     --temporal-weight "${TEMPORAL_WEIGHT:-0}" --threads "${THREADS:-1}" --workers 0 \
     --checkpoint-every 100 --sample-every 1000 --log-every 20 --max-minutes "$minutes" --no-progress \
-    --vgg-weights "$shared/weights/vgg16_imagenet_caffe_conv1_1-conv4_3.pth" "${resume[@]}" \
-    ${CHANGE_RECIPE:+--change-recipe} > "$out/train.log" 2>&1
+    --vgg-weights "$shared/weights/vgg16_imagenet_caffe_conv1_1-conv4_3.pth" "${start[@]}" \
+    ${CHANGE_RECIPE:+--change-recipe} > "$style_dir/train.log" 2>&1
 }
 
 status=0
