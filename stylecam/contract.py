@@ -14,9 +14,10 @@ Multi-style nets (one set of convolutions, a scale/shift row per style in every 
   painting, artist, image_source, license), in the order of the weights. The registry lists
   every one of them as a style; `stylecam.name` names the net itself.
 
-Files: NAME.onnx is a style's full net and NAME.fast.onnx its small CPU net; either may
-have precision copies beside it, FILE.fp16.onnx (for GPUs) and FILE.int8.onnx (for CPUs),
-e.g. NAME.fast.int8.onnx. `pick_model_file` says which of them runs.
+Files: NAME.onnx is a style's full net and NAME.fast.onnx its small CPU net; a style may
+have only its fast net. Either may have precision copies beside it, FILE.fp16.onnx (for
+GPUs) and FILE.int8.onnx (for CPUs), e.g. NAME.fast.int8.onnx. `pick_model_file` says
+which of them runs.
 """
 from __future__ import annotations
 
@@ -200,6 +201,11 @@ def is_variant(file_name: str) -> bool:
     return file_name.removesuffix(MODEL_SUFFIX).endswith(VARIANT_SUFFIXES)
 
 
+def is_fast_net(file_name: str) -> bool:
+    """True for NAME.fast.onnx, a style's small CPU net (not one of its precision copies)."""
+    return file_name.removesuffix(MODEL_SUFFIX).endswith(FAST)
+
+
 def style_name_of(file_name: str) -> str:
     """mosaic.fast.int8.onnx -> mosaic: the style a model file belongs to."""
     stem = file_name.removesuffix(MODEL_SUFFIX)
@@ -222,7 +228,8 @@ class ModelPick:
 
 def pick_model_file(base: str, available: Collection[str], device: str, quality: str = "auto",
                     precision: str = "auto", by_name: bool = True) -> ModelPick:
-    """Which file runs for the style file `base` (e.g. mosaic.onnx), given the file names
+    """Which file runs for the style file `base` (e.g. mosaic.onnx, or mosaic.fast.onnx for
+    a style that has only its fast net), given the file names
     beside it, the device that runs it (cpu, cuda or tensorrt), and the requested quality
     and precision. `by_name` is False for a model given by its path: that net runs as it
     is, only its precision copies may stand in for it.
@@ -237,7 +244,7 @@ def pick_model_file(base: str, available: Collection[str], device: str, quality:
         if value not in choices:
             raise ValueError(f"unknown {what} {value!r}; choose from {', '.join(choices)}")
     gpu = device != "cpu"
-    chosen, used = base, "best"
+    chosen, used = base, "fast" if is_fast_net(base) else "best"  # a style that has only its fast net runs it
     fast = variant_file(base, FAST)
     if by_name and fast in available and (quality == "fast" or (quality == "auto" and not gpu)):
         chosen, used = fast, "fast"

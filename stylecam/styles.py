@@ -104,8 +104,9 @@ def bundled_dir() -> Path:
 
 
 def available_styles(unreadable: list[str] | None = None) -> dict[str, Path]:
-    """Style name -> model path (base models only; variants are picked by the engine).
-    A style folder that cannot be listed is added to `unreadable` with the reason."""
+    """Style name -> model path: its full net, or its fast net where it has only that (the
+    engine picks the fast net and precision copies beside it). A style folder that cannot
+    be listed is added to `unreadable` with the reason."""
     found: dict[str, Path] = {}
     for folder in model_dirs():
         if not folder.is_dir():
@@ -116,9 +117,12 @@ def available_styles(unreadable: list[str] | None = None) -> dict[str, Path]:
             if unreadable is not None:
                 unreadable.append(f"{folder} ({exc.strerror or exc})")
             continue
-        for name in names:
-            if name.endswith(contract.MODEL_SUFFIX) and not name.startswith(".") and not contract.is_variant(name):
-                found.setdefault(name.removesuffix(contract.MODEL_SUFFIX), folder / name)
+        models = [n for n in names if n.endswith(contract.MODEL_SUFFIX) and not n.startswith(".")]
+        full = {n.removesuffix(contract.MODEL_SUFFIX): n for n in models if not contract.is_variant(n)}
+        only_fast = {contract.style_name_of(n): n for n in models
+                     if contract.is_fast_net(n) and contract.style_name_of(n) not in full}
+        for style, name in sorted((full | only_fast).items()):
+            found.setdefault(style, folder / name)
     return found
 
 
@@ -220,4 +224,5 @@ def available_files(base: Path) -> set[str]:
 
 
 def has_fast_net(info: StyleInfo) -> bool:
-    return info.path is not None and variant_path(info.path, contract.FAST) is not None
+    return info.path is not None and (contract.is_fast_net(info.path.name)
+                                      or variant_path(info.path, contract.FAST) is not None)

@@ -73,6 +73,13 @@ def test_pick_model_file_for_a_fast_net_given_by_path():
     assert pick_model_file("paint.fast.onnx", EVERY, "cuda", by_name=False).file == "paint.fast.fp16.onnx"
 
 
+@pytest.mark.parametrize("quality", ["auto", "best", "fast"])
+def test_a_style_with_only_its_fast_net_runs_it_for_every_quality(quality):
+    only_fast = {"paint.fast.onnx", "paint.fast.int8.onnx"}
+    assert pick_model_file("paint.fast.onnx", only_fast, "cpu", quality) == ModelPick("paint.fast.int8.onnx", "fast")
+    assert pick_model_file("paint.fast.onnx", only_fast, "cuda", quality) == ModelPick("paint.fast.onnx", "fast")
+
+
 @pytest.mark.parametrize("kwargs", [{"device": "auto"}, {"device": "gpu"}, {"quality": "fastest"},
                                     {"precision": "bf16"}])
 def test_pick_model_file_refuses_unknown_values(kwargs):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import stylecam
-from stylecam import StylecamError, Stylizer
+from stylecam import StylecamError, Stylizer, styles
 from stylecam.engine import mirror_pad
 
 from conftest import build_test_model
@@ -118,6 +118,22 @@ def test_style_by_name_and_metadata(models_dir, monkeypatch):
     assert s.info.name == "testnet" and s.info.painting == "Test Pattern" and s.info.multiple == 4
     names = [i.name for i in stylecam.list_styles()]
     assert {"testnet", "othernet"} <= set(names)
+
+
+def test_a_style_with_only_its_fast_net_is_listed_and_runs(tmp_path, monkeypatch, capsys):
+    build_test_model(tmp_path / "sketch.fast.onnx", name="sketch")
+    build_test_model(tmp_path / "sketch.fast.int8.onnx", name="sketch")
+    build_test_model(tmp_path / "paint.onnx", name="paint")
+    build_test_model(tmp_path / "paint.fast.onnx", name="paint", seed=1)
+    monkeypatch.setenv("STYLECAM_MODELS", str(tmp_path))
+    infos = {i.name: i for i in stylecam.list_styles() if i.path is not None and i.path.parent == tmp_path}
+    assert {n: i.path.name for n, i in infos.items()} == {"paint": "paint.onnx", "sketch": "sketch.fast.onnx"}
+    assert styles.has_fast_net(infos["sketch"]) and styles.has_fast_net(infos["paint"])
+    for quality in ("auto", "best", "fast"):
+        engine = Stylizer("sketch", device="cpu", quality=quality)
+        assert engine.model_path.name == "sketch.fast.int8.onnx" and engine.quality_used == "fast"
+        assert engine.notices == []
+    assert Stylizer("paint", device="cpu", quality="best").model_path.name == "paint.onnx"
 
 
 def test_corrupt_and_foreign_models_are_clear_errors(tmp_path):
