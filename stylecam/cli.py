@@ -134,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--vgg-weights", metavar="FILE",
                     help=f"VGG16 weights for the losses (default: ${learn.VGG_ENV})")
     ls.add_argument("--base-checkpoint", metavar="FILE",
-                    help=f"the multi-style net a style is learned on (default: ${learn.BASE_ENV}, else the one "
-                         "the training package ships)")
+                    help=f"the trained net a new style starts from (default: ${learn.BASE_ENV}, else "
+                         "starry_night's, which the training package ships)")
     lv = p.add_argument_group("live (webcam, streams, OBS)")
     lv.add_argument("--webcam", nargs="?", const=0, type=_int_range(0, 99), metavar="INDEX",
                     help="use camera INDEX (default 0) as the source")

@@ -1,8 +1,8 @@
 """Styles learned from the user's own paintings: checked, cached, kept under a name.
 
 `learned_model(painting)` gives a fast net for any painting: it learns one (the training
-package's `training.adapt`, which needs the `[train]` extra: torch) on top of a trained
-multi-style net and caches it in the user cache folder, named by the painting's content
+package's `training.adapt`, which needs the `[train]` extra: torch) starting from a trained
+style's net and caches it in the user cache folder, named by the painting's content
 hash and the recipe (base checkpoint included), so the same painting starts at once the
 second time, without torch. `learn_named_style` keeps one as a named style in the user
 data folder (`styles.learned_dir`), where the registry and --list-styles find it.
@@ -29,7 +29,8 @@ from .io.paths import IMAGE_SUFFIXES, kind_of
 TRAIN_EXTRA = "pip install 'stylecam[train]'"
 MIN_SIDE = 64  # px: a smaller painting has too few strokes to learn from
 VGG_ENV = "STYLECAM_VGG_WEIGHTS"  # VGG16 conv1_1..conv4_3 state dict for the losses
-BASE_ENV = "STYLECAM_BASE_CHECKPOINT"  # the multi-style net new styles are learned on
+BASE_ENV = "STYLECAM_BASE_CHECKPOINT"  # the trained net new styles start from
+BASE_STYLE = "starry_night"  # whose net the training package ships for that
 PHOTOS_ENV = "STYLECAM_LEARN_PHOTOS"  # a folder of photos to learn on
 MAX_PHOTOS = 64
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -172,15 +173,15 @@ def learn_named_style(painting: str | os.PathLike[str], name: str, options: Lear
 
 
 def base_checkpoint(given: Path | None = None) -> Path:
-    """The net new styles are learned on: given, STYLECAM_BASE_CHECKPOINT, or the one the
-    training package ships (training/checkpoints/styles.pt). Its net config is read from it."""
+    """The net new styles start from: given, STYLECAM_BASE_CHECKPOINT, or the one the
+    training package ships (training/checkpoints/starry_night.pt). Its net config is read from it."""
     path = given or (Path(os.environ[BASE_ENV]) if os.environ.get(BASE_ENV) else None)
     if path is None:
         package = _training("learning a style from a painting").__file__ or "."
-        path = Path(package).resolve().parent / "checkpoints" / "styles.pt"
+        path = Path(package).resolve().parent / "checkpoints" / f"{BASE_STYLE}.pt"
         if not path.is_file():
-            raise StylecamError(f"no base net to learn on: set {BASE_ENV}=FILE or pass --base-checkpoint FILE "
-                                "(a multi-style training checkpoint)")
+            raise StylecamError(f"no base net to learn from: set {BASE_ENV}=FILE or pass --base-checkpoint FILE "
+                                "(a training checkpoint)")
     if not path.is_file():
         raise StylecamError(f"base checkpoint not found: {path}")
     return path

@@ -45,11 +45,11 @@ def test_wheel_carries_license_and_typing_marker(wheel):
 
 def test_wheel_carries_the_training_code_and_the_base_net(wheel):
     """--style-image learns with the training package (torch from the [train] extra only)
-    on top of the multi-style checkpoint the wheel ships."""
+    from the trained net the wheel ships (starry_night's)."""
     names = set(zipfile.ZipFile(wheel).namelist())
     code = {f"training/{m}.py" for m in ("__init__", "adapt", "nets", "loop", "losses", "vgg", "data", "export")}
     assert code <= names, code - names
-    assert "stylecam/learn.py" in names and "training/checkpoints/styles.pt" in names
+    assert "stylecam/learn.py" in names and "training/checkpoints/starry_night.pt" in names
     # the per-style training states beside it are for resuming training, not for users
-    assert sorted(n for n in names if n.startswith("training/checkpoints/")) == ["training/checkpoints/styles.pt"]
+    assert sorted(n for n in names if n.startswith("training/checkpoints/")) == ["training/checkpoints/starry_night.pt"]
     assert not any(n.startswith("tests/") for n in names)

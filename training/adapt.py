@@ -1,10 +1,13 @@
-"""Learn a painting as a new style of a trained multi-style net, in minutes on a CPU.
+"""Learn a painting as a new style, in minutes on a CPU.
 
-Every convolution of the base net stays as trained; only a new row of scale and shift in
-each conditional instance norm learns the painting (a style lives in these rows, Dumoulin,
-Shlens & Kudlur 2017), starting from the mean of the rows the net has, with the project's
-perceptual losses under the base net's loss settings. The result exports as an ordinary
-one-style model: the new row baked into the net (`bake_style`) and the usual exporter.
+A trained net already paints: starting from one (by default starry_night's, shipped with
+the training package), a few hundred steps of the project's perceptual losses on the
+user's own photos or frames repaint it in the new painting's strokes and colours. What
+trains is `AdaptRecipe.trains`: "net", every weight (a new painting needs new strokes, not
+only new colours), or "row", only a new scale/shift row in each conditional instance norm
+of a multi-style net, the convolutions kept as trained (Dumoulin, Shlens & Kudlur 2017).
+Either way the new style starts as the mean of the base net's rows and exports as an
+ordinary one-style model: the row baked into the net (`bake_style`) and the usual exporter.
 
 This module imports torch only inside `adapt_style`, so the runtime can name a learned
 style's cache entry by its `AdaptRecipe` before it knows whether torch is installed.
@@ -32,27 +35,38 @@ LOSS_SETTINGS = ("content_weight", "style_weight", "tv_weight", "temporal_weight
                  "style_layer_weights", "vgg_convention", "style_size", "image_size")
 
 
+LEARNING_RATES = {"net": 0.003, "row": 0.01}  # what trains -> its default Adam rate
+
+
 @dataclass(frozen=True)
 class AdaptRecipe:
-    """How a new style is learned: its step and time budget (whichever ends first) and the
-    optimizer's settings; crop and painting sizes of 0 take the base net's."""
+    """How a new style is learned: what trains ("net" or "row", see the module doc), its
+    step and time budget (whichever ends first) and the optimizer's settings; a crop size,
+    painting size or style weight of 0 takes the base net's, a learning rate of 0 the
+    default for what trains."""
 
-    steps: int = 800
-    max_minutes: float = 8.0
-    batch_size: int = 2
+    trains: str = "net"
+    steps: int = 400
+    max_minutes: float = 7.0
+    batch_size: int = 1
     image_size: int = 0  # training crop side, px
     style_size: int = 0  # the painting's long side, px
-    lr: float = 0.01
+    style_weight: float = 4.0
+    lr: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.max_minutes < 0 \
-                or self.image_size < 0 or self.style_size < 0:
+        if self.trains not in LEARNING_RATES or self.steps < 1 or self.batch_size < 1 or self.lr < 0 \
+                or self.max_minutes < 0 or self.image_size < 0 or self.style_size < 0 or self.style_weight < 0:
             raise ValueError(f"bad adaptation recipe: {self}")
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr or LEARNING_RATES[self.trains]
 
     def key(self, base_digest: str) -> str:
         """A short name for this recipe on this base checkpoint (cache entries are named by it)."""
-        text = json.dumps({"recipe": asdict(self), "base": base_digest, "version": 1}, sort_keys=True)
+        text = json.dumps({"recipe": asdict(self), "base": base_digest, "version": 2}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -94,8 +108,8 @@ def adapt_style(painting: str | Path, base_checkpoint: str | Path, output: str |
 
     from .data import load_rgb, random_crop
     from .export import export_onnx
-    from .loop import CHECKPOINT_FORMAT, TrainingError, _style_targets, compute_losses, load_checkpoint, \
-        net_from_checkpoint
+    from .loop import CHECKPOINT_FORMAT, GradientCap, TrainingError, _style_targets, compute_losses, \
+        load_checkpoint, net_from_checkpoint
 
     if not photos:
         raise TrainingError("no photos to learn the style on")
@@ -109,8 +123,9 @@ def adapt_style(painting: str | Path, base_checkpoint: str | Path, output: str |
     size = config.image_size
     images = [load_rgb(p, max_side=4 * size) if isinstance(p, (str, Path)) else _pil(p) for p in photos]
 
-    trained = _train_row(net, row)
-    optimizer = torch.optim.Adam(trained, lr=recipe.lr)
+    trained = list(net.parameters()) if recipe.trains == "net" else _train_row(net, row)
+    optimizer = torch.optim.Adam(trained, lr=recipe.learning_rate)
+    cap = GradientCap(ckpt["recipe"].get("grad_cap") or 4.0)  # one freak crop must not undo the trained net
     model = _OneRow(net, row)
     rng = random.Random(recipe.seed)
     torch.manual_seed(recipe.seed)
@@ -130,6 +145,7 @@ def adapt_style(painting: str | Path, base_checkpoint: str | Path, output: str |
             values, loss = compute_losses(model, vgg, x, styles, grams, config, layer_weights, step, None)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            cap(trained)
             optimizer.step()
             if not math.isfinite(values.total):
                 raise TrainingError(f"loss became {values.total} at step {step + 1}; lower the learning rate")
@@ -148,14 +164,17 @@ def adapt_style(painting: str | Path, base_checkpoint: str | Path, output: str |
         "model": net.state_dict(), "optimizer": None, "recipe_history": ckpt.get("recipe_history", []),
         "recipe": dict(ckpt["recipe"]) | {
             "style_image": names + [painting.name], "image_size": size, "style_size": config.style_size,
-            "batch_size": recipe.batch_size, "lr": recipe.lr, "seed": recipe.seed, "steps": recipe.steps,
+            "batch_size": recipe.batch_size, "lr": recipe.learning_rate, "seed": recipe.seed, "steps": recipe.steps,
+            "style_weight": config.style_weight,
             "adapted_from": {"checkpoint": Path(base_checkpoint).name, "trained_steps": ckpt["step"],
                              "styles": names},
             "adapt": asdict(recipe), "photos": len(images)},
     }
     info = info or StyleInfo(name=painting.stem, painting=painting.stem, image_source=painting.name)
+    what = "every weight of the net was trained" if recipe.trains == "net" else \
+        "only its own scale/shift rows were trained"
     notes = (f"learned from {painting.name} in {len(history)} steps on top of {Path(base_checkpoint).name} "
-             f"({len(names)} styles, {ckpt['step']} steps): only its own scale/shift rows were trained")
+             f"({len(names)} style(s), {ckpt['step']} steps): {what}")
     export_onnx(learned, output, info, notes=info.notes or notes, style=row)
     tail = history[-10:]
     return AdaptResult(Path(output), len(history), time.monotonic() - started, history[0], sum(tail) / len(tail),
@@ -222,8 +241,10 @@ def _loss_config(base: dict[str, Any], painting: Path, recipe: AdaptRecipe, vgg_
 
     settings = {k: tuple(base[k]) if isinstance(base[k], (list, tuple)) else base[k]
                 for k in LOSS_SETTINGS if k in base}
-    settings |= {k: v for k, v in (("image_size", recipe.image_size), ("style_size", recipe.style_size)) if v}
-    return TrainConfig(style_images=(str(painting),), data="", out="", batch_size=recipe.batch_size, lr=recipe.lr,
+    settings |= {k: v for k, v in (("image_size", recipe.image_size), ("style_size", recipe.style_size),
+                                   ("style_weight", recipe.style_weight)) if v}
+    return TrainConfig(style_images=(str(painting),), data="", out="", batch_size=recipe.batch_size,
+                       lr=recipe.learning_rate,
                        seed=recipe.seed, steps=recipe.steps, vgg_weights=str(vgg_weights) if vgg_weights else None,
                        **settings)
 
