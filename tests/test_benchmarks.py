@@ -123,3 +123,16 @@ def test_worksize_crop_lands_on_the_detail_and_frames_are_16_9():
     assert x <= 600 and x + 240 >= 720 and y <= 300 and y + 240 >= 420
     assert hd_frame(Image.new("RGB", (300, 200))).shape == (1080, 1920, 3)
     assert abs(enlargement((1080, 1080)) - 1920 / 1080) < 1e-9 and enlargement((1280, 720)) == 1.5
+
+
+def test_learn_goal_needs_the_content_the_style_and_the_peer_beaten():
+    from benchmarks.learn import Result
+
+    def result(ours, peer=(1.0, 0.10)):
+        return Result("painting", 300.0, ours, (1.0, 0.02), peer)
+
+    assert result((0.80, 0.06)).meets_goal
+    assert not result((0.79, 0.05)).meets_goal  # repaints less than 0.8x Gatys
+    assert not result((0.90, 0.061)).meets_goal  # more than 3x Gatys's style loss
+    assert not result((0.90, 0.05), peer=(1.0, 0.05)).meets_goal  # not below the peer
+    assert "| painting | 5.0 | **0.800 / 0.060** |" in result((0.80, 0.06)).markdown()
