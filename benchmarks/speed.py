@@ -138,10 +138,11 @@ def main() -> int:
         return gpu_main(args)
 
     # the nets themselves at each size: no working size (work_size="full")
-    nets = {"best": Stylizer(args.style, device="cpu", quality="best", precision="fp32", work_size="full")}
-    fast = Stylizer(args.style, device="cpu", quality="fast", precision="fp32", work_size="full")
-    if fast.quality_used == "fast":
-        nets["fast"] = fast
+    nets: dict[str, Stylizer] = {}  # "best" (the full net) and "fast", those the style has
+    for quality in ("best", "fast"):
+        net = Stylizer(args.style, device="cpu", quality=quality, precision="fp32", work_size="full")
+        if net.model_path not in {n.model_path for n in nets.values()}:
+            nets[net.quality_used] = net
     peaks = {p: matmul_peak(p) for p in ("fp32", "int8")}
     print(f"matmul peaks (onnxruntime MLAS, 2048^3): fp32 {peaks['fp32']:.1f} GFLOP/s, int8 {peaks['int8']:.1f} "
           "GOP/s (measured again at the end)", flush=True)
