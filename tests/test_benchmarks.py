@@ -129,7 +129,7 @@ def test_learn_goal_needs_the_content_the_style_and_the_peer_beaten():
     from benchmarks.learn import Result
 
     def result(ours, peer=(1.0, 0.10)):
-        return Result("painting", 300.0, ours, (1.0, 0.02), peer)
+        return Result("painting", 300.0, ours, (1.0, 0.02), peer, (20.0, 20.0))
 
     assert result((0.80, 0.06)).meets_goal
     assert not result((0.79, 0.05)).meets_goal  # repaints less than 0.8x Gatys

@@ -51,7 +51,7 @@ class AdaptRecipe:
     batch_size: int = 1
     image_size: int = 0  # training crop side, px
     style_size: int = 0  # the painting's long side, px
-    style_weight: float = 4.0
+    style_weight: float = 6.0
     lr: float = 0.0
     seed: int = 0
 
