@@ -119,6 +119,17 @@ def test_new_row_starts_at_the_mean_and_only_it_learns(setup):
         assert torch.equal(after[k][:2], before[k][:2]) and not torch.equal(after[k][2], before[k][2])
 
 
+def test_adapt_recipe_names_what_trains_and_refuses_the_rest():
+    from training.adapt import AdaptRecipe
+
+    assert AdaptRecipe().trains == "net" and AdaptRecipe().learning_rate == 0.003
+    assert AdaptRecipe(trains="row").learning_rate == 0.01 and AdaptRecipe(lr=0.02).learning_rate == 0.02
+    assert AdaptRecipe().key("base") != AdaptRecipe(trains="row").key("base")  # separate cache entries
+    for bad in ({"trains": "everything"}, {"style_weight": -1}, {"steps": 0}):
+        with pytest.raises(ValueError):
+            AdaptRecipe(**bad)
+
+
 def test_adapt_style_exports_a_one_style_model_with_a_progress_bar(setup, tmp_path, capsys):
     from training.adapt import AdaptRecipe, adapt_style
 
