@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import defaults, styles
-from .contract import MODEL_SUFFIX, StyleInfo
+from .contract import StyleInfo, style_name_of
 from .engine import Stylizer, max_megapixels_default
 from .errors import StylecamError
 from .io.images import read_image, write_image
@@ -37,7 +37,7 @@ class SheetResult:
 def selector(info: StyleInfo) -> str:
     """What selects a listed style: its own file's name, or its name in a multi-style net."""
     if info.index is None and info.path is not None:
-        return info.path.name.removesuffix(MODEL_SUFFIX)
+        return style_name_of(info.path.name)
     return info.name
 
 

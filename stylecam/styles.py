@@ -146,7 +146,7 @@ def list_styles() -> list[StyleInfo]:
         if info.styles:
             rows += [info.member(i) for i in range(len(info.styles))]
         else:
-            own[path.name.removesuffix(contract.MODEL_SUFFIX)] = info
+            own[contract.style_name_of(path.name)] = info
     found = list(own.values())
     names = set(own)
     for row in rows:  # a style's own file wins over a row of the same name, and the first net over later ones
