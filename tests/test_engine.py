@@ -131,7 +131,7 @@ def test_a_style_with_only_its_fast_net_is_listed_and_runs(tmp_path, monkeypatch
     assert styles.has_fast_net(infos["sketch"]) and styles.has_fast_net(infos["paint"])
     from stylecam.sheet import selector
 
-    assert selector(infos["sketch"]) == "sketch"  # what the sheet and the live hotkeys select it by
+    assert selector(infos["sketch"]) == "sketch"  # what the sheet selects it by
     for quality in ("auto", "best", "fast"):
         engine = Stylizer("sketch", device="cpu", quality=quality)
         assert engine.model_path.name == "sketch.fast.int8.onnx" and engine.quality_used == "fast"
