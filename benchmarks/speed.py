@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,28 +34,11 @@ from stylecam.engine import padded_size, session_options
 from stylecam.errors import first_line
 from training.quantize import quantize_int8
 
-from .common import command_line, cpu_flags, peer, write_section
+from .common import command_line, cpu_flags, peer, timeit, write_section
 
 
 # Largest batch measured, in pixels: 4 x 1280x720. Batches of 1920x1080 frames exhaust a 24 GB machine.
 MAX_BATCH_PIXELS = 4 * 1280 * 720
-
-
-def timeit(fn, repeats: int, min_seconds: float = 1.0) -> float:
-    """Seconds per call: the best of `repeats` runs, each calling fn for at least
-    `min_seconds` (a single 50 ms call is at the mercy of any other process)."""
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        calls, t0 = 0, time.perf_counter()
-        while True:
-            fn()
-            calls += 1
-            took = time.perf_counter() - t0
-            if took >= min_seconds:
-                break
-        best = min(best, took / calls)
-    return best
 
 
 def matmul_peak(precision: str = "fp32", repeats: int = 5) -> float:
