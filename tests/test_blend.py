@@ -317,3 +317,131 @@ def test_cli_lists_the_styles_of_a_multi_style_net(env, mix_models):
     names = [line.split()[0] for line in r.stdout.splitlines()]
     assert {"alpha", "beta", "gamma", "testnet"} <= set(names) and "trio" not in names
     shutil.rmtree(mix_models)
+
+
+# -- blend nets: one-style nets of one ancestry, their weights mixed in the net ------------
+
+
+def build_gain_net(path: Path, name: str, seed: int) -> Path:
+    """A one-style net whose output is not linear in its weights, as in a real net:
+    out = clip(input * g^2 + b), g and b per channel. Nets built by it share one graph."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from stylecam.contract import StyleInfo
+
+    rng = np.random.default_rng(seed)
+    gain = rng.uniform(0.5, 1.3, (1, 3, 1, 1)).astype(np.float32)
+    offset = rng.uniform(0, 60, (1, 3, 1, 1)).astype(np.float32)
+    nodes = [helper.make_node("Mul", ["g", "g"], ["g2"]), helper.make_node("Mul", [INPUT_NAME, "g2"], ["scaled"]),
+             helper.make_node("Add", ["scaled", "b"], ["shifted"]),
+             helper.make_node("Clip", ["shifted", "lo", "hi"], [OUTPUT_NAME])]
+    inits = [numpy_helper.from_array(gain, "g"), numpy_helper.from_array(offset, "b"),
+             numpy_helper.from_array(np.array(0, np.float32), "lo"),
+             numpy_helper.from_array(np.array(255, np.float32), "hi")]
+    dims = ["N", 3, "H", "W"]
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, dims)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    info = StyleInfo(name=name, display_name=name.title(), painting=f"{name} painting", artist="Nobody",
+                     training={"arch": "onnx.helper", "temporal_weight": 50.0, "style_image": f"{name}.jpg",
+                               "init_from": {"style_image": "root.jpg"}})
+    for k, v in info.to_metadata().items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture()
+def family_models(tmp_path, monkeypatch) -> Path:
+    """alpha, beta, gamma: one-style nets fine-tuned from one net, and their blend net."""
+    from training.blend import build_blend_net
+
+    folder = tmp_path / "family"
+    folder.mkdir()
+    nets = [build_gain_net(folder / f"{n}.fast.onnx", n, seed) for seed, n in enumerate(["alpha", "beta", "gamma"])]
+    build_blend_net(nets, folder / "blend.onnx")
+    monkeypatch.setenv("STYLECAM_MODELS", str(folder))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return folder
+
+
+def test_a_blend_net_runs_each_member_exactly_and_a_mix_of_their_weights(family_models):
+    from training.blend import check_blend_net, family
+
+    members = family(family_models, "root.jpg")
+    assert [p.name for p in members] == ["alpha.fast.onnx", "beta.fast.onnx", "gamma.fast.onnx"]
+    assert check_blend_net(family_models / "blend.onnx", members) < 1e-3
+    image = frame(3)
+    x = image.astype(np.float32)
+    weights = [[numpy_weights(p, k) for k in ("g", "b")] for p in members]
+    g = 0.3 * weights[0][0] + 0.7 * weights[2][0]
+    b = 0.3 * weights[0][1] + 0.7 * weights[2][1]
+    expected = np.clip(x * g.reshape(3) ** 2 + b.reshape(3), 0, 255)
+    got = run_net(family_models / "blend.onnx", image, [0.3, 0.0, 0.7])
+    assert np.abs(got - expected).max() < 1e-2
+    outputs_mixed = 0.3 * run_net(family_models / "blend.onnx", image, [1, 0, 0]) + \
+        0.7 * run_net(family_models / "blend.onnx", image, [0, 0, 1])
+    assert np.abs(got - outputs_mixed).max() > 2  # a mix of weights, not of pictures
+
+
+def numpy_weights(path: Path, name: str) -> np.ndarray:
+    import onnx
+    from onnx import numpy_helper
+
+    return next(numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer if i.name == name)
+
+
+def test_a_blend_net_is_built_only_from_one_architecture(tmp_path):
+    from conftest import build_test_model
+    from training.blend import BlendError, build_blend_net
+
+    a = build_gain_net(tmp_path / "a.onnx", "a", 0)
+    other = build_test_model(tmp_path / "other.onnx", name="other")
+    with pytest.raises(BlendError, match="not the architecture"):
+        build_blend_net([a, other], tmp_path / "blend.onnx")
+    with pytest.raises(BlendError, match="at least two"):
+        build_blend_net([a], tmp_path / "blend.onnx")
+    with pytest.raises(BlendError, match="same style"):
+        build_blend_net([a, build_gain_net(tmp_path / "a2.onnx", "a", 1)], tmp_path / "blend.onnx")
+    assert not (tmp_path / "blend.onnx").exists()
+
+
+def test_a_mix_of_styles_a_blend_net_holds_runs_inside_it(family_models):
+    alone = Stylizer("beta", device="cpu")
+    assert alone.model_path.name == "beta.fast.onnx" and alone.blend_mode == "none"  # a style's own net wins
+    mixed = Stylizer("alpha:0.5,gamma:0.5", device="cpu")
+    assert mixed.blend_mode == "net" and mixed.model_path.name == "blend.onnx" and mixed.notices == []
+    assert mixed.default_smoothing == "none"  # its members were trained to be steady
+    names = [s.name for s in list_styles()]
+    assert {"alpha", "beta", "gamma"} <= set(names) and "blend" not in names  # listed once, by their own nets
+
+
+def test_live_switch_between_members_of_a_blend_net_fades_then_runs_the_own_net(family_models):
+    from stylecam.live import LiveLoop
+
+    engine = Stylizer("alpha", device="cpu")
+    loop = LiveLoop(SteadySource(), engine, warn=lambda m: None, fade_seconds=0.4)
+    recorder = Recorder(loop, lambda: loop.switch_style("beta"))
+    loop.add_sink(recorder)
+    loop.run(duration=1.5)
+    nets = [e.model_path.name for e, _ in recorder.seen]
+    assert nets[0] == "alpha.fast.onnx" and nets[-1] == "beta.fast.onnx" and loop.style == "beta"
+    faded = [mix.get("beta", 0.0) for (e, mix), net in zip(recorder.seen, nets) if net == "blend.onnx"]
+    between = [b for b in faded if 0 < b < 1]
+    assert len(between) >= 3 and between == sorted(between)  # a gradual fade in the blend net, not a cut
+    assert nets.index("beta.fast.onnx") > nets.index("blend.onnx")  # then on in beta's own net
+    assert set(nets[nets.index("beta.fast.onnx"):]) == {"beta.fast.onnx"}
+
+
+def test_the_bundled_blend_net_holds_the_bundled_nets_as_they_are():
+    """A fast net re-exported without rebuilding models/blend.onnx would blend a stale copy."""
+    from stylecam.styles import bundled_dir, read_info
+    from training.blend import check_blend_net, family
+    from training.recipes.build_blend_net import ROOT_STYLE
+
+    members = family(bundled_dir(), f"{ROOT_STYLE}.jpg")
+    blend = bundled_dir() / "blend.onnx"
+    assert read_info(blend).style_names == tuple(read_info(p).name for p in members)
+    assert len(members) >= 4 and check_blend_net(blend, members) < 0.01

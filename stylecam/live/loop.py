@@ -9,8 +9,10 @@ the output stage, on the thread that runs the loop, brings it back to the frame'
 smooths it and writes it to the sinks while the next frame is painted. A source that fails
 is reopened with backoff; the loop resumes when it returns. The loop owns the engine and
 the smoother, so switching styles (a window hotkey) happens here, between two frames:
-within a multi-style net the style weights fade from the old style to the new one, else it
-cuts.
+within a multi-style net the style weights fade from the old style to the new one. Between
+two styles that a multi-style net holds beside their own nets (the bundled blend net), the
+fade runs in that net while the new style's own net loads on a thread, and the loop moves
+to it when both are done. Otherwise it cuts.
 """
 from __future__ import annotations
 
@@ -18,13 +20,13 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-from .. import defaults, signals
+from .. import defaults, signals, styles
 from ..engine import Cancel, Cancelled, Painted, Stylizer, WorkSize
 from ..errors import StylecamError
 from ..pipeline import INFERENCE_THREAD
@@ -52,10 +54,32 @@ class EngineOptions:
                    preserve_color=engine.preserve_color, max_megapixels=engine.max_megapixels,
                    work_size=engine.work_size_requested)
 
-    def build(self, style: str | os.PathLike[str], strength: float = 1.0) -> Stylizer:
+    def build(self, style: str | os.PathLike[str] | Mapping[str, float], strength: float = 1.0) -> Stylizer:
         return Stylizer(style, device=self.device, strength=strength, preserve_color=self.preserve_color,
                         threads=self.threads, precision=self.precision, quality=self.quality,
                         max_megapixels=self.max_megapixels, work_size=self.work_size)
+
+
+class _Build:
+    """An engine built on a thread of its own (loading a net takes a moment; frames go on)."""
+
+    def __init__(self, build: Callable[[], Stylizer]):
+        self.engine: Stylizer | None = None
+        self.error: str = ""
+        self._done = threading.Event()
+        threading.Thread(target=self._run, args=(build,), name="stylecam-engine-load", daemon=True).start()
+
+    def _run(self, build: Callable[[], Stylizer]) -> None:
+        try:
+            self.engine = build()
+        except Exception as exc:  # told by the loop, which then keeps the engine it has
+            self.error = str(exc)
+        finally:
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
 
 
 @dataclass
@@ -180,6 +204,7 @@ class LiveLoop:
         self._controls = threading.RLock()
         self.fade_seconds = fade_seconds
         self._fade: tuple[dict[str, float], str, float] | None = None  # from mix, to style, start time
+        self._own: _Build | None = None  # the faded-to style's own engine, loading while a blend net fades
 
     def add_sink(self, sink: Sink) -> None:
         self.sinks.append(sink)
@@ -196,21 +221,52 @@ class LiveLoop:
 
     def switch_style(self, name: str) -> None:
         """Run style `name` from the next frame on: faded in within the running multi-style
-        net, else a new engine built like the current one, at the current strength."""
+        net or within a blend net that holds both styles (then on in `name`'s own net), else
+        a new engine built like the current one, at the current strength."""
         with self._controls:
             if self.fade_seconds > 0 and self.engine.can_mix([name]):
                 self._fade = (dict(self.engine.mix), name, time.monotonic())
+                if self._own is not None:  # fading on in a blend net: the new style's own net loads instead
+                    self._own = _Build(lambda: self.engine_options.build(name))
                 return
-            self._fade = None
+            self._fade, self._own = None, None
+            bridge = self._blend_net_for(name) if self.fade_seconds > 0 else None
+            if bridge is not None:
+                self.engine = bridge
+                self._fade = (dict(bridge.mix), name, time.monotonic())
+                self._own = _Build(lambda: self.engine_options.build(name))
+                return
             self.engine = self.engine_options.build(name, strength=self.engine.strength)
         if self.smooth is None:
             self.smoother = make_smoother(self.engine.default_smoothing, self.smooth_strength)
         else:
             self.smoother.reset()  # do not blend the old style into the new one
 
+    def _blend_net_for(self, name: str) -> Stylizer | None:
+        """An engine on a multi-style net that holds the running style(s) and `name`, at the
+        running mix; None where no net holds them all (or a style is given as a file)."""
+        current = [n for n, w in self.engine.mix.items() if w > 0]
+        if name in current or any(styles.is_model_path(n) for n in [*current, name]):
+            return None
+        if styles.net_holding([*current, name]) is None:
+            return None
+        try:
+            return self.engine_options.build({**self.engine.mix, name: 0.0}, strength=self.engine.strength)
+        except StylecamError:
+            return None  # the blend net cannot run here: cut instead
+
     def _advance_fade(self, now: float) -> None:
-        """Set the engine's style weights for this moment of a fade (linear in time)."""
+        """Set the engine's style weights for this moment of a fade (linear in time); once
+        a fade in a blend net is over and the style's own engine has loaded, move to it."""
         if self._fade is None:
+            if self._own is not None and self._own.done:
+                own, self._own = self._own, None
+                if own.engine is not None:
+                    own.engine.strength = self.engine.strength
+                    self.engine = own.engine
+                else:
+                    self.warn(f"{self.engine.name}: its own net did not load ({own.error}); staying in "
+                              f"{self.engine.model_path.name}")
             return
         start_mix, target, started = self._fade
         t = min(1.0, (now - started) / self.fade_seconds)

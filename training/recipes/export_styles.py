@@ -11,6 +11,7 @@ with --variant fast), parity-checked against PyTorch, then quantized to
 a CPU. --plain-twin writes a fast net trained without the temporal loss as
 benchmarks/models/<style>_fast_plain.onnx (no int8 copy), the twin that
 `python -m benchmarks.temporal --styles` compares the shipped net against.
+A fast net export also rebuilds models/blend.onnx (build_blend_net.py).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from stylecam.contract import FAST, INT8, StyleInfo, variant_file  # noqa: E402
 from training.export import default_parity_images, export_onnx  # noqa: E402
+from training.recipes.build_blend_net import rebuild as rebuild_blend_net  # noqa: E402
 from training.loop import load_checkpoint  # noqa: E402
 from training.quantize import quantize_int8  # noqa: E402
 from training.recipes import load_styles  # noqa: E402
@@ -66,6 +68,8 @@ def main() -> int:
             quantize_int8(str(target), str(int8), calibration)
             line += f"; {int8.name}"
         print(line, flush=True)
+    if args.variant and not args.plain_twin:
+        print(rebuild_blend_net(Path(args.out)), flush=True)
     return 0
 
 
