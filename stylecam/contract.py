@@ -7,7 +7,8 @@ Contract (version 1), written by `training/export.py`:
   Optional `stylecam.border`: pixels the runtime mirrors around each frame first.
   `metadata_props` keys `stylecam.*` describe the style (name, painting, artist, ...): `StyleInfo`.
 
-Multi-style nets (one set of convolutions, a scale/shift row per style in every norm):
+Multi-style nets (one set of convolutions with a scale/shift row per style in every norm,
+or the weights of one-style nets of one ancestry mixed by the style weights, as the blend net):
   a second input `style_weights`: float32 1,S (S = the number of styles), applied to every
   frame of the batch; a one-hot row runs one style, a convex mix blends styles inside the net
   `stylecam.styles`: JSON list of S objects, each style's credits (name, display_name,
