@@ -13,6 +13,7 @@ clip is cut to its first --frames frames and scaled to --max-side px on the long
 """
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from stylecam.flow import FlowEstimator, reliable_mask, warping_error
 from stylecam.io import open_video
 from stylecam.temporal import make_smoother
 
-from .common import ROOT, command_line, loss_network, peer, write_section
+from .common import BENCHMARKS_MD, ROOT, command_line, loss_network, peer, write_section
 
 
 COLUMNS = {"none": "per-frame", "ema": "ema", "flow": "flow", "tnet": "temporal net",
@@ -193,6 +194,28 @@ def styles_summary(shared: Path, names: list[str], clips: list[Path], frames: in
             "both at fp32.")
 
 
+def with_earlier_rows(table: str) -> str:
+    """The table with the rows of styles this run did not measure kept from BENCHMARKS.md
+    (measured with the same settings: the text under the table says which), by style name."""
+    section = re.search(r"<!-- temporal_styles:start -->(.*?)<!-- temporal_styles:end -->",
+                        BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "", re.S)
+    head, rows, tail = _split_table(table)
+    if section:
+        earlier = _split_table(section.group(1))[1]
+        rows = {**earlier, **rows}
+    return "\n".join([*head, *(rows[k] for k in sorted(rows)), *tail])
+
+
+def _split_table(text: str) -> tuple[list[str], dict[str, str], list[str]]:
+    """Header lines, body rows by style name, and the lines after the table."""
+    lines = text.strip().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| style |"))
+    end = next((i for i in range(start + 2, len(lines)) if not lines[i].startswith("|")), len(lines))
+    rows = {line.split("|")[1].strip(): line for line in lines[start + 2:end]}
+    tail = [line for line in lines[end:] if not line.startswith("_Measured")]
+    return lines[start:start + 2], rows, tail
+
+
 def main() -> int:
     p = command_line(__doc__, "benchmarks.temporal")
     p.add_argument("--style", default="mosaic")
@@ -220,7 +243,7 @@ def main() -> int:
         print(table)
         if args.write:
             write_section("temporal_styles", "## Temporal stability of every fast net (`python -m benchmarks.temporal "
-                          "--styles all`)\n\n" + table)
+                          "--styles all`)\n\n" + with_earlier_rows(table))
         return 0
     # the nets at the frames' own size (work_size="full"): the flicker of the net itself
     engine = Stylizer(args.style, device="cpu", quality=args.quality, work_size="full")

@@ -136,3 +136,15 @@ def test_learn_goal_needs_the_content_the_style_and_the_peer_beaten():
     assert not result((0.90, 0.061)).meets_goal  # more than 3x Gatys's style loss
     assert not result((0.90, 0.05), peer=(1.0, 0.05)).meets_goal  # not below the peer
     assert "| painting | 5.0 | **0.800 / 0.060** |" in result((0.80, 0.06)).markdown()
+
+
+def test_temporal_styles_table_keeps_the_rows_this_run_did_not_measure(tmp_path, monkeypatch):
+    from benchmarks import temporal
+
+    head = "| style | fast net | cut |\n|---|---|---|"
+    old = f"<!-- temporal_styles:start -->\n## T\n\n{head}\n| candy | a | 70% |\n| mosaic | b | 69% |\n\nold text\n\n" \
+          "_Measured 2026-01-01 on: x._\n<!-- temporal_styles:end -->\n"
+    (tmp_path / "BENCHMARKS.md").write_text(old)
+    monkeypatch.setattr(temporal, "BENCHMARKS_MD", tmp_path / "BENCHMARKS.md")
+    merged = temporal.with_earlier_rows(f"{head}\n| mosaic | c | 71% |\n| wave | d | 55% |\n\nnew text")
+    assert merged == f"{head}\n| candy | a | 70% |\n| mosaic | c | 71% |\n| wave | d | 55% |\n\nnew text"
