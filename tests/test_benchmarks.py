@@ -148,3 +148,16 @@ def test_temporal_styles_table_keeps_the_rows_this_run_did_not_measure(tmp_path,
     monkeypatch.setattr(temporal, "BENCHMARKS_MD", tmp_path / "BENCHMARKS.md")
     merged = temporal.with_earlier_rows(f"{head}\n| mosaic | c | 71% |\n| wave | d | 55% |\n\nnew text")
     assert merged == f"{head}\n| candy | a | 70% |\n| mosaic | c | 71% |\n| wave | d | 55% |\n\nnew text"
+
+
+def test_quality_report_keeps_the_rows_of_styles_this_run_did_not_measure(tmp_path, monkeypatch):
+    from benchmarks import quality
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"<!-- quality:start -->\nintro\n\n{quality.HEADER}\n| candy | `a` | 1 |\n| udnie | `b` | 2 |\n"
+                      "| udnie | `c` | 3 |\n| wave | `d` | 4 |\n\n_Machine: x._\n<!-- quality:end -->\n")
+    monkeypatch.setattr(quality, "MODELS_README", readme)
+    merged = quality.with_earlier_rows(f"{quality.HEADER}\n| udnie | `e` | 5 |\n| the_scream | `f` | 6 |",
+                                       {"udnie", "the_scream"})
+    assert merged.splitlines()[2:] == ["| candy | `a` | 1 |", "| the_scream | `f` | 6 |", "| udnie | `e` | 5 |",
+                                       "| wave | `d` | 4 |"]
