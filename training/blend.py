@@ -16,7 +16,7 @@ one member exactly; weights that are the same in every member stay plain initial
 The extra work is S x (number of weights) multiply-adds per call (about 1.4 M for eight
 fast nets), next to billions for a 640x360 frame.
 
-    python training/recipes/build_blend_net.py [--models models] [--out models/blend.onnx]
+    python training/recipes/build_blend_net.py [--models models] [--root starry_night]
 """
 from __future__ import annotations
 
