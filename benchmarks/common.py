@@ -120,12 +120,45 @@ def write_section(name: str, markdown: str) -> None:
     write_block(BENCHMARKS_MD, name, f"{markdown.strip()}\n\n_Measured {stamp} on: {machine()}._", "# Benchmarks\n")
 
 
+def _block_pattern(name: str) -> re.Pattern[str]:
+    """The text between <!-- name:start --> and <!-- name:end -->, markers included."""
+    return re.compile(re.escape(f"<!-- {name}:start -->") + "(.*?)" + re.escape(f"<!-- {name}:end -->"), re.S)
+
+
 def write_block(path: Path, name: str, body: str, new_file: str) -> None:
     """Replace the text between <!-- name:start --> and <!-- name:end --> in `path`
     (appended if missing; `new_file` is the text of a file that does not exist yet)."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    block = f"{start}\n{body}\n{end}"
+    block = f"<!-- {name}:start -->\n{body}\n<!-- {name}:end -->"
     text = path.read_text() if path.exists() else new_file
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    pattern = _block_pattern(name)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+def read_block(path: Path, name: str) -> str:
+    """The text between the markers of block `name` in `path` ("" if there is none)."""
+    found = _block_pattern(name).search(path.read_text()) if path.exists() else None
+    return found.group(1) if found else ""
+
+
+def with_earlier_rows(table: str, earlier: str, replaced: set[str]) -> str:
+    """A benchmark table written for some styles only: its rows, plus the rows of the table
+    in `earlier` (a block's text) whose style (first cell) is not in `replaced`, in style
+    order (a style's own rows keep theirs); the header and any text under the table from
+    `table`. Both tables start at a `| style |` header line."""
+    head, rows, tail = _split_table(table)
+    kept = [row for row in (_split_table(earlier)[1] if "| style |" in earlier else []) if _style(row) not in replaced]
+    return "\n".join([*head, *sorted(kept + rows, key=_style), *tail])
+
+
+def _style(row: str) -> str:
+    return row.split("|")[1].strip()
+
+
+def _split_table(text: str) -> tuple[list[str], list[str], list[str]]:
+    """Header lines, body rows and the lines under the table (a measurement stamp left out)."""
+    lines = text.strip().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| style |"))
+    end = next((i for i in range(start + 2, len(lines)) if not lines[i].startswith("|")), len(lines))
+    tail = [line for line in lines[end:] if not line.startswith(("_Measured", "_Machine"))]
+    return lines[start:start + 2], lines[start + 2:end], tail

@@ -19,7 +19,6 @@ The contact sheet shows, per style on its reference photo: painting | published 
 """
 from __future__ import annotations
 
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from training.data import load_rgb, to_tensor
 from training.recipes import load_styles, painting
 from training.vgg import LossNetwork
 
+from . import common
 from .common import ROOT, command_line, loss_network, machine, peer, write_block
 
 MODELS_README = ROOT / "models" / "README.md"
@@ -218,14 +218,7 @@ def main() -> int:
 def with_earlier_rows(table: str, measured: set[str]) -> str:
     """The table with the rows of the styles this run did not measure kept from
     models/README.md (a run of a few styles updates theirs), in style order."""
-    text = MODELS_README.read_text() if MODELS_README.exists() else ""
-    section = re.search(r"<!-- quality:start -->(.*?)<!-- quality:end -->", text, re.S)
-    earlier = [line for line in (section.group(1).splitlines() if section else [])
-               if line.startswith("| ") and not line.startswith("| style |")
-               and line.split("|")[1].strip() not in measured]
-    lines = table.splitlines()
-    body = sorted(earlier + lines[2:], key=lambda line: line.split("|")[1].strip())  # stable: a style's nets keep order
-    return "\n".join(lines[:2] + body)
+    return common.with_earlier_rows(table, common.read_block(MODELS_README, "quality"), measured)
 
 
 if __name__ == "__main__":

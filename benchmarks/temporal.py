@@ -13,7 +13,6 @@ clip is cut to its first --frames frames and scaled to --max-side px on the long
 """
 from __future__ import annotations
 
-import re
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from stylecam.flow import FlowEstimator, reliable_mask, warping_error
 from stylecam.io import open_video
 from stylecam.temporal import make_smoother
 
+from . import common
 from .common import BENCHMARKS_MD, ROOT, command_line, loss_network, peer, write_section
 
 
@@ -197,23 +197,8 @@ def styles_summary(shared: Path, names: list[str], clips: list[Path], frames: in
 def with_earlier_rows(table: str) -> str:
     """The table with the rows of styles this run did not measure kept from BENCHMARKS.md
     (measured with the same settings: the text under the table says which), by style name."""
-    section = re.search(r"<!-- temporal_styles:start -->(.*?)<!-- temporal_styles:end -->",
-                        BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "", re.S)
-    head, rows, tail = _split_table(table)
-    if section:
-        earlier = _split_table(section.group(1))[1]
-        rows = {**earlier, **rows}
-    return "\n".join([*head, *(rows[k] for k in sorted(rows)), *tail])
-
-
-def _split_table(text: str) -> tuple[list[str], dict[str, str], list[str]]:
-    """Header lines, body rows by style name, and the lines after the table."""
-    lines = text.strip().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| style |"))
-    end = next((i for i in range(start + 2, len(lines)) if not lines[i].startswith("|")), len(lines))
-    rows = {line.split("|")[1].strip(): line for line in lines[start + 2:end]}
-    tail = [line for line in lines[end:] if not line.startswith("_Measured")]
-    return lines[start:start + 2], rows, tail
+    measured = {row.split("|")[1].strip() for row in table.splitlines()[2:] if row.startswith("| ")}
+    return common.with_earlier_rows(table, common.read_block(BENCHMARKS_MD, "temporal_styles"), measured)
 
 
 def main() -> int:
