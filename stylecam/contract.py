@@ -96,6 +96,14 @@ class StyleInfo:
         """The styles a multi-style net holds (empty for a one-style net)."""
         return tuple(s.name for s in self.styles)
 
+    @property
+    def temporal_weight(self) -> float:
+        """The weight of the temporal loss the net was trained with (0: none, or not said)."""
+        try:
+            return float(self.training.get("temporal_weight", 0) or 0)
+        except (TypeError, ValueError):
+            return 0.0
+
     def member(self, index: int) -> StyleInfo:
         """Style `index` of this multi-style net: its credits, the net's path and recipe."""
         credits = {k: getattr(self.styles[index], k) for k in CREDITS}

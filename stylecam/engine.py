@@ -361,11 +361,7 @@ class Stylizer:
     def default_smoothing(self) -> str:
         """A net trained with the temporal loss is steady by itself (flow smoothing on top
         would soften its strokes for little gain); any other net gets flow smoothing."""
-        try:
-            steady = float(self.info.training.get("temporal_weight", 0) or 0) > 0
-        except (TypeError, ValueError):
-            steady = False
-        return "none" if steady else "flow"
+        return "none" if self.info.temporal_weight > 0 else "flow"
 
     @property
     def name(self) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from stylecam import styles
-from stylecam.contract import INPUT_NAME, STYLE_WEIGHTS_NAME, StyleInfo, is_fast_net
+from stylecam.contract import CREDITS, INPUT_NAME, STYLE_WEIGHTS_NAME, StyleInfo, is_fast_net
 
 BLEND_NAME = "blend"
 
@@ -51,13 +51,6 @@ def family(folder: Path, root: str) -> list[Path]:
     return found
 
 
-def _temporal_weight(info: StyleInfo) -> float:
-    try:
-        return float(info.training.get("temporal_weight", 0) or 0)
-    except (TypeError, ValueError):
-        return 0.0
-
-
 def _structure(model) -> tuple:
     """What must be equal for two graphs to be one architecture: nodes and their wiring,
     attributes, and the name, type and shape of every initializer."""
@@ -79,8 +72,9 @@ def build_blend_net(paths: list[Path], out: Path, name: str = BLEND_NAME) -> Sty
         raise BlendError(f"a blend net needs at least two nets, got {len(paths)}")
     models = [onnx.load(str(p)) for p in paths]
     infos = [styles.read_info(p) for p in paths]
+    architecture = _structure(models[0])
     for path, model, info in zip(paths[1:], models[1:], infos[1:]):
-        if _structure(model) != _structure(models[0]):
+        if _structure(model) != architecture:
             raise BlendError(f"{path.name} is not the architecture of {paths[0].name}")
         if info.styles or info.precision != "fp32":
             raise BlendError(f"{path.name} is not a one-style fp32 net")
@@ -108,8 +102,7 @@ def build_blend_net(paths: list[Path], out: Path, name: str = BLEND_NAME) -> Sty
     graph.node.extend(mixing + nodes)  # the mixed weights first: graphs are topologically sorted
     graph.input.append(helper.make_tensor_value_info(STYLE_WEIGHTS_NAME, TensorProto.FLOAT, [1, len(paths)]))
 
-    members = tuple(StyleInfo(name=i.name, display_name=i.display_name, painting=i.painting, artist=i.artist,
-                              image_source=i.image_source, license=i.license) for i in infos)
+    members = tuple(StyleInfo(**{k: getattr(i, k) for k in CREDITS}) for i in infos)
     first = infos[0]
     info = StyleInfo(
         name=name, display_name="Blends of " + ", ".join(i.title for i in infos),
@@ -118,7 +111,7 @@ def build_blend_net(paths: list[Path], out: Path, name: str = BLEND_NAME) -> Sty
                                for i in infos},
                   "method": "weights of one-style nets fine-tuned from one net, mixed by style_weights",
                   # a mix of nets trained to be steady is steady: the runtime then adds no smoothing
-                  "temporal_weight": min(_temporal_weight(i) for i in infos)},
+                  "temporal_weight": min(i.temporal_weight for i in infos)},
         notes="Runs mixes of its styles inside the net (stylecam --style a:0.5,b:0.5); each style alone "
               "runs its own net.",
         styles=members)
