@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from stylecam import Stylizer
+from stylecam.contract import FAST, MODEL_SUFFIX, variant_file
 from stylecam.styles import bundled_dir
 from training.data import load_rgb
 from training.recipes import painting
@@ -57,7 +58,8 @@ def main() -> int:
     a, b = PAIR
     net = stylize(f"{a}:0.5,{b}:0.5", photo)
     ends = {a: stylize(a, photo), b: stylize(b, photo)}
-    files = {s: str(bundled_dir() / f"{s}.fast.onnx") for s in PAIR}  # by file: each net runs on its own
+    # given by file, each net runs on its own and their pictures are averaged
+    files = {s: str(bundled_dir() / variant_file(f"{s}{MODEL_SUFFIX}", FAST)) for s in PAIR}
     outputs = stylize({files[a]: 0.5, files[b]: 0.5}, photo)
     gatys = Image.open(shared / GATYS / GATYS_BLEND).convert("RGB")
 
@@ -65,13 +67,14 @@ def main() -> int:
     mixed = Meter(vgg, painting(shared, a))
     mixed.grams = {k: 0.5 * meters[a].grams[k] + 0.5 * meters[b].grams[k] for k in STYLE_LAYERS}
     pictures = {a: ends[a], "in the net": net, "outputs mixed": outputs, "Gatys 5:5": gatys, b: ends[b]}
-    measured = {name: (mixed(photo, img), meters[a](photo, img)[1], meters[b](photo, img)[1])
-                for name, img in pictures.items()}
+    images = list(pictures.values())  # each meter sees the photo once for all of them
+    to_mix, to_a, to_b = mixed.each(photo, images), meters[a].each(photo, images), meters[b].each(photo, images)
+    measured = {name: (m, ra[1], rb[1]) for name, m, ra, rb in zip(pictures, to_mix, to_a, to_b)}
     gap = abs(measured[a][1] - measured[b][1]) + abs(measured[a][2] - measured[b][2])
     lines = []
-    for name, ((content, blend), to_a, to_b) in measured.items():
-        between = min(abs(to_a - m[1]) + abs(to_b - m[2]) for m in (measured[a], measured[b])) / gap
-        lines.append(f"| {name} | {content:.2f} | {blend:.3f} | {to_a:.3f} | {to_b:.3f} | {between:.2f} |")
+    for name, ((content, blend), style_a, style_b) in measured.items():
+        between = min(abs(style_a - m[1]) + abs(style_b - m[2]) for m in (measured[a], measured[b])) / gap
+        lines.append(f"| {name} | {content:.2f} | {blend:.3f} | {style_a:.3f} | {style_b:.3f} | {between:.2f} |")
     table = HEADER + "\n" + "\n".join(lines)
     print(table)
     if args.write:
