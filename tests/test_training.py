@@ -424,3 +424,75 @@ def test_multi_style_net_trains_each_style_and_exports_one(tmp_path):
     assert info.training["style_image"] == "candy.jpg" and info.training["style_index"] == 1
     r = run_training("export", str(tmp_path / "multi" / "last.pt"), "-o", str(tmp_path / "x.onnx"))
     assert r.returncode == 2 and "--style-index" in r.stderr and not (tmp_path / "x.onnx").exists()
+
+
+# a bundled style's committed fast_up8 state: a trained teacher, which a student can learn quickly
+TEACHER = REPO / "training" / "checkpoints" / "candy.pt"
+
+
+def distil_args(teacher: Path, out: Path, steps: int, *extra: str) -> list[str]:
+    return ["distil", str(teacher), "--data", str(SHARED / "photos" / "train"), "--out", str(out), "--steps",
+            str(steps), "--image-size", "64", "--batch-size", "1", "--lr", "3e-3", "--threads", "1",
+            "--no-progress", *extra]
+
+
+def test_distil_makes_a_narrower_net_that_paints_like_its_teacher_with_a_smaller_border(tmp_path):
+    """The student (fast_d16) ends closer to the teacher's pictures than it starts, and its
+    export carries the border it was taught with: the runtime reproduces PyTorch with it."""
+    import random
+
+    from training.data import load_rgb, random_crop
+    from training.distil import _start_from_teacher, painted
+    from training.loop import load_checkpoint, net_from_checkpoint
+    from training.nets import PRESETS, TransformerNet
+
+    import stylecam
+
+    r = run_training(*distil_args(TEACHER, tmp_path / "d", 100))
+    assert r.returncode == 0, r.stderr
+    teacher = net_from_checkpoint(load_checkpoint(TEACHER)).eval()
+    ckpt = load_checkpoint(tmp_path / "d" / "last.pt")
+    student = net_from_checkpoint(ckpt).eval()
+    assert student.config == PRESETS["fast_d16"] and ckpt["step"] == load_checkpoint(TEACHER)["step"]
+    start = TransformerNet(PRESETS["fast_d16"]).eval()
+    _start_from_teacher(start, teacher)
+    x = torch.stack([random_crop(load_rgb(f), 64, random.Random(0))
+                     for f in sorted((SHARED / "photos" / "eval").glob("*.jpg"))[:4]])
+    with torch.no_grad():
+        target = painted(teacher, x, 24)
+        before = (painted(start, x, 8) - target).abs().mean()
+        after = (painted(student, x, 8) - target).abs().mean()
+    assert after < 0.9 * before, (before, after)
+
+    model = tmp_path / "x.fast.onnx"
+    r = run_training("export", str(tmp_path / "d" / "last.pt"), "-o", str(model))
+    assert r.returncode == 0, r.stderr
+    s = stylecam.Stylizer(model, device="cpu")
+    assert s.info.border == 8 and s.info.arch["channels"] == [32, 16, 64]
+    assert s.info.training["distil"]["teacher_arch"] == "fast_up8"
+    frame = np.random.default_rng(1).integers(0, 256, (41, 59, 3), dtype=np.uint8)
+    hp, wp = -(-(41 + 16) // 4) * 4, -(-(59 + 16) // 4) * 4
+    padded = np.pad(frame, ((8, hp - 49), (8, wp - 67), (0, 0)), mode="reflect")
+    with torch.no_grad():
+        ref = student(torch.from_numpy(padded).permute(2, 0, 1)[None].float())[0].permute(1, 2, 0)
+    assert np.abs(s.stylize(frame).astype(np.float32) - ref.clamp(0, 255).numpy()[8:49, 8:67]).max() <= 1.0
+
+
+def test_distil_resumes_exactly_and_refuses_other_settings(tmp_path):
+    from training.loop import load_checkpoint
+
+    r = run_training(*distil_args(TEACHER, tmp_path / "straight", 4))
+    assert r.returncode == 0, r.stderr
+    r = run_training(*distil_args(TEACHER, tmp_path / "cut", 4, "--max-minutes", "1e-9"))
+    assert r.returncode == 0, r.stderr
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["recipe"]["distil"]["steps_done"] == 1
+    r = run_training(*distil_args(TEACHER, tmp_path / "cut", 4))
+    assert r.returncode == 0, r.stderr
+    a, b = (load_checkpoint(tmp_path / d / "last.pt") for d in ("straight", "cut"))
+    assert b["recipe"]["distil"]["steps_done"] == 4
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+    r = run_training(*distil_args(TEACHER, tmp_path / "cut", 5))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "other settings" in r.stderr
+    r = run_training(*distil_args(tmp_path / "nope.pt", tmp_path / "z", 5))
+    assert r.returncode == 2 and "Traceback" not in r.stderr

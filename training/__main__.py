@@ -1,4 +1,4 @@
-"""Command line: `python -m training train|export|quantize|slim ...`."""
+"""Command line: `python -m training train|distil|export|quantize|slim ...`."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,9 @@ import sys
 from dataclasses import MISSING, fields
 from typing import Any, get_args, get_origin, get_type_hints
 
+from .distil import DistilRecipe, distil
 from .loop import TrainConfig, TrainingError, train
+from .nets import PRESETS
 from .vgg import WeightsError
 
 
@@ -97,6 +99,28 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Writes checkpoints, log.csv, losses.png and samples/ to --out.")
     add_settings(t, TrainConfig)
 
+    d = sub.add_parser("distil", help="distil a trained net into a smaller, faster one (minutes on a CPU)",
+                       formatter_class=_HelpFormatter,
+                       description="Teach a smaller net (--arch) to paint what a trained net paints, from its "
+                                   "pictures of random crops (training/distil.py). Writes last.pt to --out, "
+                                   "an ordinary checkpoint to export; running it again continues it.")
+    d.add_argument("teacher", help="training checkpoint of the trained net (.pt)")
+    d.add_argument("--data", required=True, help="folder of photos to crop")
+    d.add_argument("--out", required=True, help="run folder (its last.pt is resumed)")
+    recipe = DistilRecipe()
+    d.add_argument("--arch", default=recipe.arch, choices=sorted(PRESETS), help="the student's net")
+    d.add_argument("--steps", type=_positive(int), default=recipe.steps)
+    d.add_argument("--batch-size", type=_positive(int), default=recipe.batch_size)
+    d.add_argument("--image-size", type=_positive(int), default=recipe.image_size, help="crop side, px")
+    d.add_argument("--lr", type=_positive(float), default=recipe.lr, help="Adam, cosine-annealed to 0")
+    d.add_argument("--border", type=int, default=recipe.border,
+                   help="px the runtime mirrors around each frame for the student; it learns clean edges with it")
+    d.add_argument("--seed", type=int, default=recipe.seed)
+    d.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    d.add_argument("--max-minutes", type=float, default=0.0, help="stop with a checkpoint after this long")
+    d.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None,
+                   help="log lines instead of a progress bar")
+
     e = sub.add_parser("export", help="export a checkpoint to ONNX for the stylecam runtime",
                        formatter_class=_HelpFormatter)
     e.add_argument("checkpoint", help="training checkpoint (.pt)")
@@ -135,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             train(TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)}))
+        elif args.command == "distil":
+            distil(args.teacher, args.data, args.out,
+                   DistilRecipe(arch=args.arch, steps=args.steps, batch_size=args.batch_size,
+                                image_size=args.image_size, lr=args.lr, border=args.border, seed=args.seed),
+                   threads=args.threads, max_minutes=args.max_minutes, progress=args.progress)
         elif args.command == "slim":
             from .loop import slim_checkpoint
             out = slim_checkpoint(args.checkpoint, args.output)

@@ -82,6 +82,13 @@ def mirrored_border(config: NetConfig) -> int:
     return 24 if config.decoder == "upsample" else 8
 
 
+def runtime_border(ckpt: dict[str, Any], config: NetConfig) -> int:
+    """The border for a checkpoint's net: what a distilled net was taught to paint clean
+    edges with (`training/distil.py`), else what its architecture needs."""
+    taught = ckpt["recipe"].get("distil", {}).get("recipe", {}).get("border")
+    return int(taught) if taught is not None else mirrored_border(config)
+
+
 def _credits(ckpt: dict[str, Any], credits: Sequence[StyleInfo]) -> tuple[StyleInfo, ...]:
     """Each style of a multi-style checkpoint credited: as given, or named after its painting's file."""
     paintings = ckpt["recipe"]["style_image"]
@@ -117,7 +124,7 @@ def _describe(ckpt: dict[str, Any], net: TransformerNet, info: StyleInfo, notes:
         multiple=TransformerNet.multiple,
         # zero-padded convs darken the outermost pixels; the runtime mirrors this many
         # pixels around each frame and crops them off again
-        border=mirrored_border(net.config),
+        border=runtime_border(ckpt, net.config),
         arch=net.config.to_dict(), training=recipe, notes=notes or info.notes)
 
 

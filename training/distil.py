@@ -1,0 +1,193 @@
+"""Distil a trained style net into a smaller, faster one.
+
+A trained net is a function that a smaller net can learn directly: no loss network, no
+Gram targets, only the teacher's pictures (L1 on pixels, Hinton et al.'s distillation for
+an image-to-image net). The student starts from the teacher's weights where they fit: the
+same stem and residual blocks, and of the decoder's channels the ones whose norm scale is
+largest. So a few hundred steps on random crops bring it close, in minutes on a CPU.
+
+The student is also taught the frame's edges. The runtime mirrors a border around each
+frame for nets with zero-padded convs (`export.runtime_border`), and those pixels cost
+time. Here the teacher paints each crop with its own border, the student with a smaller
+one (`DistilRecipe.border`), and the student learns to paint the teacher's clean edges
+from fewer mirrored pixels; the border travels with its checkpoint into the model's
+metadata.
+
+The student's checkpoint is an ordinary training checkpoint (export it with
+`export_styles.py`); its recipe is the teacher's with the student's arch and a `distil`
+entry, and its `step` is the teacher's steps, the training its look came from. A run
+resumes exactly from its folder's `last.pt`.
+"""
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .data import CropDataset, StepBatchSampler
+from .export import runtime_border
+from .loop import CHECKPOINT_FORMAT, TrainingError, load_checkpoint, net_from_checkpoint, save_atomic
+from .nets import PRESETS, NetConfig, TransformerNet
+
+
+@dataclass(frozen=True)
+class DistilRecipe:
+    """How a student is distilled: what defines the result (stored in its checkpoint)."""
+
+    arch: str = "fast_d16"
+    steps: int = 1000
+    batch_size: int = 2
+    image_size: int = 256  # crop side, px
+    lr: float = 1e-3  # Adam, cosine-annealed to 0 over the steps
+    border: int = 8  # px the runtime mirrors around each frame for the student
+    seed: int = 0
+
+
+def distil(teacher: str | Path, data: str | Path, out: str | Path, recipe: DistilRecipe = DistilRecipe(), *,
+           threads: int = 0, checkpoint_every: int = 100, max_minutes: float = 0.0,
+           progress: bool | None = None) -> Path:
+    """Distil the net of the training checkpoint `teacher` into `recipe.arch` on crops of the
+    photos in `data`; checkpoints go to `out` (resumed from its last.pt). Returns last.pt."""
+    if recipe.arch not in PRESETS:
+        raise TrainingError(f"unknown arch {recipe.arch!r}; choose from {sorted(PRESETS)}")
+    if threads:
+        torch.set_num_threads(threads)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    source = load_checkpoint(teacher)
+    teacher_net = net_from_checkpoint(source).eval().requires_grad_(False)
+    teacher_border = runtime_border(source, teacher_net.config)
+    student = TransformerNet(replace(PRESETS[recipe.arch], styles=teacher_net.config.styles))
+    if student.config.styles > 1:
+        raise TrainingError("distil a one-style checkpoint (a multi-style net's styles are baked one by one)")
+    for side in (recipe.image_size + 2 * recipe.border, recipe.image_size + 2 * teacher_border):
+        if side % TransformerNet.multiple:
+            raise TrainingError(f"crop plus borders must be a multiple of {TransformerNet.multiple} px, got {side}")
+    optimizer = torch.optim.Adam(student.parameters(), lr=recipe.lr)
+    step, earlier_seconds = 0, 0.0
+    last = out / "last.pt"
+    if last.exists():
+        state = load_checkpoint(last)
+        done, resumable = state["recipe"].get("distil", {}), state.get("distil_state")
+        if done.get("recipe") != asdict(recipe) or done.get("teacher_steps") != source["step"] or not resumable:
+            raise TrainingError(f"{last} was distilled with other settings or from another teacher; "
+                                "choose another output folder")
+        student.load_state_dict(state["model"])
+        optimizer.load_state_dict(resumable["optimizer"])
+        step, earlier_seconds = done["steps_done"], resumable["seconds"]
+    else:
+        _start_from_teacher(student, teacher_net)
+
+    dataset = CropDataset(data, recipe.image_size)
+    batches = StepBatchSampler(len(dataset), recipe.batch_size, recipe.steps, recipe.seed, step)
+    # the schedule is a function of the step, so a resumed run continues it exactly
+    first = step
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, (first + s) / recipe.steps))))
+    bar = _bar(recipe.steps, step, progress)
+    started = time.monotonic()
+    loss = float("nan")
+    try:
+        for batch in torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=0):
+            with torch.no_grad():
+                target = painted(teacher_net, batch, teacher_border)
+            loss_t = F.l1_loss(painted(student, batch, recipe.border), target) / 255
+            optimizer.zero_grad(set_to_none=True)
+            loss_t.backward()
+            optimizer.step()
+            schedule.step()
+            step, loss = step + 1, float(loss_t.detach())
+            if not math.isfinite(loss):
+                raise TrainingError(f"loss became {loss} at step {step}; lower the learning rate")
+            bar.update(step, loss)
+            out_of_time = bool(max_minutes) and time.monotonic() - started > max_minutes * 60
+            if step % checkpoint_every == 0 or step == recipe.steps or out_of_time:
+                _save(last, source, student, optimizer, recipe, step, earlier_seconds + time.monotonic() - started)
+            if out_of_time:
+                break
+    finally:
+        bar.close()
+    print(f"distilled {Path(teacher).name} into {recipe.arch}: step {step}/{recipe.steps}, L1 {loss:.4f}; "
+          f"checkpoint {last}", file=sys.stderr)
+    return last
+
+
+def painted(net: TransformerNet, x: torch.Tensor, border: int) -> torch.Tensor:
+    """The net's picture of x as the runtime makes it: `border` px mirrored around, cropped off."""
+    if not border:
+        return net(x)
+    y = net(F.pad(x, (border,) * 4, mode="reflect"))
+    return y[:, :, border:-border, border:-border]
+
+
+def _start_from_teacher(student: TransformerNet, teacher: TransformerNet) -> None:
+    """Copy every teacher weight whose shape fits; where the student's decoder is narrower,
+    keep the teacher's channels with the largest norm scale (the ones that carry the most)."""
+    mine, theirs = student.state_dict(), teacher.state_dict()
+    width, keep = teacher.config.channels[1], None
+    if student.config.channels[1] < width:
+        scale = theirs["decoder.0.conv.1.weight"].abs()  # first Upsample's instance norm
+        keep = torch.argsort(scale, descending=True)[: student.config.channels[1]].sort().values
+    loaded = {}
+    for name, value in mine.items():
+        t = theirs.get(name)
+        if t is None:
+            continue
+        if keep is not None and name.startswith("decoder.0.conv.") and t.shape[:1] == (width,):
+            t = t[keep]  # the first Upsample's outputs
+        if keep is not None and name == "decoder.1.conv.0.0.weight":
+            t = t[:, keep]  # the next conv's inputs
+        if t.shape == value.shape:
+            loaded[name] = t
+    student.load_state_dict(loaded, strict=False)
+
+
+def _save(path: Path, source: dict[str, Any], student: TransformerNet, optimizer: torch.optim.Optimizer,
+          recipe: DistilRecipe, step: int, seconds: float) -> None:
+    teacher_recipe = {k: v for k, v in source["recipe"].items() if k != "distil"}
+    save_atomic({
+        "format": CHECKPOINT_FORMAT,
+        "step": source["step"],  # the look comes from the teacher's training
+        "world_size": 1,
+        "net_config": student.config.to_dict(),
+        "model": student.state_dict(),
+        "optimizer": None,  # Adam's state of the perceptual training is the teacher's; this one's is below
+        "recipe": teacher_recipe | {"arch": recipe.arch, "distil": {
+            "recipe": asdict(recipe), "teacher_arch": teacher_recipe.get("arch"), "teacher_steps": source["step"],
+            "steps_done": step}},
+        "distil_state": {"optimizer": optimizer.state_dict(), "seconds": seconds},  # to resume
+        "recipe_history": source.get("recipe_history", []),
+        "rng": {"torch": torch.get_rng_state()},
+        "trained_seconds": float(source.get("trained_seconds", 0.0)) + seconds,
+        "init_from": source.get("init_from"),
+    }, path)
+
+
+class _bar:
+    """tqdm bar on a terminal, a line every 50 steps otherwise."""
+
+    def __init__(self, total: int, start: int, progress: bool | None):
+        self.total = total
+        show = progress if progress is not None else sys.stderr.isatty()
+        self.tqdm = None
+        if show:
+            from tqdm import tqdm
+            self.tqdm = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True, desc="distilling")
+
+    def update(self, step: int, loss: float) -> None:
+        if self.tqdm is not None:
+            self.tqdm.n = step
+            self.tqdm.set_postfix_str(f"L1 {loss:.4f}", refresh=True)
+        elif step % 50 == 0 or step == self.total:
+            print(f"step {step}/{self.total} L1 {loss:.4f}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.tqdm is not None:
+            self.tqdm.close()
