@@ -21,7 +21,6 @@ resumes exactly from its folder's `last.pt`.
 from __future__ import annotations
 
 import math
-import random
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -34,7 +33,7 @@ import torch.nn.functional as F
 from .data import CropDataset, StepBatchSampler
 from .export import runtime_border
 from .loop import CHECKPOINT_FORMAT, TrainingError, load_checkpoint, net_from_checkpoint, save_atomic
-from .nets import PRESETS, NetConfig, TransformerNet
+from .nets import PRESETS, TransformerNet
 
 
 @dataclass(frozen=True)
@@ -112,10 +111,13 @@ def distil(teacher: str | Path, data: str | Path, out: str | Path, recipe: Disti
                 _save(last, source, student, optimizer, recipe, step, earlier_seconds + time.monotonic() - started)
             if out_of_time:
                 break
+    except KeyboardInterrupt:  # keep what was learned; running again continues it
+        _save(last, source, student, optimizer, recipe, step, earlier_seconds + time.monotonic() - started)
     finally:
         bar.close()
-    print(f"distilled {Path(teacher).name} into {recipe.arch}: step {step}/{recipe.steps}, L1 {loss:.4f}; "
-          f"checkpoint {last}", file=sys.stderr)
+    final = f", L1 {loss:.4f}" if math.isfinite(loss) else ""
+    print(f"distilled {Path(teacher).name} into {recipe.arch}: step {step}/{recipe.steps}{final}; checkpoint {last}",
+          file=sys.stderr)
     return last
 
 
