@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from .data import CropDataset, StepBatchSampler
 from .export import runtime_border
-from .loop import CHECKPOINT_FORMAT, TrainingError, load_checkpoint, net_from_checkpoint, save_atomic
+from .loop import CHECKPOINT_FORMAT, StepBar, TrainingError, load_checkpoint, net_from_checkpoint, save_atomic
 from .nets import PRESETS, TransformerNet
 
 
@@ -62,10 +62,10 @@ def distil(teacher: str | Path, data: str | Path, out: str | Path, recipe: Disti
     out.mkdir(parents=True, exist_ok=True)
     source = load_checkpoint(teacher)
     teacher_net = net_from_checkpoint(source).eval().requires_grad_(False)
-    teacher_border = runtime_border(source, teacher_net.config)
-    student = TransformerNet(replace(PRESETS[recipe.arch], styles=teacher_net.config.styles))
-    if student.config.styles > 1:
+    if teacher_net.config.styles > 1:
         raise TrainingError("distil a one-style checkpoint (a multi-style net's styles are baked one by one)")
+    teacher_border = runtime_border(source, teacher_net.config)
+    student = TransformerNet(PRESETS[recipe.arch])
     for side in (recipe.image_size + 2 * recipe.border, recipe.image_size + 2 * teacher_border):
         if side % TransformerNet.multiple:
             raise TrainingError(f"crop plus borders must be a multiple of {TransformerNet.multiple} px, got {side}")
@@ -90,7 +90,7 @@ def distil(teacher: str | Path, data: str | Path, out: str | Path, recipe: Disti
     first = step
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, (first + s) / recipe.steps))))
-    bar = _bar(recipe.steps, step, progress)
+    bar = StepBar(recipe.steps, step, progress, every=50, desc="distilling")
     started = time.monotonic()
     loss = float("nan")
     try:
@@ -105,7 +105,7 @@ def distil(teacher: str | Path, data: str | Path, out: str | Path, recipe: Disti
             step, loss = step + 1, float(loss_t.detach())
             if not math.isfinite(loss):
                 raise TrainingError(f"loss became {loss} at step {step}; lower the learning rate")
-            bar.update(step, loss)
+            bar.update(step, f"L1 {loss:.4f}")
             out_of_time = bool(max_minutes) and time.monotonic() - started > max_minutes * 60
             if step % checkpoint_every == 0 or step == recipe.steps or out_of_time:
                 _save(last, source, student, optimizer, recipe, step, earlier_seconds + time.monotonic() - started)
@@ -170,26 +170,3 @@ def _save(path: Path, source: dict[str, Any], student: TransformerNet, optimizer
         "trained_seconds": float(source.get("trained_seconds", 0.0)) + seconds,
         "init_from": source.get("init_from"),
     }, path)
-
-
-class _bar:
-    """tqdm bar on a terminal, a line every 50 steps otherwise."""
-
-    def __init__(self, total: int, start: int, progress: bool | None):
-        self.total = total
-        show = progress if progress is not None else sys.stderr.isatty()
-        self.tqdm = None
-        if show:
-            from tqdm import tqdm
-            self.tqdm = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True, desc="distilling")
-
-    def update(self, step: int, loss: float) -> None:
-        if self.tqdm is not None:
-            self.tqdm.n = step
-            self.tqdm.set_postfix_str(f"L1 {loss:.4f}", refresh=True)
-        elif step % 50 == 0 or step == self.total:
-            print(f"step {step}/{self.total} L1 {loss:.4f}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.tqdm is not None:
-            self.tqdm.close()

@@ -665,28 +665,41 @@ def _save_samples(net: TransformerNet, inputs: torch.Tensor, path: Path) -> None
     Image.fromarray(rows.permute(1, 2, 0).round().byte().cpu().numpy()).save(path)
 
 
+class StepBar:
+    """Progress of a run of steps: a tqdm bar on a terminal (or when `show` says so), else a
+    log line on stderr every `every` steps and at the last one."""
+
+    def __init__(self, total: int, start: int, show: bool | None, every: int = 1, desc: str | None = None):
+        self.total, self.every = total, every
+        self.bar = None
+        if show if show is not None else sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True, desc=desc)
+
+    def update(self, step: int, text: str) -> None:
+        if self.bar is not None:
+            self.bar.n = step
+            self.bar.set_postfix_str(text, refresh=True)
+        elif step % self.every == 0 or step == self.total:
+            print(f"step {step}/{self.total} {text}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 class _progress:
-    """tqdm bar on a terminal; plain log lines every log_every steps otherwise."""
+    """The training run's StepBar (main rank only), fed the step's losses every log_every steps."""
 
     def __init__(self, config: TrainConfig, start: int, enabled: bool):
-        self.enabled = enabled
-        show_bar = config.progress if config.progress is not None else sys.stderr.isatty()
-        self.bar = None
-        if enabled and show_bar:
-            from tqdm import tqdm
-            self.bar = tqdm(total=config.steps, initial=start, unit="step", dynamic_ncols=True)
-        self.steps = config.steps
+        self.bar = StepBar(config.steps, start, config.progress) if enabled else None
 
     def update(self, step: int, v: StepLosses, rate: float) -> None:
-        if not self.enabled:
+        if self.bar is None:
             return
         msg = f"loss {v.total:.4g} (content {v.content:.3g} style {v.style:.3g} tv {v.tv:.3g}"
         msg += f" temporal {v.temporal:.3g})" if v.temporal else ")"
-        if self.bar is not None:
-            self.bar.n = step
-            self.bar.set_postfix_str(f"{msg} {rate:.2f} img/s", refresh=True)
-        else:
-            print(f"step {step}/{self.steps} {msg} {rate:.2f} img/s", file=sys.stderr, flush=True)
+        self.bar.update(step, f"{msg} {rate:.2f} img/s")
 
     def close(self) -> None:
         if self.bar is not None:
