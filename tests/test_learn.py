@@ -125,7 +125,7 @@ def test_adapt_recipe_names_what_trains_and_refuses_the_rest():
     assert AdaptRecipe().trains == "net" and AdaptRecipe().learning_rate == 0.003
     assert AdaptRecipe(trains="row").learning_rate == 0.01 and AdaptRecipe(lr=0.02).learning_rate == 0.02
     assert AdaptRecipe().key("base") != AdaptRecipe(trains="row").key("base")  # separate cache entries
-    for bad in ({"trains": "everything"}, {"style_weight": -1}, {"steps": 0}):
+    for bad in ({"trains": "everything"}, {"style_weight": -1}, {"steps": 0}, {"border": -1}):
         with pytest.raises(ValueError):
             AdaptRecipe(**bad)
 
@@ -143,6 +143,7 @@ def test_adapt_style_exports_a_one_style_model_with_a_progress_bar(setup, tmp_pa
     assert "learning my_painting" in capsys.readouterr().err  # the tqdm bar
     s = stylecam.Stylizer(out, device="cpu")
     assert s.name == "my_painting" and s.info.arch["styles"] == 1 and s.info.styles == ()
+    assert s.info.border == AdaptRecipe().border  # it learned its edges with the runtime's border
     t = s.info.training
     assert t["style_image"] == "my_painting.png" and t["style_index"] == 2 and t["trained_steps"] == 3
     assert t["adapted_from"] == {"checkpoint": "base.pt", "trained_steps": 10, "styles": ["one.jpg", "two.jpg"]}

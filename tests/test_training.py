@@ -271,6 +271,32 @@ def test_pair_recipe_trains_the_shipped_net_and_its_plain_twin_from_one_start(fu
     assert shipped["recipe"]["style_weight"] == twin["recipe"]["style_weight"] == weight
 
 
+def test_distil_pair_recipe_exports_the_shipped_net_and_its_twin_with_the_small_border(full_run, tmp_path):
+    """distil_pair_cpu.sh at toy scale: both nets of a trained pair distilled, then exported
+    (the style's net with its int8 copy, the twin for the temporal benchmark), 8 px border."""
+    import shutil
+
+    import stylecam
+
+    for kind in ("temporal", "plain"):
+        (tmp_path / "run" / kind / "candy").mkdir(parents=True)
+        shutil.copy(full_run / "last.pt", tmp_path / "run" / kind / "candy" / "last.pt")
+    env = dict(os.environ, STYLECAM_SHARED=str(SHARED), ARCH="tiny", IMAGE_SIZE="64", STEPS="2",
+               MODELS=str(tmp_path / "models"), TWINS=str(tmp_path / "twins"))
+    r = subprocess.run(["bash", str(REPO / "training" / "recipes" / "distil_pair_cpu.sh"), str(tmp_path / "run"),
+                        "candy"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "models").glob("*.onnx")) == ["candy.fast.int8.onnx", "candy.fast.onnx"]
+    for model in (tmp_path / "models" / "candy.fast.onnx", tmp_path / "twins" / "candy_fast_plain.onnx"):
+        info = stylecam.Stylizer(model, device="cpu").info
+        assert info.border == 8 and info.training["distil"]["steps_done"] == 2
+
+    r = subprocess.run(["bash", str(REPO / "training" / "recipes" / "distil_pair_cpu.sh"), str(tmp_path / "none"),
+                        "candy"], capture_output=True, text=True, cwd=tmp_path,
+                       env=env | {"CHECKPOINTS": str(tmp_path / "none")}, timeout=60)
+    assert r.returncode == 2 and "no trained temporal net for candy" in r.stderr
+
+
 def test_torchrun_two_ranks_gloo(tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -442,7 +468,8 @@ def test_distil_makes_a_narrower_net_that_paints_like_its_teacher_with_a_smaller
     import random
 
     from training.data import load_rgb, random_crop
-    from training.distil import _start_from_teacher, painted
+    from training.distil import _start_from_teacher
+    from training.export import painted
     from training.loop import load_checkpoint, net_from_checkpoint
     from training.nets import PRESETS, TransformerNet
 

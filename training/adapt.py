@@ -54,10 +54,12 @@ class AdaptRecipe:
     style_weight: float = 6.0
     lr: float = 0.0
     seed: int = 0
+    border: int = 8  # px mirrored around each crop as the runtime does: the net learns clean edges with it
 
     def __post_init__(self) -> None:
         if self.trains not in LEARNING_RATES or self.steps < 1 or self.batch_size < 1 or self.lr < 0 \
-                or self.max_minutes < 0 or self.image_size < 0 or self.style_size < 0 or self.style_weight < 0:
+                or self.max_minutes < 0 or self.image_size < 0 or self.style_size < 0 or self.style_weight < 0 \
+                or self.border < 0:
             raise ValueError(f"bad adaptation recipe: {self}")
 
     @property
@@ -121,12 +123,14 @@ def adapt_style(painting: str | Path, base_checkpoint: str | Path, output: str |
     config = _loss_config(ckpt["recipe"], painting, recipe, vgg_weights)
     vgg, grams, layer_weights = _style_targets(config, torch.device("cpu"))
     size = config.image_size
+    if (size + 2 * recipe.border) % net.multiple:
+        raise TrainingError(f"crop plus border must be a multiple of {net.multiple} px, got {size + 2 * recipe.border}")
     images = [load_rgb(p, max_side=4 * size) if isinstance(p, (str, Path)) else _pil(p) for p in photos]
 
     trained = list(net.parameters()) if recipe.trains == "net" else _train_row(net, row)
     optimizer = torch.optim.Adam(trained, lr=recipe.learning_rate)
     cap = GradientCap(ckpt["recipe"].get("grad_cap") or 4.0)  # one freak crop must not undo the trained net
-    model = _OneRow(net, row)
+    model = _OneRow(net, row, recipe.border)
     rng = random.Random(recipe.seed)
     torch.manual_seed(recipe.seed)
     styles = torch.zeros(recipe.batch_size, dtype=torch.long)  # one painting: row 0 of the Gram targets
@@ -168,7 +172,7 @@ def adapt_style(painting: str | Path, base_checkpoint: str | Path, output: str |
             "style_weight": config.style_weight,
             "adapted_from": {"checkpoint": Path(base_checkpoint).name, "trained_steps": ckpt["step"],
                              "styles": names},
-            "adapt": asdict(recipe), "photos": len(images)},
+            "adapt": asdict(recipe), "photos": len(images), "border": recipe.border},
     }
     info = info or StyleInfo(name=painting.stem, painting=painting.stem, image_source=painting.name)
     what = "every weight of the net was trained" if recipe.trains == "net" else \
@@ -222,17 +226,20 @@ def _train_row(net: Any, row: int) -> list[Any]:
 
 
 class _OneRow:
-    """Calls the net with style `row` for every image (the shape `compute_losses` expects of a model)."""
+    """Paints with style `row` for every image, as the runtime does with `border` (the shape
+    `compute_losses` expects of a model)."""
 
-    def __init__(self, net: Any, row: int):
-        self.net, self.row = net, row
+    def __init__(self, net: Any, row: int, border: int):
+        self.net, self.row, self.border = net, row, border
 
     def __call__(self, x: Any, style: Any = None) -> Any:
         import torch
 
+        from .export import painted
+
         weights = torch.zeros(x.shape[0], self.net.config.styles, device=x.device)
         weights[:, self.row] = 1
-        return self.net(x, weights)
+        return painted(self.net, x, self.border, weights)
 
 
 def _loss_config(base: dict[str, Any], painting: Path, recipe: AdaptRecipe, vgg_weights: str | Path | None) -> Any:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import CropDataset, StepBatchSampler
-from .export import runtime_border
+from .export import painted, runtime_border
 from .loop import CHECKPOINT_FORMAT, StepBar, TrainingError, load_checkpoint, net_from_checkpoint, save_atomic
 from .nets import PRESETS, TransformerNet
 
@@ -119,14 +119,6 @@ def distil(teacher: str | Path, data: str | Path, out: str | Path, recipe: Disti
     print(f"distilled {Path(teacher).name} into {recipe.arch}: step {step}/{recipe.steps}{final}; checkpoint {last}",
           file=sys.stderr)
     return last
-
-
-def painted(net: TransformerNet, x: torch.Tensor, border: int) -> torch.Tensor:
-    """The net's picture of x as the runtime makes it: `border` px mirrored around, cropped off."""
-    if not border:
-        return net(x)
-    y = net(F.pad(x, (border,) * 4, mode="reflect"))
-    return y[:, :, border:-border, border:-border]
 
 
 def _start_from_teacher(student: TransformerNet, teacher: TransformerNet) -> None:

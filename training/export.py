@@ -83,10 +83,21 @@ def mirrored_border(config: NetConfig) -> int:
 
 
 def runtime_border(ckpt: dict[str, Any], config: NetConfig) -> int:
-    """The border for a checkpoint's net: what a distilled net was taught to paint clean
-    edges with (`training/distil.py`), else what its architecture needs."""
-    taught = ckpt["recipe"].get("distil", {}).get("recipe", {}).get("border")
+    """The border for a checkpoint's net: what it was taught to paint clean edges with
+    (recipe "border", `training/adapt.py`; a distilled net's, `training/distil.py`), else
+    what its architecture needs."""
+    recipe = ckpt["recipe"]
+    taught = recipe.get("border", recipe.get("distil", {}).get("recipe", {}).get("border"))
     return int(taught) if taught is not None else mirrored_border(config)
+
+
+def painted(net: Any, x: torch.Tensor, border: int, style_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The net's picture of x as the runtime makes it: `border` px mirrored around, cropped off.
+    Training on it teaches a net clean edges with that border."""
+    if not border:
+        return net(x, style_weights)
+    y = net(torch.nn.functional.pad(x, (border,) * 4, mode="reflect"), style_weights)
+    return y[:, :, border:-border, border:-border]
 
 
 def _credits(ckpt: dict[str, Any], credits: Sequence[StyleInfo]) -> tuple[StyleInfo, ...]:

@@ -45,7 +45,8 @@ def main() -> int:
     p.add_argument("--variant", choices=("fast",), help="export as the style's fast net")
     p.add_argument("--no-int8", dest="int8", action="store_false", help="skip the int8 copies")
     p.add_argument("--plain-twin", action="store_true",
-                   help="write benchmarks/models/<style>_fast_plain.onnx (fp32 only): the temporal benchmark's twin")
+                   help="write <style>_fast_plain.onnx (fp32 only) to --twins: the temporal benchmark's twin")
+    p.add_argument("--twins", default=str(ROOT / "benchmarks" / "models"), help="where --plain-twin writes")
     p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
     args = p.parse_args()
     trained = load_checkpoint(args.checkpoint)["recipe"]["style_image"]
@@ -59,7 +60,7 @@ def main() -> int:
         index = [Path(n).stem for n in trained].index(style) if multi else None
         target = Path(args.out) / (variant_file(f"{style}.onnx", FAST) if args.variant else f"{style}.onnx")
         if args.plain_twin:
-            target = ROOT / "benchmarks" / "models" / f"{style}_fast_plain.onnx"
+            target = Path(args.twins) / f"{style}_fast_plain.onnx"
         errors = export_onnx(args.checkpoint, target, credits(style), parity_images=default_parity_images(eval_photos),
                              notes=args.notes, style=index)
         line = f"{style}: {target.name}, parity max abs error {max(errors.values()):.4f}"
