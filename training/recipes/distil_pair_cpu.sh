@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The last step of a bundled style: its trained pair (train_pair_cpu.sh or temporal_cpu.sh)
 # distilled into nets of the same architecture that paint clean frame edges with an 8 px
-# mirrored border instead of 24 (training/distil.py; 27 % faster at 640x360), then exported.
+# mirrored border instead of 24 (training/distil.py; about 20 % faster at 640x360), then exported.
 # Both nets of the pair in parallel, one thread each (both cores of a 2-core CPU):
 #
 #   training/recipes/distil_pair_cpu.sh PAIR_RUN_DIR STYLE [STYLE ...]
