@@ -119,13 +119,31 @@ def test_new_row_starts_at_the_mean_and_only_it_learns(setup):
         assert torch.equal(after[k][:2], before[k][:2]) and not torch.equal(after[k][2], before[k][2])
 
 
+def test_edge_loss_is_what_the_runtime_border_changes_at_the_frame_edge():
+    """The edge term compares the picture painted with the runtime's border with the net's
+    own picture with a wide border: nothing to learn when they are the same border, and
+    what differs most lies along the frame's edge (inside, only the instance norms' statistics move)."""
+    from training.adapt import _OneRow
+    from training.export import painted
+    from training.nets import PRESETS, TransformerNet
+
+    torch.manual_seed(0)
+    net = TransformerNet(PRESETS["fast_up8"]).eval()  # zero-padded convs: its edges need a border
+    x = torch.rand(1, 3, 64, 64) * 255
+    model = _OneRow(net, 0, 8)
+    with torch.no_grad():
+        assert model.edge_loss(x, 8) == 0 and model.edge_loss(x, 24) > 0
+        gap = (painted(net, x, 8, torch.ones(1, 1)) - painted(net, x, 24, torch.ones(1, 1))).abs().mean(1)[0]
+    assert gap[:8].mean() > 2 * gap[24:40, 24:40].mean()
+
+
 def test_adapt_recipe_names_what_trains_and_refuses_the_rest():
     from training.adapt import AdaptRecipe
 
     assert AdaptRecipe().trains == "net" and AdaptRecipe().learning_rate == 0.003
     assert AdaptRecipe(trains="row").learning_rate == 0.01 and AdaptRecipe(lr=0.02).learning_rate == 0.02
     assert AdaptRecipe().key("base") != AdaptRecipe(trains="row").key("base")  # separate cache entries
-    for bad in ({"trains": "everything"}, {"style_weight": -1}, {"steps": 0}, {"border": -1}):
+    for bad in ({"trains": "everything"}, {"style_weight": -1}, {"steps": 0}, {"border": -1}, {"edge_weight": -1}):
         with pytest.raises(ValueError):
             AdaptRecipe(**bad)
 

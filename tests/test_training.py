@@ -506,20 +506,20 @@ def test_distil_makes_a_narrower_net_that_paints_like_its_teacher_with_a_smaller
 
 
 def test_distil_resumes_exactly_and_refuses_other_settings(tmp_path):
+    from training.distil import DistilRecipe, distil
     from training.loop import load_checkpoint
 
-    r = run_training(*distil_args(TEACHER, tmp_path / "straight", 4))
-    assert r.returncode == 0, r.stderr
-    r = run_training(*distil_args(TEACHER, tmp_path / "cut", 4, "--max-minutes", "1e-9"))
-    assert r.returncode == 0, r.stderr
+    recipe = DistilRecipe(steps=4, batch_size=1, image_size=64, lr=3e-3)
+    run = {"teacher": TEACHER, "data": SHARED / "photos" / "train", "progress": False}
+    distil(out=tmp_path / "straight", recipe=recipe, **run)
+    distil(out=tmp_path / "cut", recipe=recipe, max_minutes=1e-9, **run)
     assert load_checkpoint(tmp_path / "cut" / "last.pt")["recipe"]["distil"]["steps_done"] == 1
-    r = run_training(*distil_args(TEACHER, tmp_path / "cut", 4))
-    assert r.returncode == 0, r.stderr
+    distil(out=tmp_path / "cut", recipe=recipe, **run)
     a, b = (load_checkpoint(tmp_path / d / "last.pt") for d in ("straight", "cut"))
     assert b["recipe"]["distil"]["steps_done"] == 4
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
 
-    r = run_training(*distil_args(TEACHER, tmp_path / "cut", 5))
+    r = run_training(*distil_args(TEACHER, tmp_path / "cut", 5))  # from the command line: one line, exit 2
     assert r.returncode == 2 and "Traceback" not in r.stderr and "other settings" in r.stderr
     r = run_training(*distil_args(tmp_path / "nope.pt", tmp_path / "z", 5))
     assert r.returncode == 2 and "Traceback" not in r.stderr

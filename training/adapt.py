@@ -54,12 +54,13 @@ class AdaptRecipe:
     style_weight: float = 6.0
     lr: float = 0.0
     seed: int = 0
-    border: int = 8  # px mirrored around each crop as the runtime does: the net learns clean edges with it
+    border: int = 8  # px mirrored around each crop as the runtime does around frames
+    edge_weight: float = 300.0  # the picture with `border` must match the net's own with a wide one: clean edges
 
     def __post_init__(self) -> None:
         if self.trains not in LEARNING_RATES or self.steps < 1 or self.batch_size < 1 or self.lr < 0 \
                 or self.max_minutes < 0 or self.image_size < 0 or self.style_size < 0 or self.style_weight < 0 \
-                or self.border < 0:
+                or self.border < 0 or self.edge_weight < 0:
             raise ValueError(f"bad adaptation recipe: {self}")
 
     @property
@@ -109,7 +110,7 @@ def adapt_style(painting: str | Path, base_checkpoint: str | Path, output: str |
     from stylecam.contract import StyleInfo
 
     from .data import load_rgb, random_crop
-    from .export import export_onnx
+    from .export import export_onnx, mirrored_border
     from .loop import CHECKPOINT_FORMAT, GradientCap, TrainingError, _style_targets, compute_losses, \
         load_checkpoint, net_from_checkpoint
 
@@ -131,6 +132,7 @@ def adapt_style(painting: str | Path, base_checkpoint: str | Path, output: str |
     optimizer = torch.optim.Adam(trained, lr=recipe.learning_rate)
     cap = GradientCap(ckpt["recipe"].get("grad_cap") or 4.0)  # one freak crop must not undo the trained net
     model = _OneRow(net, row, recipe.border)
+    wide = mirrored_border(net.config)  # what the net's edges need without being taught
     rng = random.Random(recipe.seed)
     torch.manual_seed(recipe.seed)
     styles = torch.zeros(recipe.batch_size, dtype=torch.long)  # one painting: row 0 of the Gram targets
@@ -147,6 +149,8 @@ def adapt_style(painting: str | Path, base_checkpoint: str | Path, output: str |
             x = torch.stack([random_crop(images[rng.randrange(len(images))], size, rng)
                              for _ in range(recipe.batch_size)])
             values, loss = compute_losses(model, vgg, x, styles, grams, config, layer_weights, step, None)
+            if recipe.edge_weight and wide > recipe.border:
+                loss = loss + recipe.edge_weight * model.edge_loss(x, wide)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             cap(trained)
@@ -240,6 +244,20 @@ class _OneRow:
         weights = torch.zeros(x.shape[0], self.net.config.styles, device=x.device)
         weights[:, self.row] = 1
         return painted(self.net, x, self.border, weights)
+
+    def edge_loss(self, x: Any, wide: int) -> Any:
+        """How far the picture with the runtime's border is from the net's own picture with a
+        `wide` one (pixel MSE): the style and content losses do not see a band along the
+        frame's edge (a band in the painting's colours even lowers the style loss), this does."""
+        import torch
+
+        from .export import painted
+
+        weights = torch.zeros(x.shape[0], self.net.config.styles, device=x.device)
+        weights[:, self.row] = 1
+        with torch.no_grad():
+            target = painted(self.net, x, wide, weights)
+        return torch.nn.functional.mse_loss(painted(self.net, x, self.border, weights), target)
 
 
 def _loss_config(base: dict[str, Any], painting: Path, recipe: AdaptRecipe, vgg_weights: str | Path | None) -> Any:
