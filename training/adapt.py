@@ -237,13 +237,7 @@ class _OneRow:
         self.net, self.row, self.border = net, row, border
 
     def __call__(self, x: Any, style: Any = None) -> Any:
-        import torch
-
-        from .export import painted
-
-        weights = torch.zeros(x.shape[0], self.net.config.styles, device=x.device)
-        weights[:, self.row] = 1
-        return painted(self.net, x, self.border, weights)
+        return self._painted(x, self.border)
 
     def edge_loss(self, x: Any, wide: int) -> Any:
         """How far the picture with the runtime's border is from the net's own picture with a
@@ -251,13 +245,18 @@ class _OneRow:
         frame's edge (a band in the painting's colours even lowers the style loss), this does."""
         import torch
 
+        with torch.no_grad():
+            target = self._painted(x, wide)
+        return torch.nn.functional.mse_loss(self._painted(x, self.border), target)
+
+    def _painted(self, x: Any, border: int) -> Any:
+        import torch
+
         from .export import painted
 
         weights = torch.zeros(x.shape[0], self.net.config.styles, device=x.device)
         weights[:, self.row] = 1
-        with torch.no_grad():
-            target = painted(self.net, x, wide, weights)
-        return torch.nn.functional.mse_loss(painted(self.net, x, self.border, weights), target)
+        return painted(self.net, x, border, weights)
 
 
 def _loss_config(base: dict[str, Any], painting: Path, recipe: AdaptRecipe, vgg_weights: str | Path | None) -> Any:
