@@ -235,19 +235,23 @@ class _OneRow:
 
     def __init__(self, net: Any, row: int, border: int):
         self.net, self.row, self.border = net, row, border
+        self.last: Any = None  # the latest picture painted by __call__, still in the autograd graph
 
     def __call__(self, x: Any, style: Any = None) -> Any:
-        return self._painted(x, self.border)
+        self.last = self._painted(x, self.border)
+        return self.last
 
     def edge_loss(self, x: Any, wide: int) -> Any:
-        """How far the picture with the runtime's border is from the net's own picture with a
-        `wide` one (pixel MSE): the style and content losses do not see a band along the
-        frame's edge (a band in the painting's colours even lowers the style loss), this does."""
+        """How far the picture of `x` the losses just saw (the first rows of the last call,
+        painted with the runtime's border) is from the net's own picture with a `wide` border
+        (pixel MSE): the style and content losses do not see a band along the frame's edge
+        (a band in the painting's colours even lowers the style loss), this does. Reusing that
+        picture keeps the term's cost to one forward pass without gradients."""
         import torch
 
         with torch.no_grad():
             target = self._painted(x, wide)
-        return torch.nn.functional.mse_loss(self._painted(x, self.border), target)
+        return torch.nn.functional.mse_loss(self.last[: x.shape[0]], target)
 
     def _painted(self, x: Any, border: int) -> Any:
         import torch
