@@ -167,6 +167,8 @@ def main() -> int:
     p.add_argument("--sheet-height", type=int, default=256)
     p.add_argument("--write", action="store_true", help="write models/README.md's report and the contact sheet")
     args = p.parse_args()
+    if args.images < 1:
+        p.error("--images must be at least 1 (the eval columns are means over those photos)")
     shared = Path(args.shared)
     vgg = loss_network(shared, STYLE_LAYERS)
     peer_net = peer("cpu")

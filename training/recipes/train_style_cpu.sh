@@ -13,9 +13,10 @@
 #   cp RUN_DIR/STYLE/last.pt training/checkpoints/STYLE.pt   (~1.2 MB with Adam's state)
 # A style that starts afresh starts from the weights of its "init" in styles.json (another
 # bundled style's committed state) or of the checkpoint INIT names, else from random weights.
-# Style weight 5 on relu1_2/2_2/3_3 weighted alike, unless the style's "train" entry in
-# styles.json sets its own style_weight / style_layer_weights (the balance that keeps that
-# photo's content under that painting); temporal loss weight TEMPORAL_WEIGHT (default 0).
+# Style weight 5 on relu1_2/2_2/3_3 weighted alike, the painting at 512 px, unless the
+# style's "train" entry in styles.json sets its own style_weight / style_layer_weights /
+# style_size (the balance that keeps that photo's content under that painting; a smaller
+# painting gives smaller strokes); temporal loss weight TEMPORAL_WEIGHT (default 0).
 # Other loss settings than the checkpoint's are refused unless CHANGE_RECIPE=1.
 set -euo pipefail
 run=$1; minutes=$2; shift 2
@@ -32,6 +33,7 @@ train_one() {
   # the style's own settings; environment variables win
   local style_weight=${STYLE_WEIGHT:-$(setting "$style" style_weight 5)}
   local layer_weights=${LAYER_WEIGHTS:-$(setting "$style" style_layer_weights "")}
+  local style_size=${STYLE_SIZE:-$(setting "$style" style_size 512)}
   local init=${INIT:-$(setting "$style" init "")}
   [[ -z $init || -f $init ]] || init=$checkpoints/$init.pt  # a bundled style's name
   if [[ -f $style_dir/last.pt ]]; then start=(--resume "$style_dir/last.pt")
@@ -41,7 +43,7 @@ train_one() {
   python -m training train \
     --style-image "$shared/styles/$style.jpg" --data "$shared/photos/train" --out "$style_dir" \
     --arch "${ARCH:-fast_up8}" --image-size "${IMAGE_SIZE:-256}" --batch-size "${BATCH:-1}" --lr "${LR:-3e-3}" \
-    --steps "${STEPS:-60000}" --style-size 512 --style-weight "$style_weight" \
+    --steps "${STEPS:-60000}" --style-size "$style_size" --style-weight "$style_weight" \
     --style-layers "${STYLE_LAYERS:-relu1_2,relu2_2,relu3_3}" ${layer_weights:+--style-layer-weights "$layer_weights"} \
     --temporal-weight "${TEMPORAL_WEIGHT:-0}" --threads "${THREADS:-1}" --workers 0 \
     --checkpoint-every 100 --sample-every 1000 --log-every 20 --max-minutes "$minutes" --no-progress \
