@@ -562,7 +562,7 @@ def worker_cpu_seconds(pid: int) -> float:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to see when inference runs")
-@pytest.mark.parametrize("job, runs", [("image", 20), ("video", 10), ("live", 10)])
+@pytest.mark.parametrize("job, runs", [("image", 12), ("video", 6), ("live", 6)])  # each signal at least twice
 def test_signal_during_a_long_inference_call_ends_the_run_at_once(tmp_path, cli_env, job, runs):
     """A signal while one inference call runs for seconds (a large image, a big --batch, a
     large live frame) ends the process within 2 s, not when the call is done; INT, TERM
@@ -865,7 +865,7 @@ def test_silent_stream_says_so_and_ctrl_c_ends_the_wait_at_once(tmp_path, cli_en
     args = [f"udp://127.0.0.1:{port}", "--no-window", "-o", rec, "--style", "testnet"]
     assert_usage_error(cli(*args, env=cli_env, timeout=60), f"udp://127.0.0.1:{port}: it sent nothing for 5 s")
     rng = random.Random(5)
-    for run in range(20):
+    for run in range(10):
         proc = start(args, cli_env)
         time.sleep(rng.uniform(0.2, 3.5))
         proc.send_signal(signal.SIGINT)
