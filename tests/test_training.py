@@ -106,6 +106,21 @@ def test_change_recipe_on_resume_is_recorded_in_checkpoint_and_model(full_run, t
     assert recipe["trained_minutes"] == round(ckpt["trained_seconds"] / 60, 1)
 
 
+def test_a_setting_newer_than_the_checkpoint_resumes_at_its_default(full_run, tmp_path):
+    """A checkpoint saved before a recipe setting existed was trained at that setting's
+    default: it resumes without --change-recipe, and a different value is a change."""
+    ckpt = torch.load(full_run / "step_000015.pt", weights_only=False)
+    del ckpt["recipe"]["temporal_noise"]
+    old = tmp_path / "old.pt"
+    torch.save(ckpt, old)
+    r = run_training(*train_args(tmp_path / "same", 16, "--workers", "0", "--resume", str(old)))
+    assert r.returncode == 0, r.stderr
+    assert "changed settings" not in r.stderr
+    r = run_training(*train_args(tmp_path / "other", 16, "--workers", "0", "--resume", str(old),
+                                 "--temporal-noise", "1"))
+    assert r.returncode != 0 and "temporal_noise" in r.stderr
+
+
 def test_init_starts_a_new_painting_from_a_trained_net(full_run, tmp_path):
     """--init loads another painting's trained weights at step 0; where the net came from
     (and its training time) travels on through resumes into the exported model."""

@@ -70,6 +70,9 @@ class TrainConfig:
     tv_weight: float = setting(1e-6, group="loss", recipe=True, help="total-variation smoothness")
     temporal_weight: float = setting(0.0, group="loss", recipe=True,
                                      help="warp-equivariance loss for steadier video (0 = off; try 10..50)")
+    temporal_noise: float = setting(4.0, group="loss", recipe=True,
+                                    help="sensor noise (std, 0..255) added to the moved crop of the temporal loss: "
+                                         "how much grain the net learns to ignore; less keeps more fine texture")
     content_layers: tuple[str, ...] = setting(("relu2_2",), group="loss", recipe=True,
                                               help=f"comma-separated VGG relu layers; from {','.join(RELU_INDEX)}")
     style_layers: tuple[str, ...] = setting(("relu1_2", "relu2_2", "relu3_3", "relu4_3"), group="loss",
@@ -420,8 +423,10 @@ def _recipe_history(config: TrainConfig, ckpt: dict[str, Any], ddp: Distributed)
     """The checkpoint's earlier settings, plus its own if this resume changes them (--change-recipe)."""
     history = list(ckpt.get("recipe_history", []))
     free = {f.name for f in fields(TrainConfig) if f.metadata["free_on_resume"]}
-    changed = {k: (ckpt["recipe"].get(k), v) for k, v in config.recipe().items()
-               if ckpt["recipe"].get(k) != v and k not in free}
+    # a setting newer than the checkpoint was trained at its default
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    before = {k: ckpt["recipe"].get(k, defaults.get(k)) for k in config.recipe()}
+    changed = {k: (before[k], v) for k, v in config.recipe().items() if before[k] != v and k not in free}
     if changed and not config.change_recipe:
         raise TrainingError(f"checkpoint was trained with other settings (checkpoint, now): {changed}; "
                             "pass --change-recipe to continue with the new ones")
@@ -505,7 +510,7 @@ def compute_losses(model: torch.nn.Module, vgg: LossNetwork, x: torch.Tensor, st
         if config.temporal_weight > 0:
             # one forward over [x, warp(x)]: DDP allows a single forward per backward
             grid = losses.random_affine_grid(x.shape[0], x.shape[2], x.shape[3], gen, device=x.device)
-            moved = losses.perturb_like_next_frame(losses.warp(x, grid), gen)
+            moved = losses.perturb_like_next_frame(losses.warp(x, grid), gen, noise=config.temporal_noise)
             both = weights.repeat(2, 1) if weights is not None else None
             y, y_of_warped = model(torch.cat([x, moved]), both).chunk(2)
         else:
