@@ -14,7 +14,6 @@
 set -euo pipefail
 run=$1; shift
 here=$(cd "$(dirname "$0")" && pwd)
-steps=${FINETUNE_STEPS:-400}
 
 for style in "$@"; do
   state=$here/../checkpoints/$style.pt
@@ -25,8 +24,9 @@ for style in "$@"; do
       cp "$state" "$run/$variant/$style/last.pt"
     fi
   done
-  # the style's own temporal weight (styles.json "train"), else 600
+  # the style's own temporal weight and fine-tune steps (styles.json "train"), else 600 and 400
   temporal_weight=${TEMPORAL_WEIGHT:-$(cd "$here/../.." && python -m training.recipes setting "$style" temporal_weight 600)}
+  steps=${FINETUNE_STEPS:-$(cd "$here/../.." && python -m training.recipes setting "$style" finetune_steps 400)}
   export STEPS=$((start + steps)) PARALLEL=1
   TEMPORAL_WEIGHT=$temporal_weight CHANGE_RECIPE=1 "$here/train_style_cpu.sh" "$run/temporal" 600 "$style" &
   temporal=$!
