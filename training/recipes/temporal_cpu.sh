@@ -14,6 +14,7 @@
 set -euo pipefail
 run=$1; shift
 here=$(cd "$(dirname "$0")" && pwd)
+setting() { (cd "$here/../.." && python -m training.recipes setting "$@"); }  # STYLE KEY DEFAULT
 
 for style in "$@"; do
   state=$here/../checkpoints/$style.pt
@@ -25,8 +26,8 @@ for style in "$@"; do
     fi
   done
   # the style's own temporal weight and fine-tune steps (styles.json "train"), else 600 and 400
-  temporal_weight=${TEMPORAL_WEIGHT:-$(cd "$here/../.." && python -m training.recipes setting "$style" temporal_weight 600)}
-  steps=${FINETUNE_STEPS:-$(cd "$here/../.." && python -m training.recipes setting "$style" finetune_steps 400)}
+  temporal_weight=${TEMPORAL_WEIGHT:-$(setting "$style" temporal_weight 600)}
+  steps=${FINETUNE_STEPS:-$(setting "$style" finetune_steps 400)}
   export STEPS=$((start + steps)) PARALLEL=1
   TEMPORAL_WEIGHT=$temporal_weight CHANGE_RECIPE=1 "$here/train_style_cpu.sh" "$run/temporal" 600 "$style" &
   temporal=$!
