@@ -355,7 +355,8 @@ def test_fast_arch_with_temporal_loss_trains_exports_and_gets_its_border(tmp_pat
 
     import stylecam
 
-    args = train_args(tmp_path / "fast", 3, "--workers", "0", "--temporal-weight", "10")
+    args = train_args(tmp_path / "fast", 3, "--workers", "0", "--temporal-weight", "10",
+                      "--temporal-local-motion", "2", "--temporal-codec-quality", "40")
     args[args.index("tiny")] = arch
     r = run_training(*args)
     assert r.returncode == 0, r.stderr
@@ -407,6 +408,39 @@ def test_gram_stays_fp32_under_autocast():
     assert g.dtype == torch.float32
     assert torch.allclose(g, gram(x.to(torch.bfloat16).float()), atol=0, rtol=0)
     assert (g - reference).abs().max() < 1e-2 * reference.abs().max()
+
+
+def test_local_motion_is_smooth_and_differs_across_the_picture():
+    """The temporal loss's local motion: offsets of about the asked std in px, smooth from
+    pixel to pixel, and not one shift for the whole crop (that is the camera's part)."""
+    from training.losses import random_local_motion
+
+    h, w, amplitude = 64, 96, 3.0
+    grid = random_local_motion(64, h, w, torch.Generator().manual_seed(0), amplitude)
+    assert grid.shape == (64, h, w, 2)
+    px = grid * torch.tensor([w / 2, h / 2])  # back from grid units
+    assert 0.7 * amplitude < float(px.std()) < 1.3 * amplitude
+    assert float((px[:, :, 1:] - px[:, :, :-1]).abs().max()) < amplitude / 2
+    corners = (px[:, 0, 0] - px[:, -1, -1]).norm(dim=-1)
+    assert float(corners.mean()) > amplitude
+    assert not random_local_motion(1, h, w, torch.Generator(), 0.0).any()
+
+
+def test_codec_noise_is_block_noise_that_keeps_the_colours():
+    """The temporal loss's codec noise: a JPEG round trip that keeps the colours (a red
+    picture stays red), with more error at a lower quality, aligned to 8x8 blocks."""
+    from training.losses import codec_noise
+
+    g = torch.Generator().manual_seed(0)
+    shapes = torch.nn.functional.interpolate(torch.rand(2, 3, 6, 6, generator=g), size=(64, 64), mode="bicubic")
+    x = shapes * 40 + torch.tensor([200.0, 30.0, 60.0]).view(1, 3, 1, 1)  # a red picture of soft shapes
+    low, high = codec_noise(x, 20), codec_noise(x, 95)
+    assert low.shape == x.shape and low.dtype == x.dtype
+    assert torch.allclose(low.mean(dim=(0, 2, 3)), x.mean(dim=(0, 2, 3)), atol=6)
+    assert (low - x).abs().mean() > 2 * (high - x).abs().mean() > 0
+    step = (low[..., 1:] - low[..., :-1]).abs().mean(dim=(0, 1, 2))  # column-to-column change
+    inside = torch.tensor([i % 8 != 7 for i in range(63)])
+    assert step[~inside].mean() > step[inside].mean()  # jumps at the block edges
 
 
 def test_gradient_cap_trims_a_freak_step_only():

@@ -73,6 +73,12 @@ class TrainConfig:
     temporal_noise: float = setting(4.0, group="loss", recipe=True,
                                     help="sensor noise (std, 0..255) added to the moved crop of the temporal loss: "
                                          "how much grain the net learns to ignore; less keeps more fine texture")
+    temporal_local_motion: float = setting(0.0, group="loss", recipe=True,
+                                           help="px (std) of smooth motion that differs across the moved crop, "
+                                                "added to the camera's: leaves, water, people (0 = camera only)")
+    temporal_codec_quality: int = setting(0, group="loss", recipe=True,
+                                          help="JPEG quality (1..100) the moved crop is re-encoded at, so the net "
+                                               "learns to ignore a compressed video's block noise (0 = off)")
     content_layers: tuple[str, ...] = setting(("relu2_2",), group="loss", recipe=True,
                                               help=f"comma-separated VGG relu layers; from {','.join(RELU_INDEX)}")
     style_layers: tuple[str, ...] = setting(("relu1_2", "relu2_2", "relu3_3", "relu4_3"), group="loss",
@@ -510,7 +516,12 @@ def compute_losses(model: torch.nn.Module, vgg: LossNetwork, x: torch.Tensor, st
         if config.temporal_weight > 0:
             # one forward over [x, warp(x)]: DDP allows a single forward per backward
             grid = losses.random_affine_grid(x.shape[0], x.shape[2], x.shape[3], gen, device=x.device)
+            if config.temporal_local_motion > 0:
+                grid = grid + losses.random_local_motion(x.shape[0], x.shape[2], x.shape[3], gen,
+                                                         config.temporal_local_motion).to(x.device)
             moved = losses.perturb_like_next_frame(losses.warp(x, grid), gen, noise=config.temporal_noise)
+            if config.temporal_codec_quality:
+                moved = losses.codec_noise(moved, config.temporal_codec_quality)
             both = weights.repeat(2, 1) if weights is not None else None
             y, y_of_warped = model(torch.cat([x, moved]), both).chunk(2)
         else:

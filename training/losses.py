@@ -42,6 +42,17 @@ def random_affine_grid(n: int, height: int, width: int, generator: torch.Generat
     return torch.nn.functional.affine_grid(theta.to(device), [n, 3, height, width], align_corners=False)
 
 
+def random_local_motion(n: int, height: int, width: int, generator: torch.Generator, amplitude: float,
+                        cells: int = 4) -> torch.Tensor:
+    """Grid offsets (N,H,W,2, grid units) for smooth motion that differs across the picture, as
+    leaves, water and bodies move while the camera stands: a random displacement (std
+    `amplitude` px) on a (cells+1)^2 lattice, interpolated bicubically to every pixel."""
+    lattice = torch.randn(n, 2, cells + 1, cells + 1, generator=generator) * amplitude
+    px = torch.nn.functional.interpolate(lattice, size=(height, width), mode="bicubic", align_corners=True)
+    to_grid = torch.tensor([2 / width, 2 / height]).view(1, 2, 1, 1)  # grid units span 2 per side
+    return (px * to_grid).permute(0, 2, 3, 1)
+
+
 def warp(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.grid_sample(image, grid.to(image.dtype), mode="bilinear",
                                            padding_mode="border", align_corners=False)
@@ -56,6 +67,19 @@ def perturb_like_next_frame(x: torch.Tensor, generator: torch.Generator, noise: 
     scale = 1 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * gain
     grain = torch.randn(x.shape, generator=generator) * noise
     return (x * scale.to(x.device) + grain.to(x.device)).clamp(0, 255)
+
+
+def codec_noise(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """x (N,3,H,W, 0..255) through a JPEG encoder at `quality` and back: the blocky noise of a
+    compressed video, which lands differently on every frame. No gradient flows through it."""
+    import cv2
+    import numpy as np
+
+    rgb = x.detach().float().clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    bgr = np.ascontiguousarray(rgb[..., ::-1])  # OpenCV's order, so luma and chroma are split right
+    decoded = [cv2.imdecode(cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
+               for im in bgr]
+    return torch.from_numpy(np.stack(decoded)[..., ::-1].copy()).permute(0, 3, 1, 2).to(x.device, x.dtype)
 
 
 def temporal_loss(net_out_of_warped: torch.Tensor, warped_net_out: torch.Tensor, border: int = 8) -> torch.Tensor:

@@ -16,8 +16,10 @@
 # Style weight 5 on relu1_2/2_2/3_3 weighted alike, the painting at 512 px, unless the
 # style's "train" entry in styles.json sets its own style_weight / style_layer_weights /
 # style_size (the balance that keeps that photo's content under that painting; a smaller
-# painting gives smaller strokes) and temporal_noise (the grain the temporal loss teaches the net
-# to ignore; unset, training's own default); temporal loss weight TEMPORAL_WEIGHT (default 0).
+# painting gives smaller strokes), and what the temporal loss teaches the net to ignore:
+# temporal_noise (sensor grain), temporal_local_motion (px of motion that differs across the
+# picture), temporal_codec_quality (JPEG block noise); unset, training's own defaults. Temporal
+# loss weight TEMPORAL_WEIGHT (default 0).
 # Other loss settings than the checkpoint's are refused unless CHANGE_RECIPE=1.
 set -euo pipefail
 run=$1; minutes=$2; shift 2
@@ -36,6 +38,8 @@ train_one() {
   local layer_weights=${LAYER_WEIGHTS:-$(setting "$style" style_layer_weights "")}
   local style_size=${STYLE_SIZE:-$(setting "$style" style_size 512)}
   local temporal_noise=${TEMPORAL_NOISE:-$(setting "$style" temporal_noise "")}
+  local local_motion=${TEMPORAL_LOCAL_MOTION:-$(setting "$style" temporal_local_motion "")}
+  local codec_quality=${TEMPORAL_CODEC_QUALITY:-$(setting "$style" temporal_codec_quality "")}
   local init=${INIT:-$(setting "$style" init "")}
   [[ -z $init || -f $init ]] || init=$checkpoints/$init.pt  # a bundled style's name
   if [[ -f $style_dir/last.pt ]]; then start=(--resume "$style_dir/last.pt")
@@ -47,7 +51,9 @@ train_one() {
     --arch "${ARCH:-fast_up8}" --image-size "${IMAGE_SIZE:-256}" --batch-size "${BATCH:-1}" --lr "${LR:-3e-3}" \
     --steps "${STEPS:-60000}" --style-size "$style_size" --style-weight "$style_weight" \
     --style-layers "${STYLE_LAYERS:-relu1_2,relu2_2,relu3_3}" ${layer_weights:+--style-layer-weights "$layer_weights"} \
-    --temporal-weight "${TEMPORAL_WEIGHT:-0}" ${temporal_noise:+--temporal-noise "$temporal_noise"} --threads "${THREADS:-1}" --workers 0 \
+    --temporal-weight "${TEMPORAL_WEIGHT:-0}" ${temporal_noise:+--temporal-noise "$temporal_noise"} \
+    ${local_motion:+--temporal-local-motion "$local_motion"} \
+    ${codec_quality:+--temporal-codec-quality "$codec_quality"} --threads "${THREADS:-1}" --workers 0 \
     --checkpoint-every 100 --sample-every 1000 --log-every 20 --max-minutes "$minutes" --no-progress \
     --vgg-weights "$shared/weights/vgg16_imagenet_caffe_conv1_1-conv4_3.pth" "${start[@]}" \
     ${CHANGE_RECIPE:+--change-recipe} > "$style_dir/train.log" 2>&1
