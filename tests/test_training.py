@@ -345,6 +345,10 @@ def test_wrong_files_are_clear_errors(full_run, tmp_path):
                      "--vgg-weights", str(vgg_weights()))
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
+    for flag, value in (("--temporal-codec-quality", "150"), ("--temporal-local-motion", "-1")):
+        r = run_training(*train_args(tmp_path / "q", 2, flag, value))
+        assert r.returncode == 2 and "Traceback" not in r.stderr and flag in r.stderr
+
 
 @pytest.mark.parametrize("arch", ["fast", "fast_up"])
 def test_fast_arch_with_temporal_loss_trains_exports_and_gets_its_border(tmp_path, arch):

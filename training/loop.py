@@ -345,6 +345,10 @@ def train(config: TrainConfig) -> Path:
 
 def setup(config: TrainConfig) -> Run:
     """Device and ranks, loss network and style targets, net and optimizer; resumed if asked."""
+    if config.temporal_local_motion < 0:
+        raise TrainingError("--temporal-local-motion is a distance in px, 0 or more")
+    if not 0 <= config.temporal_codec_quality <= 100:
+        raise TrainingError("--temporal-codec-quality is a JPEG quality, 1 to 100 (0 = off)")
     device, ddp = _device_and_ranks(config)
     if config.threads:
         torch.set_num_threads(config.threads)
