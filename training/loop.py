@@ -522,7 +522,7 @@ def compute_losses(model: torch.nn.Module, vgg: LossNetwork, x: torch.Tensor, st
             grid = losses.random_affine_grid(x.shape[0], x.shape[2], x.shape[3], gen, device=x.device)
             if config.temporal_local_motion > 0:
                 grid = grid + losses.random_local_motion(x.shape[0], x.shape[2], x.shape[3], gen,
-                                                         config.temporal_local_motion).to(x.device)
+                                                         config.temporal_local_motion, device=x.device)
             moved = losses.perturb_like_next_frame(losses.warp(x, grid), gen, noise=config.temporal_noise)
             if config.temporal_codec_quality:
                 moved = losses.codec_noise(moved, config.temporal_codec_quality)

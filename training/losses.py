@@ -43,14 +43,14 @@ def random_affine_grid(n: int, height: int, width: int, generator: torch.Generat
 
 
 def random_local_motion(n: int, height: int, width: int, generator: torch.Generator, amplitude: float,
-                        cells: int = 4) -> torch.Tensor:
+                        cells: int = 4, device: torch.device | str = "cpu") -> torch.Tensor:
     """Grid offsets (N,H,W,2, grid units) for smooth motion that differs across the picture, as
     leaves, water and bodies move while the camera stands: a random displacement (std
     `amplitude` px) on a (cells+1)^2 lattice, interpolated bicubically to every pixel."""
     lattice = torch.randn(n, 2, cells + 1, cells + 1, generator=generator) * amplitude
     px = torch.nn.functional.interpolate(lattice, size=(height, width), mode="bicubic", align_corners=True)
     to_grid = torch.tensor([2 / width, 2 / height]).view(1, 2, 1, 1)  # grid units span 2 per side
-    return (px * to_grid).permute(0, 2, 3, 1)
+    return (px * to_grid).permute(0, 2, 3, 1).to(device)
 
 
 def warp(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
