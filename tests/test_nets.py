@@ -12,7 +12,8 @@ from training.nets import PRESETS, ConditionalInstanceNorm, TransformerNet, expo
 
 
 def random_net(config) -> TransformerNet:
-    """A net whose norms are not the identity, so every folded weight matters."""
+    """A net whose norms are not the identity, so every folded weight matters (and, without
+    norms, whose convs keep the signal's scale)."""
     torch.manual_seed(0)
     net = TransformerNet(config).eval()
     with torch.no_grad():
@@ -20,10 +21,12 @@ def random_net(config) -> TransformerNet:
             if isinstance(m, (torch.nn.InstanceNorm2d, ConditionalInstanceNorm)) and m.weight is not None:
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.5, 0.5)
+            if config.norm == "none" and isinstance(m, torch.nn.Conv2d):  # no norm rescales the signal
+                m.weight.normal_(0, m.weight[0].numel() ** -0.5)
     return net
 
 
-CASES = {name: PRESETS[name] for name in ("fast", "fast_up8", "johnson")} | {
+CASES = {name: PRESETS[name] for name in ("fast", "fast_up8", "fast_up8_encnorm", "fast_up8_nonorm", "johnson")} | {
     "fast_up8, three styles": replace(PRESETS["fast_up8"], styles=3),
     "johnson, zero padding": replace(PRESETS["johnson"], padding="zero"),
 }
@@ -54,3 +57,13 @@ def test_upsample_decoder_touches_full_resolution_only_at_its_last_shuffle():
     for h in hooks:
         h.remove()
     assert full == ["PixelShuffle"]
+
+
+def test_a_net_without_norms_has_no_norm_layers_and_refuses_several_styles():
+    net = export_form(random_net(PRESETS["fast_up8_nonorm"]))
+    names = {type(m).__name__ for m in net.modules()}
+    assert not names & {"InstanceNorm2d", "PhaseNorm", "ConditionalInstanceNorm"}
+    with pytest.raises(ValueError, match="norms"):
+        replace(PRESETS["fast_up8_nonorm"], styles=2)
+    with pytest.raises(ValueError, match="unknown norm"):
+        replace(PRESETS["fast_up8"], norm="batch")

@@ -4,7 +4,9 @@ A trained net is a function that a smaller net can learn directly: no loss netwo
 Gram targets, only the teacher's pictures (L1 on pixels, Hinton et al.'s distillation for
 an image-to-image net). The student starts from the teacher's weights where they fit: the
 same stem and residual blocks, and of the decoder's channels the ones whose norm scale is
-largest. So a few hundred steps on random crops bring it close, in minutes on a CPU.
+largest. So a few hundred steps on random crops bring it close, in minutes on a CPU. A
+student without some norm layers (NetConfig.norm) starts with each of the teacher's instance
+norms it lacks folded into the conv before it, at the norm's mean statistics on photos.
 
 The student is also taught the frame's edges. The runtime mirrors a border around each
 frame for nets with zero-padded convs (`export.runtime_border`), and those pixels cost
@@ -81,10 +83,13 @@ def distil(teacher: str | Path, data: str | Path, out: str | Path, recipe: Disti
         student.load_state_dict(state["model"])
         optimizer.load_state_dict(resumable["optimizer"])
         step, earlier_seconds = done["steps_done"], resumable["seconds"]
-    else:
-        _start_from_teacher(student, teacher_net)
-
     dataset = CropDataset(data, recipe.image_size)
+    if not last.exists():
+        _start_from_teacher(student, teacher_net)
+        if student.config.norm != teacher_net.config.norm:
+            generator = torch.Generator().manual_seed(recipe.seed)
+            picks = torch.randperm(len(dataset), generator=generator)[:FOLD_PHOTOS].tolist()
+            fold_norms(student, teacher_net, torch.stack([dataset[(i, recipe.seed)] for i in picks]))
     batches = StepBatchSampler(len(dataset), recipe.batch_size, recipe.steps, recipe.seed, step)
     # the schedule is a function of the step, so a resumed run continues it exactly
     first = step
@@ -141,6 +146,45 @@ def _start_from_teacher(student: TransformerNet, teacher: TransformerNet) -> Non
         if t.shape == value.shape:
             loaded[name] = t
     student.load_state_dict(loaded, strict=False)
+
+
+FOLD_PHOTOS = 32  # crops whose mean norm statistics a norm-free student starts from
+
+
+def fold_norms(student: TransformerNet, teacher: TransformerNet, photos: torch.Tensor) -> None:
+    """Fold each instance norm of `teacher` that the student lacks into the student's conv
+    before it, with the norm's input mean and standard deviation averaged over `photos` (N,3,H,W in 0..255):
+    conv then norm becomes one conv whose output is the norm's on a typical photo. For a
+    single photo the student then paints it exactly as the teacher does."""
+    stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def record(name: str):
+        def hook(module: torch.nn.InstanceNorm2d, inputs: tuple[torch.Tensor, ...], _out: Any) -> None:
+            x = inputs[0]
+            var = x.var(dim=(2, 3), unbiased=False)
+            stats[name] = x.mean(dim=(2, 3)).mean(0), (var + module.eps).sqrt().mean(0)
+        return hook
+
+    norms = {name: m for name, m in teacher.named_modules() if isinstance(m, torch.nn.InstanceNorm2d)}
+    handles = [m.register_forward_hook(record(name)) for name, m in norms.items()]
+    try:
+        with torch.no_grad():
+            teacher(photos)
+    finally:
+        for h in handles:
+            h.remove()
+    conv = None
+    for name, module in student.named_modules():  # module order is the order they run in
+        if isinstance(module, torch.nn.Conv2d):
+            conv = module
+        elif name in norms and isinstance(module, torch.nn.Identity):
+            if conv is None or conv.out_channels != norms[name].num_features:
+                raise TrainingError(f"no conv before the norm {name} to fold it into")
+            mean, std = stats[name]
+            scale = norms[name].weight.detach() / std
+            with torch.no_grad():
+                conv.weight.mul_(scale.reshape(-1, 1, 1, 1))
+                conv.bias.copy_((conv.bias - mean) * scale + norms[name].bias.detach())
 
 
 def _save(path: Path, source: dict[str, Any], student: TransformerNet, optimizer: torch.optim.Optimizer,

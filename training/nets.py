@@ -33,12 +33,22 @@ class NetConfig:
     # "upsample" paints at full res (nearest x2 + conv), which cannot tile a fixed 2x2 pattern
     decoder: str = "shuffle"
     full_res_width: int = 16  # channels of the "upsample" decoder's full-resolution conv
+    # "instance": instance norm after every conv but the last; "encoder": only the encoder's
+    # (they normalise the photo's contrast), "none": no norm layers. The last two are for nets
+    # distilled from an instance-norm teacher (training/distil.py folds the teacher's norms, at
+    # their mean statistics, into the convs before them to start): int8 convs then run back to
+    # back, without a float norm and its quantize/dequantize and layout changes between them
+    norm: str = "instance"
 
     def __post_init__(self) -> None:
         if self.stem not in STEMS:
             raise ValueError(f"unknown stem {self.stem!r}; choose from {sorted(STEMS)}")
         if self.padding not in ("reflect", "zero"):
             raise ValueError(f"unknown padding {self.padding!r}; choose reflect or zero")
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown norm {self.norm!r}; choose from {list(NORMS)}")
+        if self.norm != "instance" and self.styles > 1:
+            raise ValueError("a multi-style net needs its norms: their scale/shift rows are the styles")
         if self.residual_blocks < 0 or len(self.channels) != 3 or min(self.channels) < 1 or self.styles < 1:
             raise ValueError(f"bad net config: {self}")
 
@@ -51,6 +61,7 @@ class NetConfig:
 
 
 STEMS = ("conv9", "unshuffle")
+NORMS = ("instance", "encoder", "none")
 
 # Named presets: what `--arch` accepts. "johnson" is the classic net (~71 GFLOP at
 # 640x360); "fast" is the CPU path (~4.8 GFLOP): the 2x unshuffle stem removes the
@@ -61,6 +72,8 @@ STEMS = ("conv9", "unshuffle")
 # pixel-shuffle decoder learns a tiled hatching instead of strokes. "fast_d16" is fast_up8
 # with a decoder of 16 channels instead of 32 (~3.9 GFLOP), made by distilling a trained
 # fast_up8 net (training/distil.py), which also teaches it clean edges from a smaller border.
+# "fast_up8_nonorm" and "fast_up8_encnorm" are fast_up8 without norm layers, or with only the
+# encoder's, distilled from a trained fast_up8 net.
 PRESETS: dict[str, NetConfig] = {
     "johnson": NetConfig(),
     "fast": NetConfig(channels=(32, 32, 64), residual_blocks=5, stem="unshuffle", separable=True, padding="zero"),
@@ -68,6 +81,10 @@ PRESETS: dict[str, NetConfig] = {
                          decoder="upsample"),
     "fast_up8": NetConfig(channels=(32, 32, 64), residual_blocks=5, stem="unshuffle", separable=True, padding="zero",
                           decoder="upsample", full_res_width=8),
+    "fast_up8_nonorm": NetConfig(channels=(32, 32, 64), residual_blocks=5, stem="unshuffle", separable=True,
+                                 padding="zero", decoder="upsample", full_res_width=8, norm="none"),
+    "fast_up8_encnorm": NetConfig(channels=(32, 32, 64), residual_blocks=5, stem="unshuffle", separable=True,
+                                  padding="zero", decoder="upsample", full_res_width=8, norm="encoder"),
     "fast_d16": NetConfig(channels=(32, 16, 64), residual_blocks=5, stem="unshuffle", separable=True,
                           padding="zero", decoder="upsample", full_res_width=8),
     "tiny": NetConfig(channels=(8, 16, 16), residual_blocks=1, stem="unshuffle"),  # tests only
@@ -101,7 +118,9 @@ class ConditionalInstanceNorm(nn.Module):
         return self.norm(x) * scale[:, :, None, None] + shift[:, :, None, None]
 
 
-def instance_norm(channels: int, styles: int) -> nn.Module:
+def instance_norm(channels: int, styles: int, norm: str = "instance") -> nn.Module:
+    if norm == "none":
+        return nn.Identity()  # keeps the layer's index, so state-dict names match a normed net's
     return nn.InstanceNorm2d(channels, affine=True) if styles == 1 else ConditionalInstanceNorm(channels, styles)
 
 
@@ -118,13 +137,14 @@ class ConvLayer(nn.Sequential):
 
 
 def conv_in_relu(cin: int, cout: int, kernel: int, stride: int = 1, padding: str = "reflect",
-                 styles: int = 1) -> StyleSequential:
-    return StyleSequential(ConvLayer(cin, cout, kernel, stride, padding=padding), instance_norm(cout, styles),
-                           nn.ReLU(inplace=True))
+                 styles: int = 1, norm: str = "instance") -> StyleSequential:
+    return StyleSequential(ConvLayer(cin, cout, kernel, stride, padding=padding),
+                           instance_norm(cout, styles, norm), nn.ReLU(inplace=True))
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, channels: int, separable: bool, padding: str = "reflect", styles: int = 1):
+    def __init__(self, channels: int, separable: bool, padding: str = "reflect", styles: int = 1,
+                 norm: str = "instance"):
         super().__init__()
 
         def conv() -> nn.Module:
@@ -134,8 +154,8 @@ class ResidualBlock(nn.Module):
                                  nn.Conv2d(channels, channels, 1))
 
         self.body = StyleSequential(
-            conv(), instance_norm(channels, styles), nn.ReLU(inplace=True),
-            conv(), instance_norm(channels, styles),
+            conv(), instance_norm(channels, styles, norm), nn.ReLU(inplace=True),
+            conv(), instance_norm(channels, styles, norm),
         )
 
     def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
@@ -145,9 +165,9 @@ class ResidualBlock(nn.Module):
 class Upsample(nn.Module):
     """Nearest x2 then conv: no checkerboard, unlike ConvTranspose2d."""
 
-    def __init__(self, cin: int, cout: int, padding: str = "reflect", styles: int = 1):
+    def __init__(self, cin: int, cout: int, padding: str = "reflect", styles: int = 1, norm: str = "instance"):
         super().__init__()
-        self.conv = conv_in_relu(cin, cout, 3, padding=padding, styles=styles)
+        self.conv = conv_in_relu(cin, cout, 3, padding=padding, styles=styles, norm=norm)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
         return self.conv(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"), style)
@@ -238,26 +258,29 @@ class TransformerNet(nn.Module):
         self.config = config
         c1, c2, c3 = config.channels
         pad, n = config.padding, config.styles
+        enc = "none" if config.norm == "none" else "instance"  # the encoder's norms
+        norm = "instance" if config.norm == "instance" else "none"  # the residual blocks' and decoder's
         if config.stem == "conv9":
             # full-res 9x9 stem, then two stride-2 downsamples; mirrored on the way up
-            self.encoder = StyleSequential(conv_in_relu(3, c1, 9, padding=pad, styles=n),
-                                           conv_in_relu(c1, c2, 3, 2, pad, n), conv_in_relu(c2, c3, 3, 2, pad, n))
-            self.decoder = StyleSequential(Upsample(c3, c2, pad, n), Upsample(c2, c1, pad, n),
+            self.encoder = StyleSequential(conv_in_relu(3, c1, 9, 1, pad, n, enc),
+                                           conv_in_relu(c1, c2, 3, 2, pad, n, enc),
+                                           conv_in_relu(c2, c3, 3, 2, pad, n, enc))
+            self.decoder = StyleSequential(Upsample(c3, c2, pad, n, norm), Upsample(c2, c1, pad, n, norm),
                                            ConvLayer(c1, 3, 9, padding=pad))
         else:
             # pixel-unshuffle folds 2x2 pixels into channels: the stem runs at half res,
             # one stride-2 conv reaches the residual blocks' quarter res; the decoder
             # predicts 2x2 pixel blocks at half res and shuffles them back
-            self.encoder = StyleSequential(nn.PixelUnshuffle(2), conv_in_relu(12, c1, 3, padding=pad, styles=n),
-                                           conv_in_relu(c1, c3, 3, 2, pad, n))
+            self.encoder = StyleSequential(nn.PixelUnshuffle(2), conv_in_relu(12, c1, 3, 1, pad, n, enc),
+                                           conv_in_relu(c1, c3, 3, 2, pad, n, enc))
             if config.decoder == "upsample":
                 w = config.full_res_width
-                self.decoder = StyleSequential(Upsample(c3, c2, pad, n), Upsample(c2, w, pad, n),
+                self.decoder = StyleSequential(Upsample(c3, c2, pad, n, norm), Upsample(c2, w, pad, n, norm),
                                                ConvLayer(w, 3, 3, padding=pad))
             else:
-                self.decoder = StyleSequential(Upsample(c3, c2, pad, n), ConvLayer(c2, 12, 3, padding=pad),
+                self.decoder = StyleSequential(Upsample(c3, c2, pad, n, norm), ConvLayer(c2, 12, 3, padding=pad),
                                                nn.PixelShuffle(2))
-        self.residual = StyleSequential(*[ResidualBlock(c3, config.separable, pad, n)
+        self.residual = StyleSequential(*[ResidualBlock(c3, config.separable, pad, n, norm)
                                           for _ in range(config.residual_blocks)])
 
     def forward(self, x: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
@@ -307,8 +330,8 @@ def export_form(net: TransformerNet) -> nn.Module:
         up1, up2, to_rgb = fast.decoder
         low = up2.subpixel_conv()
         norm, relu = up2.conv[1], up2.conv[2]
-        fast.decoder = StyleSequential(up1, low, PhaseNorm(norm), relu, conv_of_phases(to_rgb[0]),
-                                       nn.PixelShuffle(2))
+        phases = [] if isinstance(norm, nn.Identity) else [PhaseNorm(norm)]
+        fast.decoder = StyleSequential(up1, low, *phases, relu, conv_of_phases(to_rgb[0]), nn.PixelShuffle(2))
     return fast.eval() if not net.training else fast
 
 
