@@ -181,8 +181,10 @@ def styles_summary(shared: Path, names: list[str], clips: list[Path], frames: in
         cuts.append(1 - et / ep)
         ok = "yes" if 1 - et / ep >= 0.5 and lt[1] / lp[1] <= 1.10 else "no"
         t = temporal.info.training
+        weight = " / ".join(f"{p['share']:g} at {p['temporal_weight']}" for p in t["soup"]) if t.get("soup") \
+            else t.get("temporal_weight")  # a soup (training/soup.py): each part's share and weight
         rows.append(f"| {name} | `{temporal.model_path.name}` ({t.get('trained_steps')} steps, temporal weight "
-                    f"{t.get('temporal_weight')}) | {ep:.4f} | {et:.4f} | {1 - et / ep:.0%} | "
+                    f"{weight}) | {ep:.4f} | {et:.4f} | {1 - et / ep:.0%} | "
                     f"{lt[1] / lp[1]:.2f} / {lt[0] / lp[0]:.2f} | {ok} |")
         print(rows[-1], flush=True)
     return ("| style | fast net | E_warp plain twin | E_warp fast net | cut | style / content loss vs twin | "

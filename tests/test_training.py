@@ -312,6 +312,77 @@ def test_distil_pair_recipe_exports_the_shipped_net_and_its_twin_with_the_small_
     assert r.returncode == 2 and "no trained temporal net for candy" in r.stderr
 
 
+def test_soup_averages_nets_fine_tuned_from_one_state_by_their_shares(full_run, tmp_path):
+    """A soup's weights are the shares' mix of its parts', its recipe lists them, its
+    training time counts the start once; it exports like any checkpoint. Bad parts are
+    one-line errors (exit 2), and nothing is written."""
+    import stylecam
+
+    start = torch.load(full_run / "last.pt", weights_only=False)
+    parts = []
+    for name, delta, weight in (("a", 1.0, 150.0), ("b", -1.0, 125.0)):
+        part = start | {"step": start["step"] + 10, "trained_seconds": start["trained_seconds"] + 5,
+                        "model": {k: v + delta if v.is_floating_point() else v for k, v in start["model"].items()},
+                        "recipe": start["recipe"] | {"temporal_weight": weight}}
+        torch.save(part, tmp_path / f"{name}.pt")
+        parts.append(tmp_path / f"{name}.pt")
+    r = run_training("soup", "--start", str(full_run / "last.pt"), "-o", str(tmp_path / "soup.pt"),
+                     f"{parts[0]}:0.7", f"{parts[1]}:0.3")
+    assert r.returncode == 0, r.stderr
+    soup = torch.load(tmp_path / "soup.pt", weights_only=False)
+    for k, v in start["model"].items():
+        if v.is_floating_point():
+            assert torch.allclose(soup["model"][k], v + 0.4, atol=1e-5), k
+    assert soup["recipe"]["soup"] == [{"share": 0.7, "temporal_weight": 150.0, "steps": 10},
+                                      {"share": 0.3, "temporal_weight": 125.0, "steps": 10}]
+    assert soup["trained_seconds"] == pytest.approx(start["trained_seconds"] + 10)
+    assert soup["step"] == start["step"] + 10 and soup["optimizer"] is None
+    r = run_training("export", str(tmp_path / "soup.pt"), "-o", str(tmp_path / "soup.onnx"))
+    assert r.returncode == 0, r.stderr
+    assert stylecam.Stylizer(tmp_path / "soup.onnx", device="cpu").info.training["soup"][1]["share"] == 0.3
+
+    for bad in ([f"{parts[0]}:0.7", f"{parts[1]}:0.4"],  # shares that do not sum to 1
+                [f"{parts[0]}", f"{parts[1]}:0.3"],  # no share
+                [f"{parts[0]}:1"],  # one part
+                [f"{parts[0]}:0.5", f"{full_run / 'last.pt'}:0.5"]):  # a part that is the start itself
+        r = run_training("soup", "--start", str(full_run / "last.pt"), "-o", str(tmp_path / "bad.pt"), *bad)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, bad
+        assert not (tmp_path / "bad.pt").exists()
+
+
+def test_temporal_recipe_makes_the_soup_a_style_asks_for_and_distils_it(full_run, tmp_path):
+    """temporal_cpu.sh at toy scale for mosaic, whose styles.json entry asks for a soup: the
+    fine-tune at its temporal weight, the plain twin, the second fine-tune at the soup's
+    weight, and their soup, which distil_pair_cpu.sh then takes as the temporal net."""
+    import shutil
+
+    import stylecam
+    from training.recipes import load_styles
+
+    train = load_styles()["mosaic"]["train"]
+    (tmp_path / "committed").mkdir()
+    shutil.copy(full_run / "last.pt", tmp_path / "committed" / "mosaic.pt")
+    env = dict(os.environ, STYLECAM_SHARED=str(SHARED), CHECKPOINTS=str(tmp_path / "committed"), ARCH="tiny",
+               IMAGE_SIZE="64", FINETUNE_STEPS="2", CHANGE_RECIPE="1")  # the toy start has other settings
+    r = subprocess.run(["bash", str(REPO / "training" / "recipes" / "temporal_cpu.sh"), str(tmp_path / "run"),
+                        "mosaic"], capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    soup = torch.load(tmp_path / "run" / "soup" / "mosaic" / "last.pt", weights_only=False)
+    share = train["soup_share"]
+    assert soup["recipe"]["soup"] == [
+        {"share": pytest.approx(1 - share), "temporal_weight": train["temporal_weight"], "steps": 2},
+        {"share": share, "temporal_weight": train["soup_temporal_weight"], "steps": 2}]
+    assert torch.load(tmp_path / "run" / "plain" / "mosaic" / "last.pt", weights_only=True)["step"] == soup["step"]
+
+    env |= {"STEPS": "2", "MODELS": str(tmp_path / "models"), "TWINS": str(tmp_path / "twins")}
+    r = subprocess.run(["bash", str(REPO / "training" / "recipes" / "distil_pair_cpu.sh"), str(tmp_path / "run"),
+                        "mosaic"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    info = stylecam.Stylizer(tmp_path / "models" / "mosaic.fast.onnx", device="cpu").info
+    assert info.training["soup"][1]["temporal_weight"] == train["soup_temporal_weight"]
+    assert "soup" not in stylecam.Stylizer(tmp_path / "twins" / "mosaic_fast_plain.onnx", device="cpu").info.training
+
+
 def test_torchrun_two_ranks_gloo(tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")

@@ -1,4 +1,4 @@
-"""Command line: `python -m training train|distil|export|quantize|slim ...`."""
+"""Command line: `python -m training train|distil|soup|export|quantize|slim ...`."""
 from __future__ import annotations
 
 import argparse
@@ -121,6 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None,
                    help="log lines instead of a progress bar")
 
+    m = sub.add_parser("soup", help="average nets fine-tuned from one state (a model soup) into one checkpoint",
+                       formatter_class=_HelpFormatter,
+                       description="Average the weights of nets fine-tuned from the same state, by their shares "
+                                   "(training/soup.py): a net between them, e.g. between two temporal weights. "
+                                   "Writes an ordinary checkpoint to export or distil.")
+    m.add_argument("parts", nargs="+", metavar="CHECKPOINT:SHARE",
+                   help="a fine-tuned net and its share, e.g. runs/a/last.pt:0.7; the shares sum to 1")
+    m.add_argument("--start", required=True, help="the checkpoint every part was fine-tuned from")
+    m.add_argument("-o", "--output", required=True, help="checkpoint to write")
+
     e = sub.add_parser("export", help="export a checkpoint to ONNX for the stylecam runtime",
                        formatter_class=_HelpFormatter)
     e.add_argument("checkpoint", help="training checkpoint (.pt)")
@@ -164,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
                    DistilRecipe(arch=args.arch, steps=args.steps, batch_size=args.batch_size,
                                 image_size=args.image_size, lr=args.lr, border=args.border, seed=args.seed),
                    threads=args.threads, max_minutes=args.max_minutes, progress=args.progress)
+        elif args.command == "soup":
+            from .soup import parse_parts, soup
+            out = soup(args.start, parse_parts(args.parts), args.output)
+            print(f"wrote {out}: {' + '.join(args.parts)}")
         elif args.command == "slim":
             from .loop import slim_checkpoint
             out = slim_checkpoint(args.checkpoint, args.output)

@@ -6,7 +6,8 @@
 #
 #   training/recipes/distil_pair_cpu.sh PAIR_RUN_DIR STYLE [STYLE ...]
 #
-# The teachers are PAIR_RUN_DIR/temporal/STYLE/last.pt and PAIR_RUN_DIR/plain/STYLE/last.pt,
+# The teachers are PAIR_RUN_DIR/temporal/STYLE/last.pt (or the soup temporal_cpu.sh made of
+# it, PAIR_RUN_DIR/soup/STYLE/last.pt) and PAIR_RUN_DIR/plain/STYLE/last.pt,
 # else the committed pair training/checkpoints/STYLE.pt and STYLE.plain.pt (a style without a
 # committed plain twin has only its state before the temporal phase there). The students
 # go to PAIR_RUN_DIR/distil/{temporal,plain}/STYLE (resumable), then to
@@ -20,8 +21,9 @@ root=$here/../..
 shared=${STYLECAM_SHARED:-$root/../shared}
 checkpoints=${CHECKPOINTS:-$here/../checkpoints}
 
-teacher() {  # KIND STYLE SUFFIX: the pair run's last state, else the committed pair's
-  if [[ -f $run/$1/$2/last.pt ]]; then echo "$run/$1/$2/last.pt"
+teacher() {  # KIND STYLE SUFFIX: the pair run's last state (a temporal soup first), else the committed pair's
+  if [[ $1 == temporal && -f $run/soup/$2/last.pt ]]; then echo "$run/soup/$2/last.pt"
+  elif [[ -f $run/$1/$2/last.pt ]]; then echo "$run/$1/$2/last.pt"
   elif [[ -f $checkpoints/$2.pt && -f $checkpoints/$2.plain.pt ]]; then echo "$checkpoints/$2$3.pt"
   else echo "no trained $1 net for $2 in $run/$1/$2, and no committed pair in $checkpoints" >&2; exit 2; fi
 }

@@ -8,16 +8,20 @@
 #
 # Writes RUN_DIR/temporal/STYLE and RUN_DIR/plain/STYLE, the two of a style at once (one
 # thread each: both cores of a 2-core CPU), one style after the other; resumable like
-# train_style_cpu.sh. Then:
+# train_style_cpu.sh. A style whose styles.json entry has soup_temporal_weight and soup_share
+# also fine-tunes, as many steps, at that weight (RUN_DIR/temporal_soup/STYLE, both threads),
+# and ships the soup of the two temporal nets (training/soup.py, RUN_DIR/soup/STYLE/last.pt,
+# which distil_pair_cpu.sh takes as the temporal net). Then:
 #   python training/recipes/export_styles.py RUN_DIR/temporal/STYLE/last.pt STYLE --variant fast
 #   python training/recipes/export_styles.py RUN_DIR/plain/STYLE/last.pt STYLE --plain-twin
 set -euo pipefail
 run=$1; shift
 here=$(cd "$(dirname "$0")" && pwd)
+checkpoints=${CHECKPOINTS:-$here/../checkpoints}  # the committed states
 setting() { (cd "$here/../.." && python -m training.recipes setting "$@"); }  # STYLE KEY DEFAULT
 
 for style in "$@"; do
-  state=$here/../checkpoints/$style.pt
+  state=$checkpoints/$style.pt
   start=$(python -c 'import sys, torch; print(torch.load(sys.argv[1], weights_only=True)["step"])' "$state")
   for variant in temporal plain; do
     if [[ ! -f $run/$variant/$style/last.pt ]]; then
@@ -33,4 +37,16 @@ for style in "$@"; do
   temporal=$!
   TEMPORAL_WEIGHT=0 "$here/train_style_cpu.sh" "$run/plain" 600 "$style"
   wait "$temporal"
+  soup_weight=$(setting "$style" soup_temporal_weight "")
+  if [[ -n $soup_weight ]]; then
+    share=$(setting "$style" soup_share "")
+    if [[ ! -f $run/temporal_soup/$style/last.pt ]]; then
+      mkdir -p "$run/temporal_soup/$style"
+      cp "$state" "$run/temporal_soup/$style/last.pt"
+    fi
+    TEMPORAL_WEIGHT=$soup_weight CHANGE_RECIPE=1 PARALLEL=1 THREADS=2 \
+      "$here/train_style_cpu.sh" "$run/temporal_soup" 600 "$style"
+    (cd "$here/../.." && python -m training soup --start "$state" -o "$run/soup/$style/last.pt" \
+       "$run/temporal/$style/last.pt:$(python -c "print(1 - $share)")" "$run/temporal_soup/$style/last.pt:$share")
+  fi
 done
