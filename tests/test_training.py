@@ -341,10 +341,13 @@ def test_soup_averages_nets_fine_tuned_from_one_state_by_their_shares(full_run, 
     assert r.returncode == 0, r.stderr
     assert stylecam.Stylizer(tmp_path / "soup.onnx", device="cpu").info.training["soup"][1]["share"] == 0.3
 
+    other = torch.load(parts[1], weights_only=False)
+    torch.save(other | {"recipe": other["recipe"] | {"style_image": "candy.jpg"}}, tmp_path / "other.pt")
     for bad in ([f"{parts[0]}:0.7", f"{parts[1]}:0.4"],  # shares that do not sum to 1
                 [f"{parts[0]}", f"{parts[1]}:0.3"],  # no share
                 [f"{parts[0]}:1"],  # one part
-                [f"{parts[0]}:0.5", f"{full_run / 'last.pt'}:0.5"]):  # a part that is the start itself
+                [f"{parts[0]}:0.5", f"{full_run / 'last.pt'}:0.5"],  # a part that is the start itself
+                [f"{parts[0]}:0.5", f"{tmp_path / 'other.pt'}:0.5"]):  # a part of another painting
         r = run_training("soup", "--start", str(full_run / "last.pt"), "-o", str(tmp_path / "bad.pt"), *bad)
         assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, bad
         assert not (tmp_path / "bad.pt").exists()

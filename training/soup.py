@@ -24,7 +24,8 @@ from .loop import TrainingError, load_checkpoint, save_atomic
 
 def soup(start: str | Path, parts: Sequence[tuple[str | Path, float]], out: str | Path) -> Path:
     """Average the nets of the checkpoints in `parts` (path, share), all fine-tuned from the
-    checkpoint `start`, by their shares (which must sum to 1), into `out`."""
+    checkpoint `start` (the same net, painting, start and earlier settings, and more steps),
+    by their shares (which must sum to 1), into `out`."""
     if len(parts) < 2:
         raise TrainingError("a soup needs at least two fine-tuned nets")
     shares = [share for _, share in parts]
@@ -35,7 +36,10 @@ def soup(start: str | Path, parts: Sequence[tuple[str | Path, float]], out: str 
     for (path, _), state in zip(parts, states):
         if state["net_config"] != origin["net_config"] or state["model"].keys() != origin["model"].keys():
             raise TrainingError(f"{path} is not the net of {start}")
-        if state["step"] <= origin["step"]:
+        history = origin.get("recipe_history", [])
+        if (state["step"] <= origin["step"] or state.get("init_from") != origin.get("init_from")
+                or state["recipe"].get("style_image") != origin["recipe"].get("style_image")
+                or state.get("recipe_history", [])[:len(history)] != history):
             raise TrainingError(f"{path} (step {state['step']}) was not fine-tuned from {start} "
                                 f"(step {origin['step']})")
     model = {name: sum(share * state["model"][name].float() for share, state in zip(shares, states))
