@@ -18,7 +18,6 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-
 from .loop import TrainingError, load_checkpoint, save_atomic
 
 
@@ -33,10 +32,10 @@ def soup(start: str | Path, parts: Sequence[tuple[str | Path, float]], out: str 
         raise TrainingError(f"the shares must be positive and sum to 1, got {shares}")
     origin = load_checkpoint(start)
     states = [load_checkpoint(path) for path, _ in parts]
+    history = origin.get("recipe_history", [])
     for (path, _), state in zip(parts, states):
         if state["net_config"] != origin["net_config"] or state["model"].keys() != origin["model"].keys():
             raise TrainingError(f"{path} is not the net of {start}")
-        history = origin.get("recipe_history", [])
         if (state["step"] <= origin["step"] or state.get("init_from") != origin.get("init_from")
                 or state["recipe"].get("style_image") != origin["recipe"].get("style_image")
                 or state.get("recipe_history", [])[:len(history)] != history):
@@ -63,12 +62,11 @@ def parse_parts(texts: Sequence[str]) -> list[tuple[Path, float]]:
     for text in texts:
         path, _, share = text.rpartition(":")
         try:
-            value = float(share)
+            if not path:
+                raise ValueError(text)
+            parts.append((Path(path), float(share)))
         except ValueError:
             raise TrainingError(f"a soup part is CHECKPOINT:SHARE, e.g. runs/a/last.pt:0.7; got {text!r}") from None
-        if not path:
-            raise TrainingError(f"a soup part is CHECKPOINT:SHARE, e.g. runs/a/last.pt:0.7; got {text!r}")
-        parts.append((Path(path), value))
     return parts
 
 

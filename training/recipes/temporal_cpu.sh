@@ -23,7 +23,8 @@ setting() { (cd "$here/../.." && python -m training.recipes setting "$@"); }  # 
 for style in "$@"; do
   state=$checkpoints/$style.pt
   start=$(python -c 'import sys, torch; print(torch.load(sys.argv[1], weights_only=True)["step"])' "$state")
-  for variant in temporal plain; do
+  soup_weight=$(setting "$style" soup_temporal_weight "")
+  for variant in temporal plain ${soup_weight:+temporal_soup}; do
     if [[ ! -f $run/$variant/$style/last.pt ]]; then
       mkdir -p "$run/$variant/$style"
       cp "$state" "$run/$variant/$style/last.pt"
@@ -37,14 +38,9 @@ for style in "$@"; do
   temporal=$!
   TEMPORAL_WEIGHT=0 "$here/train_style_cpu.sh" "$run/plain" 600 "$style"
   wait "$temporal"
-  soup_weight=$(setting "$style" soup_temporal_weight "")
   if [[ -n $soup_weight ]]; then
     share=$(setting "$style" soup_share "")
-    if [[ ! -f $run/temporal_soup/$style/last.pt ]]; then
-      mkdir -p "$run/temporal_soup/$style"
-      cp "$state" "$run/temporal_soup/$style/last.pt"
-    fi
-    TEMPORAL_WEIGHT=$soup_weight CHANGE_RECIPE=1 PARALLEL=1 THREADS=2 \
+    TEMPORAL_WEIGHT=$soup_weight CHANGE_RECIPE=1 THREADS=2 \
       "$here/train_style_cpu.sh" "$run/temporal_soup" 600 "$style"
     (cd "$here/../.." && python -m training soup --start "$state" -o "$run/soup/$style/last.pt" \
        "$run/temporal/$style/last.pt:$(python -c "print(1 - $share)")" "$run/temporal_soup/$style/last.pt:$share")
