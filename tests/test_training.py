@@ -419,7 +419,8 @@ def test_wrong_files_are_clear_errors(full_run, tmp_path):
                      "--vgg-weights", str(vgg_weights()))
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
-    for flag, value in (("--temporal-codec-quality", "150"), ("--temporal-local-motion", "-1")):
+    for flag, value in (("--temporal-codec-quality", "150"), ("--temporal-local-motion", "-1"),
+                        ("--plain-crops", "1.5")):
         r = run_training(*train_args(tmp_path / "q", 2, flag, value))
         assert r.returncode == 2 and "Traceback" not in r.stderr and flag in r.stderr
 
@@ -434,7 +435,7 @@ def test_fast_arch_with_temporal_loss_trains_exports_and_gets_its_border(tmp_pat
     import stylecam
 
     args = train_args(tmp_path / "fast", 3, "--workers", "0", "--temporal-weight", "10",
-                      "--temporal-local-motion", "2", "--temporal-codec-quality", "40")
+                      "--temporal-local-motion", "2", "--temporal-codec-quality", "40", "--plain-crops", "0.5")
     args[args.index("tiny")] = arch
     r = run_training(*args)
     assert r.returncode == 0, r.stderr
@@ -519,6 +520,25 @@ def test_codec_noise_is_block_noise_that_keeps_the_colours():
     step = (low[..., 1:] - low[..., :-1]).abs().mean(dim=(0, 1, 2))  # column-to-column change
     inside = torch.tensor([i % 8 != 7 for i in range(63)])
     assert step[~inside].mean() > step[inside].mean()  # jumps at the block edges
+
+
+def test_plain_surface_keeps_the_mean_colour_and_drops_detail_and_contrast():
+    """A crop made a plain surface (a wall, a floor): each image keeps its mean colour, and
+    both its pixel-to-pixel detail and its contrast are cut to 5..30 % of the crop's."""
+    from training.losses import flatten_like_plain_surface
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 64, 96, generator=g) * 255
+    x[:, :, :, :48] *= 0.3  # a dark half: contrast the plain copy must keep a little of
+    plain = flatten_like_plain_surface(x, g)
+    assert plain.shape == x.shape
+    assert torch.allclose(plain.mean(dim=(2, 3)), x.mean(dim=(2, 3)), atol=1.0)
+    def detail(img):
+        return (img[..., 1:] - img[..., :-1]).abs().mean()
+    assert detail(plain) <= 0.3 * detail(x)
+    left, right = plain[..., 8:-8, 8:40].mean(), plain[..., 8:-8, 56:-8].mean()
+    half_gap = x[..., 8:-8, 56:-8].mean() - x[..., 8:-8, 8:40].mean()
+    assert 0.05 * half_gap <= right - left <= 0.3 * half_gap
 
 
 def test_gradient_cap_trims_a_freak_step_only():

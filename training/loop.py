@@ -79,6 +79,10 @@ class TrainConfig:
     temporal_codec_quality: int = setting(0, group="loss", recipe=True,
                                           help="JPEG quality (1..100) the moved crop is re-encoded at, so the net "
                                                "learns to ignore a compressed video's block noise (0 = off)")
+    plain_crops: float = setting(0.0, group="loss", recipe=True,
+                                 help="share (0..1) of training crops turned into plain surfaces (blurred, low "
+                                      "contrast: walls, floors, sky), so the net learns to paint those too and, "
+                                      "with the temporal loss, to paint them without turning noise into flicker")
     content_layers: tuple[str, ...] = setting(("relu2_2",), group="loss", recipe=True,
                                               help=f"comma-separated VGG relu layers; from {','.join(RELU_INDEX)}")
     style_layers: tuple[str, ...] = setting(("relu1_2", "relu2_2", "relu3_3", "relu4_3"), group="loss",
@@ -349,6 +353,8 @@ def setup(config: TrainConfig) -> Run:
         raise TrainingError("--temporal-local-motion is a distance in px, 0 or more")
     if not 0 <= config.temporal_codec_quality <= 100:
         raise TrainingError("--temporal-codec-quality is a JPEG quality, 1 to 100 (0 = off)")
+    if not 0 <= config.plain_crops <= 1:
+        raise TrainingError("--plain-crops is a share of the training crops, 0 to 1")
     device, ddp = _device_and_ranks(config)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -476,6 +482,11 @@ def train_step(run: Run, batch: torch.Tensor) -> StepLosses:
     if run.device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
     styles = _styles_for_step(run.step, x.shape[0], len(run.config.style_images), run.ddp)
+    if run.config.plain_crops > 0:
+        # its own generator, so a net with and one without the temporal loss flatten the same crops
+        gen = torch.Generator().manual_seed(run.config.seed * 104729 + run.step)
+        if float(torch.rand(1, generator=gen)) < run.config.plain_crops:
+            x = losses.flatten_like_plain_surface(x, gen)
     step_losses, loss = compute_losses(run.model, run.vgg, x, styles, run.style_grams, run.config,
                                        run.layer_weights, run.step, run.dtype)
     run.optimizer.zero_grad(set_to_none=True)

@@ -69,6 +69,20 @@ def perturb_like_next_frame(x: torch.Tensor, generator: torch.Generator, noise: 
     return (x * scale.to(x.device) + grain.to(x.device)).clamp(0, 255)
 
 
+def flatten_like_plain_surface(x: torch.Tensor, generator: torch.Generator, max_contrast: float = 0.3) -> torch.Tensor:
+    """x (N,3,H,W, 0..255) as a wall, a floor or an overcast sky: its detail softened (area
+    averaged over 1, 2, 4 or 8 px, then smoothly enlarged) and its contrast around its mean cut
+    to 5..`max_contrast` of what it was. On such plain inputs a style net paints strokes out of
+    the faintest signal, so a video's sensor and codec noise moves them from frame to frame."""
+    n, _, h, w = x.shape
+    cell = 2 ** int(torch.randint(0, 4, (1,), generator=generator))
+    small = torch.nn.functional.adaptive_avg_pool2d(x, (max(1, h // cell), max(1, w // cell)))
+    smooth = torch.nn.functional.interpolate(small, size=(h, w), mode="bicubic", align_corners=False)
+    contrast = 0.05 + torch.rand(n, 1, 1, 1, generator=generator) * (max_contrast - 0.05)
+    mean = smooth.mean(dim=(2, 3), keepdim=True)
+    return (mean + (smooth - mean) * contrast.to(x.device)).clamp(0, 255)
+
+
 def codec_noise(x: torch.Tensor, quality: int) -> torch.Tensor:
     """x (N,3,H,W, 0..255) through a JPEG encoder at `quality` and back: the blocky noise of a
     compressed video, which lands differently on every frame. No gradient flows through it."""

@@ -18,8 +18,8 @@
 # style_size (the balance that keeps that photo's content under that painting; a smaller
 # painting gives smaller strokes), and what the temporal loss teaches the net to ignore:
 # temporal_noise (sensor grain), temporal_local_motion (px of motion that differs across the
-# picture), temporal_codec_quality (JPEG block noise); unset, training's own defaults. Temporal
-# loss weight TEMPORAL_WEIGHT (default 0).
+# picture), temporal_codec_quality (JPEG block noise), plain_crops (the share of crops made
+# plain surfaces); unset, training's own defaults. Temporal loss weight TEMPORAL_WEIGHT (default 0).
 # Other loss settings than the checkpoint's are refused unless CHANGE_RECIPE=1.
 set -euo pipefail
 run=$1; minutes=$2; shift 2
@@ -40,6 +40,7 @@ train_one() {
   local temporal_noise=${TEMPORAL_NOISE:-$(setting "$style" temporal_noise "")}
   local local_motion=${TEMPORAL_LOCAL_MOTION:-$(setting "$style" temporal_local_motion "")}
   local codec_quality=${TEMPORAL_CODEC_QUALITY:-$(setting "$style" temporal_codec_quality "")}
+  local plain_crops=${PLAIN_CROPS:-$(setting "$style" plain_crops "")}
   local init=${INIT:-$(setting "$style" init "")}
   [[ -z $init || -f $init ]] || init=$checkpoints/$init.pt  # a bundled style's name
   if [[ -f $style_dir/last.pt ]]; then start=(--resume "$style_dir/last.pt")
@@ -53,7 +54,7 @@ train_one() {
     --style-layers "${STYLE_LAYERS:-relu1_2,relu2_2,relu3_3}" ${layer_weights:+--style-layer-weights "$layer_weights"} \
     --temporal-weight "${TEMPORAL_WEIGHT:-0}" ${temporal_noise:+--temporal-noise "$temporal_noise"} \
     ${local_motion:+--temporal-local-motion "$local_motion"} \
-    ${codec_quality:+--temporal-codec-quality "$codec_quality"} --threads "${THREADS:-1}" --workers 0 \
+    ${codec_quality:+--temporal-codec-quality "$codec_quality"} ${plain_crops:+--plain-crops "$plain_crops"} --threads "${THREADS:-1}" --workers 0 \
     --checkpoint-every 100 --sample-every 1000 --log-every 20 --max-minutes "$minutes" --no-progress \
     --vgg-weights "$shared/weights/vgg16_imagenet_caffe_conv1_1-conv4_3.pth" "${start[@]}" \
     ${CHANGE_RECIPE:+--change-recipe} > "$style_dir/train.log" 2>&1
