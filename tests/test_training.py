@@ -533,9 +533,8 @@ def test_plain_surface_keeps_the_mean_colour_and_drops_detail_and_contrast():
     plain = flatten_like_plain_surface(x, g)
     assert plain.shape == x.shape
     assert torch.allclose(plain.mean(dim=(2, 3)), x.mean(dim=(2, 3)), atol=1.0)
-    def detail(img):
-        return (img[..., 1:] - img[..., :-1]).abs().mean()
-    assert detail(plain) <= 0.3 * detail(x)
+    detail = [(img[..., 1:] - img[..., :-1]).abs().mean() for img in (x, plain)]  # pixel to pixel
+    assert detail[1] <= 0.3 * detail[0]
     left, right = plain[..., 8:-8, 8:40].mean(), plain[..., 8:-8, 56:-8].mean()
     half_gap = x[..., 8:-8, 56:-8].mean() - x[..., 8:-8, 8:40].mean()
     assert 0.05 * half_gap <= right - left <= 0.3 * half_gap

@@ -80,9 +80,8 @@ class TrainConfig:
                                           help="JPEG quality (1..100) the moved crop is re-encoded at, so the net "
                                                "learns to ignore a compressed video's block noise (0 = off)")
     plain_crops: float = setting(0.0, group="loss", recipe=True,
-                                 help="share (0..1) of training crops turned into plain surfaces (blurred, low "
-                                      "contrast: walls, floors, sky), so the net learns to paint those too and, "
-                                      "with the temporal loss, to paint them without turning noise into flicker")
+                                 help="share (0..1) of training crops made plain surfaces (softened, low contrast: "
+                                      "walls, floors, sky), the pictures on which a net draws strokes from noise")
     content_layers: tuple[str, ...] = setting(("relu2_2",), group="loss", recipe=True,
                                               help=f"comma-separated VGG relu layers; from {','.join(RELU_INDEX)}")
     style_layers: tuple[str, ...] = setting(("relu1_2", "relu2_2", "relu3_3", "relu4_3"), group="loss",
