@@ -44,7 +44,8 @@ def soup(start: str | Path, parts: Sequence[tuple[str | Path, float]], out: str 
     model = {name: sum(share * state["model"][name].float() for share, state in zip(shares, states))
              for name in origin["model"]}
     first = states[0]
-    spent = [float(s.get("trained_seconds", 0.0)) - float(origin.get("trained_seconds", 0.0)) for s in states]
+    before = float(origin.get("trained_seconds", 0.0))  # the start's, in every part's count
+    spent = sum(float(s.get("trained_seconds", 0.0)) - before for s in states)
     recipe = dict(first["recipe"]) | {"soup": [
         {"share": share, "temporal_weight": s["recipe"].get("temporal_weight", 0.0),
          "steps": s["step"] - origin["step"]} for share, s in zip(shares, states)]}
@@ -52,7 +53,7 @@ def soup(start: str | Path, parts: Sequence[tuple[str | Path, float]], out: str 
     out.parent.mkdir(parents=True, exist_ok=True)
     save_atomic(first | {"model": {k: v.to(first["model"][k].dtype) for k, v in model.items()},
                          "optimizer": None, "recipe": recipe,
-                         "trained_seconds": float(origin.get("trained_seconds", 0.0)) + sum(spent)}, out)
+                         "trained_seconds": before + spent}, out)
     return out
 
 
