@@ -216,3 +216,34 @@ def test_live_json_reports_the_work_size(tmp_path, cli_env):
     summary = json.loads(r.stdout)
     assert summary["work_size"] == 32 and summary["live"]["shown"] >= 1
     assert probe(tmp_path / "rec.mp4")["width"] == 96  # painted at 32 px, recorded at the source's size
+
+
+def test_guided_upsampling_in_fixed_point_matches_its_float_formula():
+    """out = up(styled) + up(slope) * (Y - up(Y_small)), computed here in float64: the
+    8/16-bit version the runtime runs stays within its roundings (two levels) of it, on an
+    odd-sized frame."""
+    import cv2
+
+    from stylecam import upsample
+
+    frame = cv2.GaussianBlur(rand_frame(361, 643, seed=5), (0, 0), 3)
+    frame[100:200, 300:] = 240  # a hard edge, where the slope carries the most detail
+    small = upsample.downscale(frame, work_shape(361, 643, 320))
+    styled = np.clip(cv2.GaussianBlur(small.astype(np.float32), (0, 0), 1.5) * [0.7, 1.1, 0.9] + 20, 0, 255)
+    styled = styled.astype(np.float32)
+
+    def box(x):
+        return cv2.boxFilter(x, -1, (2 * upsample.RADIUS + 1,) * 2, borderType=cv2.BORDER_REFLECT)
+
+    y = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    s = styled.astype(np.float64)
+    mean_y, mean_s = box(y), box(s)
+    slope = box((box(s * y[..., None]) - mean_y[..., None] * mean_s) / (box(y * y) - mean_y ** 2 + upsample.EPS)[..., None])
+    size = (frame.shape[1], frame.shape[0])
+    detail = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) - cv2.resize(y, size, interpolation=cv2.INTER_LINEAR)
+    want = cv2.resize(s, size, interpolation=cv2.INTER_LINEAR) + cv2.resize(slope, size, interpolation=cv2.INTER_LINEAR) * detail[..., None]
+    got = upsample.guided_upsample(styled, small, frame)
+    assert got.dtype == np.uint8 and got.shape == frame.shape
+    err = np.abs(got.astype(np.float64) - np.clip(want, 0, 255))
+    assert err.max() <= 2 and err.mean() < 0.35, (err.max(), err.mean())
+    assert np.abs(slope).max() > 0.5  # the detail term did matter
