@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"ema {defaults.EMA_STRENGTH})")
     v.add_argument("--crf", type=_int_range(0, 51), default=defaults.CRF,
                    help=f"H.264 quality, lower is better (default: {defaults.CRF})")
+    v.add_argument("--preset", choices=defaults.PRESETS, default=defaults.PRESET, metavar="NAME",
+                   help=f"x264 speed preset, {', '.join(defaults.PRESETS)}: slower ones make smaller files at the "
+                        f"same --crf and take more CPU from the net (default: {defaults.PRESET})")
     ls = p.add_argument_group("a style from your own painting (needs the [train] extra to learn)")
     ls.add_argument("--style-image", metavar="PAINTING",
                     help="use a fast net learned from this painting: learned the first time (minutes on a CPU, "
@@ -268,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
     engine = _make_engine(args)
     options = VideoOptions(batch=args.batch, smooth=args.smooth or engine.default_smoothing,
                            smooth_strength=args.smooth_strength,
-                           crf=args.crf, progress=False if (args.quiet or args.json) else None)
+                           crf=args.crf, preset=args.preset, progress=False if (args.quiet or args.json) else None)
     results = stylize_path(src, Path(args.output) if args.output else None, engine, options,
                            overwrite=args.overwrite, warn=_warn)
     signals.closing()  # every output is committed: a signal now must not report the job as interrupted

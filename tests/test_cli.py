@@ -100,6 +100,23 @@ def test_video_keeps_size_frames_timing_and_audio(tmp_path, cli_env):
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("preset, mark", [(None, b"subme=1 "), ("ultrafast", b"cabac=0 "), ("medium", b"subme=7 ")])
+def test_x264_preset_reaches_the_encoder(tmp_path, cli_env, preset, mark):
+    """x264 writes its settings into the stream (an SEI): the default is superfast (subme=1)."""
+    src = make_video(tmp_path / "clip.mp4", frames=4)
+    out = tmp_path / "out.mp4"
+    r = run_cli(src, "-o", out, "--style", "testnet", *(["--preset", preset] if preset else []), env=cli_env)
+    assert r.returncode == 0, r.stderr
+    assert mark in out.read_bytes()
+
+
+def test_unknown_preset_is_refused_in_one_line(tmp_path, cli_env):
+    src = make_video(tmp_path / "clip.mp4", frames=2)
+    r = run_cli(src, "-o", tmp_path / "out.mp4", "--preset", "turbo", env=cli_env)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--preset" in r.stderr
+    assert not (tmp_path / "out.mp4").exists()
+
+
 @pytest.mark.parametrize("size", [(97, 63), (90, 66)])
 def test_odd_and_non_multiple_sizes(tmp_path, cli_env, size):
     src = make_video(tmp_path / "odd.mp4", frames=6, size=size)

@@ -10,7 +10,7 @@ from stylecam.upsample import work_shape
 
 from conftest import build_test_model, make_video, probe, run_cli
 
-WORK = 640
+WORK = 512
 
 
 def rand_frame(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -38,13 +38,13 @@ def point_model(tmp_path_factory):
     return build_test_model(tmp_path_factory.mktemp("point") / "point.onnx", name="point", multiple=1, seed=3)
 
 
-def test_cpu_default_paints_at_640_and_gives_the_frames_size(test_model):
+def test_cpu_default_paints_at_512_and_gives_the_frames_size(test_model):
     engine = Stylizer(test_model, device="cpu")
     assert engine.work_size == defaults.WORK_SIZE_CPU == WORK
     shapes = net_shapes(engine)
     out = engine.stylize(rand_frame(1081, 1921))
     assert out.shape == (1081, 1921, 3) and out.dtype == np.uint8
-    assert shapes == [(1, 3, 360, 640)]  # the net painted the 640x360 copy
+    assert shapes == [(1, 3, 288, 512)]  # the net painted the 512x288 copy
 
 
 def test_the_default_rule_per_device():
@@ -78,7 +78,7 @@ def test_full_reproduces_the_nets_own_output(test_model):
     assert shapes[-1] == (1, 3, 720, 1280)
 
 
-@pytest.mark.parametrize("shape", [(3, 7), (360, 640), (640, 200)])
+@pytest.mark.parametrize("shape", [(3, 7), (288, 512), (512, 200)])
 def test_frames_no_larger_than_the_work_size_run_as_they_are(test_model, shape):
     frame = rand_frame(*shape, seed=4)
     assert np.array_equal(Stylizer(test_model, device="cpu").stylize(frame),
@@ -112,7 +112,8 @@ def test_a_sharp_edge_stays_sharp_and_plain_bilinear_would_not(point_model):
     engine = Stylizer(point_model, device="cpu", work_size=WORK)
     out = engine.stylize(frame).astype(np.float32)
     # the same painting brought back by plain bilinear resizing
-    small = cv2.resize(frame, (640, 360), interpolation=cv2.INTER_AREA)
+    h, w = work_shape(*frame.shape[:2], WORK)
+    small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
     painted = Stylizer(point_model, device="cpu", work_size="full").stylize(small)
     bilinear = cv2.resize(painted.astype(np.float32), (1921, 1081), interpolation=cv2.INTER_LINEAR)
 
@@ -138,7 +139,8 @@ def test_strokes_keep_their_painted_size(test_model):
 
     frame = np.full((1080, 1920, 3), (90, 140, 200), np.uint8)
     out = Stylizer(test_model, device="cpu").stylize(frame).astype(np.float32)
-    painted = Stylizer(test_model, device="cpu", work_size="full").stylize(frame[:360, :640])
+    h, w = work_shape(1080, 1920, WORK)
+    painted = Stylizer(test_model, device="cpu", work_size="full").stylize(frame[:h, :w])
     resized = cv2.resize(painted.astype(np.float32), (1920, 1080), interpolation=cv2.INTER_LINEAR)
     assert painted.std(axis=(0, 1)).min() > 5  # the net did paint a pattern
     assert np.abs(out - resized).max() <= 1
