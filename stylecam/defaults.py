@@ -43,6 +43,16 @@ FLOW_STRENGTH = 0.6
 FLOW_SIDE = 320  # px; flow runs on a copy this large, cheap next to inference
 
 # live mode
+# inference workers of a live session, painting frames side by side: two on a CPU, where two
+# calls at once keep both cores of a small CPU busy (see live.loop.LiveLoop), one on a GPU
+LIVE_WORKERS_CPU = 2
+
+
+def live_workers(device: str) -> int:
+    """How many frames a live session paints at once on `device` (cpu, cuda or tensorrt)."""
+    return LIVE_WORKERS_CPU if device == "cpu" else 1
+
+
 LIVE_FPS = 30.0  # the rate sinks are opened with when the camera's is not asked for
 STREAM_BITRATE = 4_000_000  # bit/s of the MPEG-TS stream
 STREAM_PRESET = "ultrafast"  # with tune=zerolatency: encoding must not add latency

@@ -45,7 +45,10 @@ def test_udp_live_loop_latency_drops_and_stream_out(cli_env):
     # slownet needs longer than a frame interval, so the newest-frame policy must drop
     assert live["inference_ms_mean"] > frame_interval * 0.8, live
     assert live["dropped"] > 0
-    assert live["captured"] == live["shown"] + live["dropped"] + live["in_flight"] and live["in_flight"] <= 2
+    # in flight at the end: one frame in the mailbox, one per inference worker
+    assert live["workers"] == 2  # a CPU paints two frames at once
+    assert live["captured"] == live["shown"] + live["dropped"] + live["in_flight"]
+    assert live["in_flight"] <= live["workers"] + 1
     assert live["latency_ms_p95"] < 2 * live["inference_ms_mean"] + frame_interval, live
     assert live["shown"] >= 10
     # the separate reader process saw our stream at the source's size and a plausible rate

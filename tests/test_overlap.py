@@ -127,10 +127,10 @@ def test_live_upsamples_and_writes_frame_n_while_the_net_paints_n_plus_1(test_mo
     stats = loop.run(duration=1.5)
     assert probe.overlapped, "the output stage waited for the next frame's paint in vain"
     here = threading.current_thread().name  # the output stage runs where run() was called (the window's thread)
-    assert probe.paint_threads == {"stylecam-inference"}
+    assert loop.workers == 2 and probe.paint_threads == {"stylecam-inference", "stylecam-inference-2"}
     assert probe.finish_threads == probe.upsample_threads == sink.threads == {here}
     assert stats.shown >= 3 and all(s == (90, 120, 3) for s in sink.images)
-    assert stats.captured == stats.shown + stats.dropped + stats.in_flight and stats.in_flight <= 2
+    assert stats.captured == stats.shown + stats.dropped + stats.in_flight and stats.in_flight <= loop.workers + 1
     assert len(stats.inference) >= stats.shown
 
 
@@ -163,8 +163,8 @@ def test_an_inference_error_ends_the_live_loop_with_its_error(test_model):
 
 
 def test_live_paints_the_newest_frame_once_the_output_stage_takes_the_last(test_model):
-    """When the output stage is the slow one, the inference thread waits for it before it
-    takes a frame, so a shown frame waited for at most one output before its own: latency
+    """When the output stage is the slow one, the inference workers wait for it before they
+    take a frame, so a shown frame waited for at most one output before its own: latency
     about two outputs, not three (a frame painted ahead and held back would be staler)."""
 
     class SlowSink(Collect):
@@ -177,3 +177,34 @@ def test_live_paints_the_newest_frame_once_the_output_stage_takes_the_last(test_
     latencies = sorted(stats.latencies[2:])  # after the start
     assert len(latencies) >= 4
     assert latencies[len(latencies) // 2] < 2.5 * 0.25, latencies
+
+
+def test_live_workers_show_frames_in_capture_order(test_model):
+    """Two workers paint side by side and one may finish a later frame first: the output
+    stage still shows frames in the order they were captured, and drops an overtaken one."""
+    import random
+
+    engine = Stylizer(test_model, device="cpu")
+    real = engine.paint_batch
+    rng = random.Random(7)
+
+    def uneven(frames, cancel=None):  # some frames take four times as long as others
+        time.sleep(rng.choice([0.005, 0.02]))
+        return real(frames, cancel)
+
+    engine.paint_batch = uneven  # type: ignore[method-assign]
+
+    class Indices(Collect):
+        def __init__(self):
+            super().__init__()
+            self.indices = []
+
+        def write(self, image, frame):
+            self.indices.append(frame.index)
+
+    sink = Indices()
+    loop = LiveLoop(Camera(), engine, [sink], warn=lambda m: None)
+    stats = loop.run(duration=1.5)
+    assert loop.workers == 2 and len(sink.indices) >= 20
+    assert all(a < b for a, b in zip(sink.indices, sink.indices[1:])), sink.indices
+    assert stats.captured == stats.shown + stats.dropped + stats.in_flight
