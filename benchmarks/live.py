@@ -111,8 +111,9 @@ def main() -> int:
                       "included). The CLI runs with its defaults apart from the net and smoothing"
                       + (f" and `--threads {args.threads}`" if args.threads else "") + ": on a CPU the net "
                       "paints at the default work size and its output is brought back to the stream's size by guided "
-                      "upsampling, on the output thread while the next frame is painted. Inference = the net's part "
-                      "(downscale and net) per frame. Latency = frame decoded from the network -> stylized frame "
+                      "upsampling, on the output thread while the inference workers (two on a CPU) paint the next "
+                      "frames. Inference = the net's part (downscale and net) per frame, one call while the other "
+                      "worker's runs beside it. Latency = frame decoded from the network -> stylized frame "
                       "handed to the stream encoder.\n\n" + table)
     return 0
 

@@ -1,13 +1,14 @@
-"""The working size at 1920x1080: what painting a 640 px copy of an HD frame costs in quality.
+"""The working size at 1920x1080: what painting a smaller copy of an HD frame (the CPU's
+default work size, `defaults.WORK_SIZE_CPU` px on its long side) costs in quality.
 
     python -m benchmarks.worksize [--style mosaic] [--frames 3] [--out-image PATH] [--write]
 
 Each frame is stylized three ways by the same net, the one `Stylizer(style, device="cpu")`
 runs (the style's fast net, its int8 copy where one ships):
   full      the net at the frame's own size (work_size="full");
-  guided    the net on a copy with a long side of 640 px, brought back by guided upsampling
+  guided    the net on a copy with a long side of the work size, brought back by guided upsampling
             (stylecam.upsample, the CPU default);
-  bilinear  the same 640 px painting brought back by plain bilinear resizing (cv2.INTER_LINEAR).
+  bilinear  the same painting brought back by plain bilinear resizing (cv2.INTER_LINEAR).
 guided and bilinear share one run of the net, so they differ only in the upsampling.
 
 Frames: no real picture in the shared folder is 1920 px wide (photos at most 1080x1080,
@@ -31,9 +32,9 @@ Measures, per frame, then the mean over frames:
             that follows the edges does not); the overshoot is how far the mean profile goes
             beyond its own plateaus, in 0..255 levels. On a painted output both edge figures
             also count the outlines and strokes the net paints along edges, which it paints
-            at a fixed pixel scale: three times wider at 1080p when painted at 640 px;
+            at a fixed pixel scale: 1920 / work size times wider at 1080p;
   ms/frame  wall-clock time of each way, one run per frame (guided and bilinear include the
-            net's run at 640 px and the downscale), on the machine and load of the run.
+            net's run at the work size and the downscale), on the machine and load of the run.
 
 --write updates the worksize section of BENCHMARKS.md and writes the comparison image
 (default benchmarks/worksize_1080p.jpg): for the first frame, 1:1 crops of the region with
