@@ -37,22 +37,24 @@ JPEG_QUALITY = 95  # also used for WebP
 
 SHEET_TILE = 480  # px, the long side of each tile of a style sheet (the nets paint at a fixed pixel scale)
 
+# inference workers: how many calls paint frames side by side in a video or live job. Two on
+# a CPU, where two calls at once keep both cores of a small CPU busy while one call spends
+# part of each layer waiting for its threads to meet (on 2 cores, 512x288 frames: about 1.4x
+# the frames per second; each frame takes a little longer); one on a GPU.
+INFERENCE_WORKERS_CPU = 2
+
+
+def inference_workers(device: str) -> int:
+    """How many frames a video or live job paints at once on `device` (cpu, cuda or tensorrt)."""
+    return INFERENCE_WORKERS_CPU if device == "cpu" else 1
+
+
 # temporal smoothing: the share of the previous output kept
 EMA_STRENGTH = 0.5
 FLOW_STRENGTH = 0.6
 FLOW_SIDE = 320  # px; flow runs on a copy this large, cheap next to inference
 
 # live mode
-# inference workers of a live session, painting frames side by side: two on a CPU, where two
-# calls at once keep both cores of a small CPU busy (see live.loop.LiveLoop), one on a GPU
-LIVE_WORKERS_CPU = 2
-
-
-def live_workers(device: str) -> int:
-    """How many frames a live session paints at once on `device` (cpu, cuda or tensorrt)."""
-    return LIVE_WORKERS_CPU if device == "cpu" else 1
-
-
 LIVE_FPS = 30.0  # the rate sinks are opened with when the camera's is not asked for
 STREAM_BITRATE = 4_000_000  # bit/s of the MPEG-TS stream
 STREAM_PRESET = "ultrafast"  # with tune=zerolatency: encoding must not add latency

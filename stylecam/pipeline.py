@@ -1,6 +1,7 @@
 """Threads and bounded queues: reader -> inference (batches) -> writer.
 
-The inference thread runs the net (`Stylizer.paint_batch`); the writer thread brings each
+The inference workers run the net (`Stylizer.paint_batch`), two batches side by side on a
+CPU (`defaults.inference_workers`) while the writer waits for frames; the writer thread takes the batches in order, brings each
 painted frame back to its size (`Stylizer.finish`: the guided upsampling of a frame painted
 at a work size), smooths and encodes it, so that work overlaps the net painting the next
 frames.
@@ -11,8 +12,8 @@ back-pressure; errors in any stage and Ctrl+C end all stages through one path
 (`_Stages.stop`), and the caller decides what happens to partial output.
 
 The threads under these stages, sized together for a small CPU: onnxruntime's intra-op
-pool keeps its default (one thread per physical core, or --threads), so a net running
-alone uses the whole CPU, and it does not spin (`engine.session_options`), so while the
+pool keeps its default (one thread per physical core, or --threads), shared by the two
+calls, so a net running alone uses the whole CPU, and it does not spin (`engine.session_options`), so while the
 writer upsamples and encodes, or the reader decodes, the cores go to that work instead of
 idle workers polling. FFmpeg picks its own decoder and x264 threads (frame threads for
 files; live sources decode with slice threads, which hold no frame back), OpenCV's pool
@@ -26,13 +27,13 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from . import signals
+from . import defaults, signals
 from .engine import Cancel, Stylizer
 from .io.frames import Frame
 from .temporal import Smoother
@@ -128,21 +129,21 @@ class _Stages:
         threading.Thread(target=run, name=name, daemon=True).start()
         return ended
 
-    def wait_for(self, ended: list[threading.Event], inference: threading.Event | None = None,
+    def wait_for(self, ended: list[threading.Event], inference: Sequence[threading.Event] = (),
                  cancel: Cancel | None = None) -> None:
         """Wait until every worker has ended. Not Thread.join: a join that a signal
         interrupts marks the thread as ended while it still runs (Python 3.11), and a
         worker left inside onnxruntime at exit aborts the process.
 
         Once the run stopped with an error or a signal, `cancel` stops the `inference`
-        worker's call at the net's next layer. After a signal that worker is waited for at
+        workers' calls at the net's next layer. After a signal those workers are waited for at
         most signals.GRACE seconds and then left behind: one layer of a large image can take
         many seconds, the process is about to end, and the command line ends it without the
         interpreter's shutdown while such a thread runs (stylecam.__main__)."""
         for event in ended:
             self._wait(event, cancel)
-        if inference is not None:
-            self._wait(inference, cancel, may_leave=True)
+        for event in inference:
+            self._wait(event, cancel, may_leave=True)
 
     def _wait(self, event: threading.Event, cancel: Cancel | None, may_leave: bool = False) -> None:
         while not event.is_set():
@@ -159,21 +160,27 @@ class _Stages:
 
 def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[Frame], None],
                    batch: int = 1, smoother: Smoother | None = None, progress: Progress | None = None,
-                   queue_size: int = 0) -> RunStats:
+                   queue_size: int = 0, workers: int | None = None) -> RunStats:
     """Offline: stylize every frame in order, overlapping decode, inference and encode.
 
-    `write` runs on the writer thread. Raises the first error of any stage; on Ctrl+C
-    raises KeyboardInterrupt after the stages have stopped.
+    `workers` inference threads paint batches side by side (default:
+    `defaults.inference_workers` for the engine's device); the writer puts their frames back
+    in order. `write` runs on the writer thread. Raises the first error of any stage; on
+    Ctrl+C raises KeyboardInterrupt after the stages have stopped.
     """
     if batch < 1:
         raise ValueError("batch must be >= 1")
+    workers = workers or defaults.inference_workers(engine.device)
     stages = _Stages()
-    size = queue_size or max(4, 2 * batch)
+    size = queue_size or max(4, 2 * batch * workers)
     decoded: queue.Queue = queue.Queue(maxsize=size)
     styled: queue.Queue = queue.Queue(maxsize=size)
     stats = RunStats()
     cancel = Cancel()
     started = time.perf_counter()
+    taking = threading.Lock()  # one worker at a time takes a batch, so batches are numbered in order
+    taken = {"batches": 0, "end": False}
+    busy = _BusyClock()
 
     def read() -> None:
         for frame in frames:
@@ -182,46 +189,61 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
         stages.put(decoded, _END)
 
     def infer() -> None:
-        done = False
-        while not done and not stages.stopped.is_set():
-            group: list[Frame] = []
-            item = stages.get(decoded)
-            while item is not _END:
-                group.append(item)
-                if len(group) == batch:
+        while not stages.stopped.is_set():
+            # While another worker paints, take a batch only when the writer waits for frames:
+            # side by side while the net is the slow stage, one at a time while the writer is
+            # (two calls would only take CPU from its upsampling and encoding).
+            if busy.running and not styled.empty():
+                time.sleep(0.002)
+                continue
+            with taking:
+                if taken["end"]:
                     break
+                group: list[Frame] = []
                 item = stages.get(decoded)
-            done = item is _END
+                while item is not _END:
+                    group.append(item)
+                    if len(group) == batch:
+                        break
+                    item = stages.get(decoded)
+                taken["end"] = item is _END
+                number = taken["batches"]
+                taken["batches"] += bool(group)
             if group:
-                t0 = time.perf_counter()
-                painted = engine.paint_batch([f.image for f in group], cancel)
-                stats.inference_seconds += time.perf_counter() - t0
-                stats.batches += 1
-                for f, p in zip(group, painted):
-                    if not stages.put(styled, (f, p)):
-                        return
-        stages.put(styled, _END)
+                with busy:
+                    painted = engine.paint_batch([f.image for f in group], cancel)
+                if not stages.put(styled, (number, group, painted)):
+                    return
+        stages.put(styled, _END)  # one per worker
 
     def write_all() -> None:
-        while True:
+        ended, next_batch, waiting = 0, 0, {}
+        while ended < workers:
             item = stages.get(styled)
             if item is _END:
-                break
-            f, painted = item
-            # here, so that it overlaps the next inference: the upsampling of a frame the net
-            # painted at a work size (Stylizer.finish), the smoothing and the encoding
-            out = engine.finish(painted)
-            if smoother is not None:
-                out = smoother(f.image, out)
-            write(Frame(out, f.index, f.pts, f.time))
-            stats.frames += 1
-            if progress is not None:
-                progress.update()
+                ended += 1
+                continue
+            number, group, painted = item
+            waiting[number] = zip(group, painted)
+            while next_batch in waiting:  # the batches in the order they were taken
+                stats.batches += 1
+                for f, p in waiting.pop(next_batch):
+                    # here, so that it overlaps the next inference: the upsampling of a frame the
+                    # net painted at a work size (Stylizer.finish), the smoothing and the encoding
+                    out = engine.finish(p)
+                    if smoother is not None:
+                        out = smoother(f.image, out)
+                    write(Frame(out, f.index, f.pts, f.time))
+                    stats.frames += 1
+                    if progress is not None:
+                        progress.update()
+                next_batch += 1
         stages.stop()
 
     with signals.protected():  # a signal now would leave running workers nobody waits for
-        reader, inference, writer = (stages.thread(read, "stylecam-reader"), stages.thread(infer, INFERENCE_THREAD),
-                                     stages.thread(write_all, "stylecam-writer"))
+        reader, writer = stages.thread(read, "stylecam-reader"), stages.thread(write_all, "stylecam-writer")
+        inference = [stages.thread(infer, INFERENCE_THREAD if w == 0 else f"{INFERENCE_THREAD}-{w + 1}")
+                     for w in range(workers)]
     try:
         while not stages.stopped.wait(0.2):
             pass
@@ -229,11 +251,34 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
         stages.stop(exc)
     stages.wait_for([reader, writer], inference, cancel)
     stats.seconds = time.perf_counter() - started
+    stats.inference_seconds = busy.seconds
     if progress is not None:
         progress.close()
     if stages.error is not None:
         raise stages.error
     return stats
+
+
+class _BusyClock:
+    """Wall time during which at least one inference call runs (`with clock:` around each)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.since = 0.0
+        self.seconds = 0.0
+
+    def __enter__(self) -> None:
+        with self.lock:
+            if self.running == 0:
+                self.since = time.perf_counter()
+            self.running += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:
+            self.running -= 1
+            if self.running == 0:
+                self.seconds += time.perf_counter() - self.since
 
 
 def stylize_frames(engine: Stylizer, images: list[np.ndarray]) -> list[np.ndarray]:

@@ -84,9 +84,37 @@ def test_file_jobs_upsample_frame_n_while_the_net_paints_n_plus_1(test_model, mo
     stats = stylize_stream(iter(frames), engine, written.append)
     assert stats.frames == 6 and [f.index for f in written] == list(range(6))
     assert probe.overlapped, "the first frame's upsampling waited for the second frame's paint in vain"
-    assert probe.paint_threads == {"stylecam-inference"}
+    assert probe.paint_threads <= {"stylecam-inference", "stylecam-inference-2"}
     assert probe.finish_threads == probe.upsample_threads == {"stylecam-writer"}
     reference = Stylizer(test_model, device="cpu", work_size=64)
+    assert all(np.array_equal(w.image, reference.stylize(f.image)) for w, f in zip(written, frames))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_file_jobs_paint_two_batches_at_once_on_a_cpu_and_write_them_in_order(test_model, batch):
+    """The two inference workers of a CPU run their calls side by side (each first call waits
+    for the other to start), and a batch that finishes early still waits for its turn."""
+    engine = Stylizer(test_model, device="cpu")
+    real = engine.paint_batch
+    both = threading.Barrier(2, timeout=5)
+    calls: list[str] = []
+
+    def paint_batch(frames, cancel=None):
+        name = threading.current_thread().name
+        if name not in calls:
+            calls.append(name)
+            both.wait()  # raises BrokenBarrierError unless the other worker paints meanwhile
+            if len(calls) == 1 or name == calls[0]:
+                time.sleep(0.05)  # the first batch finishes last
+        return real(frames, cancel)
+
+    engine.paint_batch = paint_batch  # type: ignore[method-assign]
+    frames = [Frame(rand_frame(40, 56, i), i, i, i / 10) for i in range(10)]
+    written: list[Frame] = []
+    stats = stylize_stream(iter(frames), engine, written.append, batch=batch)
+    assert sorted(calls) == ["stylecam-inference", "stylecam-inference-2"]
+    assert stats.frames == 10 and [f.index for f in written] == list(range(10))
+    reference = Stylizer(test_model, device="cpu")
     assert all(np.array_equal(w.image, reference.stylize(f.image)) for w, f in zip(written, frames))
 
 

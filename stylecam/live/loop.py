@@ -134,21 +134,47 @@ class _Mailbox:
 
 class _Painted:
     """Painted frames handed from the inference workers to the output stage, one slot per
-    worker: a worker waits until no painted frame waits for the output stage before it takes
-    the newest frame, so a painted frame never waits there while a newer one could have been
-    painted instead. The output stage takes the earliest-captured frame that is ready."""
+    worker, and the rule for when a worker may take the newest frame: when no painted frame
+    waits for the output stage (it would only grow staler while a newer one is painted), and,
+    while another worker paints, only when painting a frame takes longer than the output
+    stage's work on one. So the workers paint side by side while the net is the slow stage,
+    and one at a time while the output stage is. The output stage takes the earliest-captured
+    frame that is ready."""
 
     def __init__(self, workers: int) -> None:
         self.cond = threading.Condition()
         self.items: list[Any] = [None] * workers
+        self.painting = 0  # workers that took a frame and have not handed it over
+        self.paint_seconds = 0.0  # running means of the two stages' time per frame
+        self.output_seconds = 0.0
 
-    def wait_free(self, timeout: float) -> bool:
+    def claim(self, timeout: float) -> bool:
+        """Wait (up to `timeout` s) until this worker may take a frame; True = it may (then
+        `put` or `release` follows)."""
         with self.cond:
-            return self.cond.wait_for(lambda: all(i is None for i in self.items), timeout)
+            ok = self.cond.wait_for(lambda: all(i is None for i in self.items) and (
+                self.painting == 0 or self.output_seconds < self.paint_seconds), timeout)
+            if ok:
+                self.painting += 1
+            return ok
+
+    def timed(self, stage: str, seconds: float) -> None:
+        """One frame's time in a stage ("paint" or "output")."""
+        with self.cond:
+            name = f"{stage}_seconds"
+            mean = getattr(self, name)
+            setattr(self, name, seconds if mean == 0 else 0.8 * mean + 0.2 * seconds)
+
+    def release(self) -> None:
+        """A claim that found no frame to paint."""
+        with self.cond:
+            self.painting -= 1
+            self.cond.notify_all()
 
     def put(self, worker: int, item: Any) -> None:
         with self.cond:
             self.items[worker] = item
+            self.painting -= 1
             self.cond.notify_all()
 
     def get(self, timeout: float) -> Any:
@@ -188,10 +214,8 @@ class LiveLoop:
     engine tells of itself), or fade over `fade_seconds` where the running net holds the
     next style (0 = always cut).
 
-    `workers` inference threads paint frames side by side (default: `defaults.live_workers`
-    for the engine's device). On a CPU two calls at once keep both cores busy where one call
-    spends part of each layer waiting for its threads to meet (on 2 cores, 512x288 frames:
-    about 1.4x the frames per second); each frame then takes a little longer to paint.
+    `workers` inference threads paint frames side by side (default:
+    `defaults.inference_workers` for the engine's device, two on a CPU).
     """
 
     def __init__(self, source: LiveSource, engine: Stylizer, sinks: Iterable[Sink] = (), *,
@@ -211,7 +235,7 @@ class LiveLoop:
         self._mailbox = _Mailbox()
         # one painted frame waits for the output stage at most: when the output is the slower
         # stage, inference waits and the mailbox drops stale frames, so latency stays bounded
-        self.workers = workers or defaults.live_workers(engine.device)
+        self.workers = workers or defaults.inference_workers(engine.device)
         self._painted = _Painted(self.workers)
         self.stats.workers = self.workers
         self._overtaken = 0  # painted frames a later frame, painted sooner, had already replaced
@@ -354,10 +378,11 @@ class LiveLoop:
         picture again)."""
         try:
             while not self._stop.is_set():
-                if not self._painted.wait_free(timeout=0.1):  # the output stage has not taken the last one
+                if not self._painted.claim(timeout=0.1):  # see _Painted for when a worker may paint
                     continue
                 frame = self._mailbox.get(timeout=0.1)
                 if frame is None:
+                    self._painted.release()
                     continue
                 item: _PaintedFrame | LiveFrame = frame
                 if not (self.paused and self._last is not None):
@@ -367,6 +392,7 @@ class LiveLoop:
                         engine = self.engine
                     item = _PaintedFrame(engine, engine.paint_batch([frame.image], cancel)[0], frame)
                     self.stats.inference.append(time.monotonic() - t0)
+                    self._painted.timed("paint", self.stats.inference[-1])
                 self._painted.put(worker, item)  # the slot is free: only this worker fills it
         except Cancelled:
             pass  # the loop is ending
@@ -389,9 +415,11 @@ class LiveLoop:
             self._overtaken += 1
             return
         self._next_index = frame.index + 1
+        started = time.monotonic()
         out = self.smoother(frame.image, item.engine.finish(item.painted))
         for sink in self.sinks:
             sink.write(out, frame)
+        self._painted.timed("output", time.monotonic() - started)
         self._last = out
         self.stats.latencies.append(time.monotonic() - frame.captured)
         self.stats.shown += 1
