@@ -1,10 +1,10 @@
 """Threads and bounded queues: reader -> inference (batches) -> writer.
 
 The inference workers run the net (`Stylizer.paint_batch`), two batches side by side on a
-CPU (`defaults.inference_workers`) while the writer waits for frames; the writer thread takes the batches in order, brings each
-painted frame back to its size (`Stylizer.finish`: the guided upsampling of a frame painted
-at a work size), smooths and encodes it, so that work overlaps the net painting the next
-frames.
+CPU (`defaults.inference_workers`) while the writer waits for frames; the writer thread
+takes the batches in order, brings each painted frame back to its size (`Stylizer.finish`:
+the guided upsampling of a frame painted at a work size), smooths and encodes it, so that
+work overlaps the net painting the next frames.
 
 The only module that knows about the threads of a file job (the live loop has its own, the
 same three stages with newest-frame-wins). Offline runs keep every frame in order with
@@ -13,13 +13,13 @@ back-pressure; errors in any stage and Ctrl+C end all stages through one path
 
 The threads under these stages, sized together for a small CPU: onnxruntime's intra-op
 pool keeps its default (one thread per physical core, or --threads), shared by the two
-calls, so a net running alone uses the whole CPU, and it does not spin (`engine.session_options`), so while the
-writer upsamples and encodes, or the reader decodes, the cores go to that work instead of
-idle workers polling. FFmpeg picks its own decoder and x264 threads (frame threads for
-files; live sources decode with slice threads, which hold no frame back), OpenCV's pool
-(one thread per core) splits the upsampling's resizes and filters and waits only briefly
-before it sleeps, and numpy runs on the calling thread. None of them is pinned: the stages
-share the cores as their work comes.
+calls, so a net running alone uses the whole CPU, and it does not spin
+(`engine.session_options`), so while the writer upsamples and encodes, or the reader
+decodes, the cores go to that work instead of idle workers polling. FFmpeg picks its own
+decoder and x264 threads (frame threads for files; live sources decode with slice threads,
+which hold no frame back), OpenCV's pool (one thread per core) splits the upsampling's
+resizes and filters and waits only briefly before it sleeps, and numpy runs on the calling
+thread. None of them is pinned: the stages share the cores as their work comes.
 """
 from __future__ import annotations
 

@@ -240,10 +240,12 @@ def test_guided_upsampling_in_fixed_point_matches_its_float_formula():
     y = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float64)
     s = styled.astype(np.float64)
     mean_y, mean_s = box(y), box(s)
-    slope = box((box(s * y[..., None]) - mean_y[..., None] * mean_s) / (box(y * y) - mean_y ** 2 + upsample.EPS)[..., None])
+    var_y = box(y * y) - mean_y ** 2
+    slope = box((box(s * y[..., None]) - mean_y[..., None] * mean_s) / (var_y + upsample.EPS)[..., None])
     size = (frame.shape[1], frame.shape[0])
     detail = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) - cv2.resize(y, size, interpolation=cv2.INTER_LINEAR)
-    want = cv2.resize(s, size, interpolation=cv2.INTER_LINEAR) + cv2.resize(slope, size, interpolation=cv2.INTER_LINEAR) * detail[..., None]
+    want = (cv2.resize(s, size, interpolation=cv2.INTER_LINEAR)
+            + cv2.resize(slope, size, interpolation=cv2.INTER_LINEAR) * detail[..., None])
     got = upsample.guided_upsample(styled, small, frame)
     assert got.dtype == np.uint8 and got.shape == frame.shape
     err = np.abs(got.astype(np.float64) - np.clip(want, 0, 255))

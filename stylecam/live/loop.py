@@ -239,6 +239,7 @@ class LiveLoop:
         self._painted = _Painted(self.workers)
         self.stats.workers = self.workers
         self._overtaken = 0  # painted frames a later frame, painted sooner, had already replaced
+        self._next_index = 0  # the output stage shows frames in capture order
         self._last: np.ndarray | None = None  # the last picture written (sent again while paused)
         self._error: BaseException | None = None
         self._lost_since: float | None = None
@@ -435,7 +436,7 @@ class LiveLoop:
         started = time.monotonic()
         cancel = Cancel()
         self._capture_ended.clear()
-        self._next_index = 0  # the output stage shows frames in capture order
+        self._next_index = 0
         for ended in self._workers_ended:
             ended.clear()
         interrupted = False
@@ -444,8 +445,8 @@ class LiveLoop:
             with signals.protected():  # a signal now would leave a thread nobody waits for
                 threading.Thread(target=self._capture, name="stylecam-capture", daemon=True).start()
                 for worker in range(self.workers):
-                    threading.Thread(target=self._infer, args=(worker, cancel), daemon=True,
-                                     name=INFERENCE_THREAD if worker == 0 else f"{INFERENCE_THREAD}-{worker + 1}").start()
+                    name = INFERENCE_THREAD if worker == 0 else f"{INFERENCE_THREAD}-{worker + 1}"
+                    threading.Thread(target=self._infer, args=(worker, cancel), name=name, daemon=True).start()
             while not self._stop.is_set():
                 if duration and time.monotonic() - started >= duration:
                     break
