@@ -4,17 +4,17 @@ output stage, feeding every sink.
 Policy: the capture thread keeps only the newest frame in a one-slot mailbox (older ones
 are dropped and counted), so when inference is slower than the source, latency stays at
 about one inference plus one frame interval instead of growing. Each inference worker (two
-on a CPU, painting two frames at once) paints the newest frame (at the engine's work size)
-and hands it over in a slot of its own; the output stage, on the thread that runs the loop,
-takes them in capture order, brings each back to the frame's size, smooths it and writes it
-to the sinks while the next frames are painted (a frame that a later one overtook is
-dropped and counted with the stale ones). A source that fails
-is reopened with backoff; the loop resumes when it returns. The loop owns the engine and
-the smoother, so switching styles (a window hotkey) happens here, between two frames:
-within a multi-style net the style weights fade from the old style to the new one. Between
-two styles that a multi-style net holds beside their own nets (the bundled blend net), the
-fade runs in that net while the new style's own net loads on a thread, and the loop moves
-to it when both are done. Otherwise it cuts.
+on a CPU, painting side by side while the net is the slower stage; see `_Painted`) paints
+the newest frame (at the engine's work size) and hands it over in a slot of its own; the
+output stage, on the thread that runs the loop, takes them in capture order, brings each
+back to the frame's size, smooths it and writes it to the sinks while the next frames are
+painted (a frame that a later one overtook is dropped and counted with the stale ones). A
+source that fails is reopened with backoff; the loop resumes when it returns. The loop
+owns the engine and the smoother, so switching styles (a window hotkey) happens here,
+between two frames: within a multi-style net the style weights fade from the old style to
+the new one. Between two styles that a multi-style net holds beside their own nets (the
+bundled blend net), the fade runs in that net while the new style's own net loads on a
+thread, and the loop moves to it when both are done. Otherwise it cuts.
 """
 from __future__ import annotations
 
@@ -145,15 +145,14 @@ class _Painted:
         self.cond = threading.Condition()
         self.items: list[Any] = [None] * workers
         self.painting = 0  # workers that took a frame and have not handed it over
-        self.paint_seconds = 0.0  # running means of the two stages' time per frame
-        self.output_seconds = 0.0
+        self.seconds = {"paint": 0.0, "output": 0.0}  # running means of each stage's time per frame
 
     def claim(self, timeout: float) -> bool:
         """Wait (up to `timeout` s) until this worker may take a frame; True = it may (then
         `put` or `release` follows)."""
         with self.cond:
             ok = self.cond.wait_for(lambda: all(i is None for i in self.items) and (
-                self.painting == 0 or self.output_seconds < self.paint_seconds), timeout)
+                self.painting == 0 or self.seconds["output"] < self.seconds["paint"]), timeout)
             if ok:
                 self.painting += 1
             return ok
@@ -161,9 +160,8 @@ class _Painted:
     def timed(self, stage: str, seconds: float) -> None:
         """One frame's time in a stage ("paint" or "output")."""
         with self.cond:
-            name = f"{stage}_seconds"
-            mean = getattr(self, name)
-            setattr(self, name, seconds if mean == 0 else 0.8 * mean + 0.2 * seconds)
+            mean = self.seconds[stage]
+            self.seconds[stage] = seconds if mean == 0 else 0.8 * mean + 0.2 * seconds
 
     def release(self) -> None:
         """A claim that found no frame to paint."""
@@ -204,7 +202,7 @@ def _frame_of(item: _PaintedFrame | LiveFrame) -> LiveFrame:
 
 
 class LiveLoop:
-    """Capture thread + inference thread + output stage (on the thread that calls `run`):
+    """Capture thread + inference workers + output stage (on the thread that calls `run`):
     each output goes to every sink in turn; `stop()` ends the loop from any thread
     (hotkey, signal, duration).
 
