@@ -22,7 +22,7 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 # the net and its output brought back to their size by edge-aware upsampling (sharp edges,
 # strokes as large as painted). The rule for "auto": 512 on a CPU, where the net's cost
 # grows with the pixels (a 1280x720 frame is painted at 512x288: the net runs ~5x faster
-# and its strokes are 2.5x as large; 512 is what keeps a 720p webcam at 30 fps on 2 cores),
+# and its strokes are 2.5x as large; at 512 a 720p webcam runs at about 28 fps on 2 cores),
 # and the frame's own size on a GPU (CUDA, TensorRT), the device the full nets are made
 # for. Set with Stylizer(work_size=) or --work-size.
 WORK_SIZE_CPU = 512
