@@ -116,9 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--border", type=int, default=recipe.border,
                    help="px the runtime mirrors around each frame for the student; it learns clean edges with it")
     d.add_argument("--seed", type=int, default=recipe.seed)
-    d.add_argument("--input-noise", type=float, default=recipe.input_noise, metavar="STD",
-                   help="sensor grain (std, 0..255) on the student's input only, so it learns the teacher's "
-                        "picture of the clean crop and stops drawing strokes from a video's noise (0 = off)")
     d.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     d.add_argument("--max-minutes", type=float, default=0.0, help="stop with a checkpoint after this long")
     d.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=None,
@@ -175,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "distil":
             distil(args.teacher, args.data, args.out,
                    DistilRecipe(arch=args.arch, steps=args.steps, batch_size=args.batch_size,
-                                image_size=args.image_size, lr=args.lr, border=args.border, seed=args.seed,
-                                input_noise=args.input_noise),
+                                image_size=args.image_size, lr=args.lr, border=args.border, seed=args.seed),
                    threads=args.threads, max_minutes=args.max_minutes, progress=args.progress)
         elif args.command == "soup":
             from .soup import parse_parts, soup

@@ -15,13 +15,6 @@ one (`DistilRecipe.border`), and the student learns to paint the teacher's clean
 from fewer mirrored pixels; the border travels with its checkpoint into the model's
 metadata.
 
-A student can also learn to ignore a video's grain (`DistilRecipe.input_noise`): it sees the
-crop with sensor noise added and learns the teacher's picture of the clean crop. Where the
-photo has detail the teacher's strokes follow it and the student keeps them; on a plain wall
-or floor, where a net draws its strokes out of the faintest signal, the student cannot read
-them from the grain and learns the teacher's average there, so the strokes stop moving with
-the noise from frame to frame.
-
 The student's checkpoint is an ordinary training checkpoint (export it with
 `export_styles.py`); its recipe is the teacher's with the student's arch and a `distil`
 entry, and its `step` is the teacher's steps, the training its look came from. A run
@@ -56,7 +49,6 @@ class DistilRecipe:
     lr: float = 1e-3  # Adam, cosine-annealed to 0 over the steps
     border: int = 8  # px the runtime mirrors around each frame for the student
     seed: int = 0
-    input_noise: float = 0.0  # grain (std, 0..255) on the student's input only; see the module docstring
 
 
 def distil(teacher: str | Path, data: str | Path, out: str | Path, recipe: DistilRecipe = DistilRecipe(), *,
@@ -110,8 +102,6 @@ def distil(teacher: str | Path, data: str | Path, out: str | Path, recipe: Disti
         for batch in torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=0):
             with torch.no_grad():
                 target = painted(teacher_net, batch, teacher_border)
-            if recipe.input_noise:
-                batch = with_grain(batch, recipe.input_noise, recipe.seed * GRAIN_SEED + step)
             loss_t = F.l1_loss(painted(student, batch, recipe.border), target) / 255
             optimizer.zero_grad(set_to_none=True)
             loss_t.backward()
@@ -134,15 +124,6 @@ def distil(teacher: str | Path, data: str | Path, out: str | Path, recipe: Disti
     print(f"distilled {Path(teacher).name} into {recipe.arch}: step {step}/{recipe.steps}{final}; checkpoint {last}",
           file=sys.stderr)
     return last
-
-
-GRAIN_SEED = 7919  # the grain of a step is seeded by (seed, step), so a resumed run draws the same
-
-
-def with_grain(x: torch.Tensor, std: float, seed: int) -> torch.Tensor:
-    """x (0..255) with Gaussian sensor grain of `std`, drawn from `seed`."""
-    grain = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)) * std
-    return (x + grain.to(x.device)).clamp(0, 255)
 
 
 def _start_from_teacher(student: TransformerNet, teacher: TransformerNet) -> None:

@@ -28,22 +28,18 @@ teacher() {  # KIND STYLE SUFFIX: the pair run's last state (a temporal soup fir
   else echo "no trained $1 net for $2 in $run/$1/$2, and no committed pair in $checkpoints" >&2; exit 2; fi
 }
 
-setting() { (cd "$root" && python -m training.recipes setting "$@"); }  # STYLE KEY DEFAULT
-
-distil_one() {  # KIND STYLE TEACHER [ARG ...]; its log goes to the run folder, its last lines to stderr if it fails
+distil_one() {  # KIND STYLE TEACHER; its log goes to the run folder, its last lines to stderr if it fails
   local log=$run/distil/$1/$2.log
   (cd "$root" && python -m training distil "$3" --data "$shared/photos/train" --out "$run/distil/$1/$2" \
      --arch "${ARCH:-fast_up8}" --border "${BORDER:-8}" --steps "${STEPS:-300}" --image-size "${IMAGE_SIZE:-256}" \
-     --threads 1 --no-progress "${@:4}") > "$log" 2>&1 || { tail -n 3 "$log" >&2; return 1; }
+     --threads 1 --no-progress) > "$log" 2>&1 || { tail -n 3 "$log" >&2; return 1; }
 }
 
 for style in "$@"; do
   temporal=$(teacher temporal "$style" "")
   plain=$(teacher plain "$style" .plain)
   mkdir -p "$run/distil/temporal" "$run/distil/plain"
-  # the temporal student alone learns to ignore grain (styles.json distil_input_noise): part of
-  # what makes it steady, so its twin goes without
-  distil_one temporal "$style" "$temporal" --input-noise "${INPUT_NOISE:-$(setting "$style" distil_input_noise 0)}" &
+  distil_one temporal "$style" "$temporal" &
   job=$!
   distil_one plain "$style" "$plain"
   wait "$job"
