@@ -42,6 +42,11 @@ _END = object()
 INFERENCE_THREAD = "stylecam-inference"
 
 
+def inference_thread_name(worker: int) -> str:
+    """The name of inference worker `worker` (0, 1, ...) of a file or live job."""
+    return INFERENCE_THREAD if worker == 0 else f"{INFERENCE_THREAD}-{worker + 1}"
+
+
 @dataclass
 class RunStats:
     frames: int = 0
@@ -242,8 +247,7 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
 
     with signals.protected():  # a signal now would leave running workers nobody waits for
         reader, writer = stages.thread(read, "stylecam-reader"), stages.thread(write_all, "stylecam-writer")
-        inference = [stages.thread(infer, INFERENCE_THREAD if w == 0 else f"{INFERENCE_THREAD}-{w + 1}")
-                     for w in range(workers)]
+        inference = [stages.thread(infer, inference_thread_name(w)) for w in range(workers)]
     try:
         while not stages.stopped.wait(0.2):
             pass

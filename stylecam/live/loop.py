@@ -31,7 +31,7 @@ import numpy as np
 from .. import defaults, signals, styles
 from ..engine import Cancel, Cancelled, Painted, Stylizer, WorkSize
 from ..errors import StylecamError
-from ..pipeline import INFERENCE_THREAD
+from ..pipeline import inference_thread_name
 from ..temporal import make_smoother
 from .sinks import Sink
 from .sources import LiveFrame, LiveSource, SourceLost
@@ -443,8 +443,8 @@ class LiveLoop:
             with signals.protected():  # a signal now would leave a thread nobody waits for
                 threading.Thread(target=self._capture, name="stylecam-capture", daemon=True).start()
                 for worker in range(self.workers):
-                    name = INFERENCE_THREAD if worker == 0 else f"{INFERENCE_THREAD}-{worker + 1}"
-                    threading.Thread(target=self._infer, args=(worker, cancel), name=name, daemon=True).start()
+                    threading.Thread(target=self._infer, args=(worker, cancel), name=inference_thread_name(worker),
+                                     daemon=True).start()
             while not self._stop.is_set():
                 if duration and time.monotonic() - started >= duration:
                     break
