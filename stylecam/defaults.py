@@ -2,6 +2,8 @@
 use them read the same values."""
 from __future__ import annotations
 
+import os
+
 STYLE = "mosaic"
 
 # Largest frame, in megapixels. Inference memory grows with the frame: about 0.9 GB per
@@ -47,6 +49,18 @@ INFERENCE_WORKERS_CPU = 2
 def inference_workers(device: str) -> int:
     """How many frames a video or live job paints at once on `device` (cpu, cuda or tensorrt)."""
     return INFERENCE_WORKERS_CPU if device == "cpu" else 1
+
+
+def live_threads_per_worker() -> int:
+    """onnxruntime intra-op threads of each inference call of a live job on a CPU: the cores
+    shared out among the workers. In live mode both workers paint at once whenever the net is
+    the slow stage; two calls sharing one pool of all cores wait for each other's threads at
+    every layer (on 2 cores, 1280x720 at the default work size: latency p95 about 110-125 ms
+    with the shared pool, 75-110 ms with one thread per call). A file job keeps the shared
+    pool: there the second worker paints only while the writer waits, so a call often runs
+    alone and should have every core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // INFERENCE_WORKERS_CPU)
 
 
 # temporal smoothing: the share of the previous output kept

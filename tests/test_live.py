@@ -3,6 +3,7 @@ process drives the live loop headless; stream output is read by a third process.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stylecam import StylecamError, Stylizer
+from stylecam import StylecamError, Stylizer, defaults
 from stylecam.live import LiveLoop, SourceLost, StreamSource, VirtualCamSink
 
 from conftest import run_cli
@@ -309,7 +310,8 @@ def test_hotkey_style_switch_keeps_threads_and_precision(tmp_path, monkeypatch):
     def threads(engine):
         return engine.session.get_session_options().intra_op_num_threads
 
-    options = EngineOptions(device="cpu", threads=1, precision="fp32", preserve_color=True, max_megapixels=2.0)
+    own = defaults.live_threads_per_worker() + 1  # not what a live engine gets by default
+    options = EngineOptions(device="cpu", threads=own, precision="fp32", preserve_color=True, max_megapixels=2.0)
     engine = options.build("firstnet", strength=0.7)
     loop = LiveLoop(FlakySource(), engine, engine_options=options, warn=lambda m: None)
     window = WindowSink(loop, ["firstnet", "nextnet"], display=KeyDisplay())
@@ -317,12 +319,31 @@ def test_hotkey_style_switch_keeps_threads_and_precision(tmp_path, monkeypatch):
     window.write(image, LiveFrame(image, time.monotonic(), 0))
     switched = loop.engine
     assert switched.name == "nextnet" and switched is not engine
-    assert threads(switched) == threads(engine) == 1
+    assert threads(switched) == threads(engine) == own
     assert switched.model_path.name == "nextnet.onnx"
     assert switched.preserve_color and switched.max_megapixels == 2.0 and switched.strength == 0.7
-    # the control: without the stored options the int8 file and all threads would run
+    # the control: without the stored options the int8 file and the default threads would run
     default = EngineOptions(device="cpu").build("nextnet")
-    assert default.model_path.name == "nextnet.int8.onnx" and threads(default) != 1
+    assert default.model_path.name == "nextnet.int8.onnx" and threads(default) != own
+
+
+def test_live_engine_shares_the_cores_among_its_workers(test_model):
+    """On a CPU each inference worker's call gets its share of the cores (two calls on one
+    pool of all cores wait for each other's threads at every layer); --threads still rules."""
+    from stylecam.engine import available_devices
+    from stylecam.live import EngineOptions
+
+    def threads(engine):
+        return engine.session.get_session_options().intra_op_num_threads
+
+    share = defaults.live_threads_per_worker()
+    cores = len(os.sched_getaffinity(0))
+    assert share == max(1, cores // defaults.INFERENCE_WORKERS_CPU)
+    assert threads(EngineOptions(device="cpu").build(test_model)) == share
+    if available_devices() == ["cpu"]:  # auto runs on the CPU
+        assert threads(EngineOptions(device="auto").build(test_model)) == share
+    assert threads(EngineOptions(device="cpu", threads=3).build(test_model)) == 3
+    assert threads(Stylizer(test_model, device="cpu")) == 0  # other jobs: onnxruntime's default pool
 
 
 def test_live_options_from_the_command_line():

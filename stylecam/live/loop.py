@@ -5,7 +5,8 @@ Policy: the capture thread keeps only the newest frame in a one-slot mailbox (ol
 are dropped and counted), so when inference is slower than the source, latency stays at
 about one inference plus one frame interval instead of growing. Each inference worker (two
 on a CPU, painting side by side while the net is the slower stage; see `_Painted`) paints
-the newest frame (at the engine's work size) and hands it over in a slot of its own; the
+the newest frame (at the engine's work size; an engine built from `EngineOptions` on a CPU
+gives each worker's call its share of the cores) and hands it over in a slot of its own; the
 output stage, on the thread that runs the loop, takes them in capture order, brings each
 back to the frame's size, smooths it and writes it to the sinks while the next frames are
 painted (a frame that a later one overtook is dropped and counted with the stale ones). A
@@ -29,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import defaults, signals, styles
-from ..engine import Cancel, Cancelled, Painted, Stylizer, WorkSize
+from ..engine import Cancel, Cancelled, Painted, Stylizer, WorkSize, available_devices
 from ..errors import StylecamError
 from ..pipeline import inference_thread_name
 from ..temporal import make_smoother
@@ -57,8 +58,12 @@ class EngineOptions:
                    work_size=engine.work_size_requested)
 
     def build(self, style: str | os.PathLike[str] | Mapping[str, float], strength: float = 1.0) -> Stylizer:
+        """The engine; on a CPU, without `threads`, each inference worker's call gets its share
+        of the cores (`defaults.live_threads_per_worker`)."""
+        on_cpu = self.device == "cpu" or (self.device == "auto" and set(available_devices()) <= {"cpu"})
+        threads = self.threads or (defaults.live_threads_per_worker() if on_cpu else None)
         return Stylizer(style, device=self.device, strength=strength, preserve_color=self.preserve_color,
-                        threads=self.threads, precision=self.precision, quality=self.quality,
+                        threads=threads, precision=self.precision, quality=self.quality,
                         max_megapixels=self.max_megapixels, work_size=self.work_size)
 
 
