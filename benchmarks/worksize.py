@@ -318,7 +318,7 @@ def note(photos: list[Path], sizes: list[tuple[int, int]], net: Stylizer, image:
         "Rise: mean 10-90 % width of the luminance profile across the input's strongest edges; overshoot: how far "
         "the mean edge profile goes beyond its plateaus (halo), in 0..255 levels; the method is in the module doc. "
         "On the outputs both also count the outlines the net paints along edges, at the net's own pixel scale "
-        f"({FRAME_SIZE[0] / WORK:g} times wider at 1920x1080 when painted at {WORK} px).",
+        f"({FRAME_SIZE[0] / WORK:.3g} times wider at 1920x1080 when painted at {WORK} px).",
         "ms/frame: one run per frame on the machine below, under whatever else it was running (the work size rows "
         "share one net run and both include it); the speed section has the speed figures.",
     ]

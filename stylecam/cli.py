@@ -93,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "sharp. The net paints strokes of a fixed size in its pixels, so a smaller work size gives "
                         "bolder strokes and runs faster, a larger one finer strokes; full = paint at the frame's own "
                         f"size (default: auto = {defaults.WORK_SIZE_CPU} on a CPU, full on a GPU)")
-    p.add_argument("--threads", type=_int_range(1, 256), default=None, help="CPU inference threads per call (default: all cores; live mode: the cores shared among its two inference workers)")
+    p.add_argument("--threads", type=_int_range(1, 256), default=None,
+                   help="CPU inference threads per call (default: all cores; live mode: the cores shared "
+                        "among its two inference workers)")
     p.add_argument("--max-megapixels", type=_positive_megapixels, default=None, metavar="MP",
                    help="refuse images and frames larger than this; inference needs about 0.25 (fast net) to 0.9 GB "
                         f"(full net) per megapixel (default: $STYLECAM_MAX_MEGAPIXELS or {defaults.MAX_MEGAPIXELS:g})")

@@ -22,12 +22,14 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 
 # Working size: the long side, in px, the net paints at; larger frames are scaled down for
 # the net and its output brought back to their size by edge-aware upsampling (sharp edges,
-# strokes as large as painted). The rule for "auto": 512 on a CPU, where the net's cost
-# grows with the pixels (a 1280x720 frame is painted at 512x288: the net runs ~5x faster
-# and its strokes are 2.5x as large; at 512 a 720p webcam runs at about 28 fps on 2 cores),
-# and the frame's own size on a GPU (CUDA, TensorRT), the device the full nets are made
-# for. Set with Stylizer(work_size=) or --work-size.
-WORK_SIZE_CPU = 512
+# strokes as large as painted). The rule for "auto": 448 on a CPU, where the net's cost
+# grows with the pixels (a 1280x720 frame is painted at 448x252: the net paints 8x fewer
+# pixels and its strokes are 2.9x as large). A 720p webcam has 33 ms per frame; on 2 cores
+# at 512 the net alone took 40-55 ms per call beside the other worker's, so the cores ran
+# near full and a busy moment pushed latency p95 past 100 ms; at 448 the same runs kept
+# 30 fps at p95 about 77 ms, with bolder strokes. The frame's own size on a GPU (CUDA,
+# TensorRT), the device the full nets are made for. Set with Stylizer(work_size=) or --work-size.
+WORK_SIZE_CPU = 448
 
 
 def work_size_for(device: str) -> int | None:
