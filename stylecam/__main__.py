@@ -2,12 +2,13 @@
 import os
 import sys
 
-from . import signals
+from . import allocator, signals
 
 
 def entry() -> int:
     # before the heavy imports (numpy, onnxruntime): a signal during start-up is handled too
     signals.install()
+    allocator.keep_freed_memory()  # frame after frame reuses the same buffers
     try:
         from .cli import main
 

@@ -19,7 +19,8 @@ decodes, the cores go to that work instead of idle workers polling. FFmpeg picks
 decoder and x264 threads (frame threads for files; live sources decode with slice threads,
 which hold no frame back), OpenCV's pool (one thread per core) splits the upsampling's
 resizes and filters and waits only briefly before it sleeps, and numpy runs on the calling
-thread. None of them is pinned: the stages share the cores as their work comes.
+thread. None of them is pinned: the stages share the cores as their work comes. The
+command line also keeps freed frame buffers in the heap for the next frame (`allocator`).
 """
 from __future__ import annotations
 

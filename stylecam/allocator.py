@@ -1,0 +1,38 @@
+"""The C allocator, set up for a process that handles one large frame after another.
+
+glibc hands every freed block above its mmap threshold back to the operating system at
+once and maps fresh pages for the next one, and trims the heap as soon as its free top
+grows past the trim threshold. A 1920x1080 frame passes through a dozen buffers of 2-12 MB
+(the decoded picture, the net's input and output, the planes of the guided upsampling, the
+encoder's copy), so each frame paid the same page faults again. Measured on 2 cores: the
+guided upsampling of a 1080p frame took 25-28 ms that way and 13 ms with its buffers
+reused; the CLI stylized a 1080p file at 12.6-14.4 fps, and at 15.7-16.0 fps with this.
+
+`keep_freed_memory` raises both thresholds, so freed frame buffers stay in the heap for the
+next frame; the process's memory then stays near its peak instead of falling between
+frames. The command line calls it; a program using the API decides for itself (it changes
+the whole process).
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import platform
+
+_M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 32 << 20  # glibc's largest: blocks up to 32 MiB come from the heap
+TRIM_THRESHOLD = 512 << 20  # free heap top kept before it goes back to the system
+
+
+def keep_freed_memory() -> bool:
+    """Raise glibc's mmap and trim thresholds for this process; True when they were set
+    (False on other C libraries, where nothing changes)."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(_M_TRIM_THRESHOLD,
+                                                                                        TRIM_THRESHOLD))
+    except (OSError, AttributeError):
+        return False
