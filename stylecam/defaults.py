@@ -57,7 +57,7 @@ def live_threads_per_worker() -> int:
     """onnxruntime intra-op threads of each inference call of a live job on a CPU: the cores
     shared out among the workers. In live mode both workers paint at once whenever the net is
     the slow stage; two calls sharing one pool of all cores wait for each other's threads at
-    every layer (on 2 cores, 1280x720 at the default work size: latency p95 about 110-125 ms
+    every layer (on 2 cores, 1280x720 painted at 512x288: latency p95 112-127 ms
     with the shared pool, 75-110 ms with one thread per call). A file job keeps the shared
     pool: there the second worker paints only while the writer waits, so a call often runs
     alone and should have every core."""

@@ -44,7 +44,7 @@ def test_frame_sized_blocks_come_from_the_heap_once_set():
     assert set_ == "True" and int(after) == 0
 
 
-def test_the_command_line_sets_it_up(monkeypatch, capsys):
+def test_the_command_line_sets_it_up(monkeypatch):
     from stylecam import __main__, allocator, signals
 
     monkeypatch.setattr(signals, "install", lambda: {})  # this test process keeps its own handlers
