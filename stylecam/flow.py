@@ -6,6 +6,8 @@ displacement (dx, dy) that takes pixel (x, y) of frame a to its place in frame b
 """
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -46,13 +48,37 @@ def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return flow
 
 
+def sampling_maps(flow: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The cv2.remap maps of `warp(image, resize_flow(flow, size))` for a flow field computed
+    at a smaller size: per axis one resize of the flow and one multiply-add onto the pixel
+    grid (kept per size), instead of a two-channel resize, two scalings, a fresh grid and
+    two sums, all at full size."""
+    import cv2
+
+    grid_x, grid_y = _pixel_grid(size)
+    h, w = flow.shape[:2]
+    map_x = cv2.scaleAdd(cv2.resize(np.ascontiguousarray(flow[..., 0]), size, interpolation=cv2.INTER_LINEAR),
+                         size[0] / w, grid_x)
+    map_y = cv2.scaleAdd(cv2.resize(np.ascontiguousarray(flow[..., 1]), size, interpolation=cv2.INTER_LINEAR),
+                         size[1] / h, grid_y)
+    return map_x, map_y
+
+
+@functools.lru_cache(maxsize=4)  # the frame's size and the flow's
+def _pixel_grid(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of every pixel of a W x H frame, float32 (read only)."""
+    grid_x, grid_y = np.meshgrid(np.arange(size[0], dtype=np.float32), np.arange(size[1], dtype=np.float32))
+    grid_x.flags.writeable = grid_y.flags.writeable = False
+    return grid_x, grid_y
+
+
 def warp(image: np.ndarray, flow: np.ndarray, sharp: bool = False) -> np.ndarray:
     """Sample `image` at (x, y) + flow[y, x] (bilinear, or bicubic if `sharp`; border replicated).
 
     Bicubic matters where a warp is applied to its own output frame after frame: bilinear
     resampling blurs a little each time and the blur adds up (it may overshoot: clip)."""
     h, w = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid_x, grid_y = _pixel_grid((w, h))
     interpolation = cv2.INTER_CUBIC if sharp else cv2.INTER_LINEAR
     return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], interpolation,
                      borderMode=cv2.BORDER_REPLICATE)

@@ -74,6 +74,8 @@ class FlowSmoothing:
 
     Flow runs on inputs downscaled to `flow_side` px, which keeps it cheap next to inference.
     Occluded or newly visible pixels take the fresh stylization, so fast motion leaves no trail.
+    The returned frame is also the history the next frame is blended with: do not change it
+    in place.
     """
 
     def __init__(self, strength: float = defaults.FLOW_STRENGTH, flow_side: int = defaults.FLOW_SIDE):
@@ -93,27 +95,28 @@ class FlowSmoothing:
     def __call__(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         import cv2
 
-        from .flow import reliable_mask, resize_flow, warp
+        from .flow import reliable_mask, sampling_maps
 
         gray = self.flow.gray(frame)
+        stylized = np.ascontiguousarray(stylized, dtype=np.uint8)
         if (self.prev_out is None or self.prev_gray is None or self.prev_out.shape != stylized.shape
                 or self.strength == 0 or _scene_cut(self.prev_in, frame)):
-            out = stylized.astype(np.float32)
+            out = stylized
         else:
             h, w = frame.shape[:2]
-            small = (gray.shape[1], gray.shape[0])
             back = self.flow(gray, self.prev_gray)  # current -> previous, at flow resolution
             fwd = self.flow(self.prev_gray, gray)
             mask = reliable_mask(back, fwd)
             mask = cv2.GaussianBlur(mask, (0, 0), 1.0)  # soft edges: no seams at occlusions
-            if (w, h) != small:
-                back = resize_flow(back, (w, h))
-                mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
-            weight = (self.strength * mask)[..., None]
-            out = (1 - weight) * stylized + weight * warp(self.prev_out, back, sharp=True)
-            np.clip(out, 0, 255, out=out)
+            # The flow and the mask are small; at the frame's size there are only the remap
+            # (bicubic: bilinear would blur the history a little more each frame) and one
+            # per-pixel blend, both in 8 bits.
+            map_x, map_y = sampling_maps(back, (w, h))
+            warped = cv2.remap(self.prev_out, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+            weight = cv2.resize(self.strength * mask, (w, h), interpolation=cv2.INTER_LINEAR)
+            out = cv2.blendLinear(stylized, warped, 1 - weight, weight)  # (1 - w) * stylized + w * warped
         self.prev_in, self.prev_gray, self.prev_out = frame, gray, out
-        return np.rint(out).astype(np.uint8)
+        return out
 
 
 def make_smoother(mode: str, strength: float | None = None) -> Smoother:

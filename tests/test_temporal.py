@@ -119,3 +119,21 @@ def test_bad_strength():
 def test_warp_identity():
     img = texture()
     assert np.array_equal(warp(img, np.zeros(img.shape[:2] + (2,), np.float32)), img)
+
+
+def test_sampling_maps_match_the_resized_flow_on_the_pixel_grid():
+    """The smoother's full-size remap maps, built from the small flow, are exactly the maps
+    of `warp` on `resize_flow` (odd sizes, a flow that varies everywhere)."""
+    import cv2
+
+    from stylecam.flow import resize_flow, sampling_maps
+
+    rng = np.random.default_rng(3)
+    flow = cv2.GaussianBlur(rng.normal(0, 3, (45, 80, 2)).astype(np.float32), (0, 0), 2)
+    size = (321, 181)
+    full = resize_flow(flow.copy(), size)
+    grid_x, grid_y = np.meshgrid(np.arange(size[0], dtype=np.float32), np.arange(size[1], dtype=np.float32))
+    map_x, map_y = sampling_maps(flow, size)
+    assert map_x.shape == map_y.shape == (181, 321)
+    np.testing.assert_allclose(map_x, grid_x + full[..., 0], atol=1e-4)
+    np.testing.assert_allclose(map_y, grid_y + full[..., 1], atol=1e-4)
