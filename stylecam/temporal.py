@@ -31,17 +31,22 @@ class NoSmoothing:
         pass
 
 
-def _scene_cut(prev: np.ndarray | None, cur: np.ndarray, threshold: float = 0.35) -> bool:
-    """Large change of the coarse luminance histogram = a new shot: drop the history
+class _SceneCuts:
+    """Tells a new shot from the next frame of the same one: a large change of the coarse
+    luminance histogram. Keeps the last frame's histogram, so each frame is measured once
     (no previous frame counts as a cut)."""
-    if prev is None:
-        return True
-    bins = 32
-    a = np.histogram(prev[::4, ::4].mean(axis=2), bins=bins, range=(0, 256))[0].astype(np.float32)
-    b = np.histogram(cur[::4, ::4].mean(axis=2), bins=bins, range=(0, 256))[0].astype(np.float32)
-    a /= max(1.0, a.sum())
-    b /= max(1.0, b.sum())
-    return float(0.5 * np.abs(a - b).sum()) > threshold
+
+    BINS = 32
+
+    def __init__(self, threshold: float = 0.35):
+        self.threshold = threshold
+        self.last: np.ndarray | None = None
+
+    def __call__(self, frame: np.ndarray) -> bool:
+        hist = np.histogram(frame[::4, ::4].mean(axis=2), bins=self.BINS, range=(0, 256))[0].astype(np.float32)
+        hist /= max(1.0, hist.sum())
+        last, self.last = self.last, hist
+        return last is None or float(0.5 * np.abs(last - hist).sum()) > self.threshold
 
 
 class EmaSmoothing:
@@ -54,16 +59,17 @@ class EmaSmoothing:
         self.reset()
 
     def reset(self) -> None:
-        self.prev_in: np.ndarray | None = None
+        self.cuts = _SceneCuts()
         self.prev_out: np.ndarray | None = None
 
     def __call__(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         out: np.ndarray
-        if self.prev_out is None or self.prev_out.shape != stylized.shape or _scene_cut(self.prev_in, frame):
+        cut = self.cuts(frame)
+        if self.prev_out is None or self.prev_out.shape != stylized.shape or cut:
             out = stylized.astype(np.float32)
         else:
             out = (1 - self.strength) * stylized + self.strength * self.prev_out
-        self.prev_in, self.prev_out = frame, out
+        self.prev_out = out
         return np.rint(out).astype(np.uint8)
 
 
@@ -88,7 +94,7 @@ class FlowSmoothing:
         self.reset()
 
     def reset(self) -> None:
-        self.prev_in: np.ndarray | None = None
+        self.cuts = _SceneCuts()
         self.prev_gray: np.ndarray | None = None
         self.prev_out: np.ndarray | None = None
 
@@ -99,8 +105,9 @@ class FlowSmoothing:
 
         gray = self.flow.gray(frame)
         stylized = np.ascontiguousarray(stylized, dtype=np.uint8)
+        cut = self.cuts(frame)
         if (self.prev_out is None or self.prev_gray is None or self.prev_out.shape != stylized.shape
-                or self.strength == 0 or _scene_cut(self.prev_in, frame)):
+                or self.strength == 0 or cut):
             out = stylized
         else:
             h, w = frame.shape[:2]
@@ -115,7 +122,7 @@ class FlowSmoothing:
             warped = cv2.remap(self.prev_out, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
             weight = cv2.resize(self.strength * mask, (w, h), interpolation=cv2.INTER_LINEAR)
             out = cv2.blendLinear(stylized, warped, 1 - weight, weight)  # (1 - w) * stylized + w * warped
-        self.prev_in, self.prev_gray, self.prev_out = frame, gray, out
+        self.prev_gray, self.prev_out = gray, out
         return out
 
 
