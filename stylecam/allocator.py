@@ -5,7 +5,7 @@ once and maps fresh pages for the next one, and trims the heap as soon as its fr
 grows past the trim threshold. A 1920x1080 frame passes through a dozen buffers of 2-12 MB
 (the decoded picture, the net's input and output, the planes of the guided upsampling, the
 encoder's copy), so each frame paid the same page faults again. Measured on 2 cores: the
-guided upsampling of a 1080p frame took 25-28 ms that way and 13 ms with its buffers
+guided upsampling of a 1080p frame took 24-30 ms that way and 13-14 ms with its buffers
 reused; the CLI stylized a 1080p file at 12.6-14.4 fps, and at 15.7-16.0 fps with this.
 
 `keep_freed_memory` raises both thresholds, so freed frame buffers stay in the heap for the
