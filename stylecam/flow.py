@@ -53,8 +53,6 @@ def sampling_maps(flow: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, 
     at a smaller size: per axis one resize of the flow and one multiply-add onto the pixel
     grid (kept per size), instead of a two-channel resize, two scalings, a fresh grid and
     two sums, all at full size."""
-    import cv2
-
     grid_x, grid_y = _pixel_grid(size)
     h, w = flow.shape[:2]
     map_x = cv2.scaleAdd(cv2.resize(np.ascontiguousarray(flow[..., 0]), size, interpolation=cv2.INTER_LINEAR),
