@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from stylecam.defaults import cpu_cores
+
 if TYPE_CHECKING:
     from training.vgg import LossNetwork
 
@@ -60,11 +62,6 @@ def timeit(fn, repeats: int, min_seconds: float = 1.0) -> float:
                 break
         best = min(best, took / calls)
     return best
-
-
-def cpu_cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def cpu_name() -> str:

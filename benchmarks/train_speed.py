@@ -25,7 +25,9 @@ from training.loop import TrainConfig, amp_dtype, compute_losses
 from training.nets import PRESETS, TransformerNet
 from training.vgg import LossNetwork
 
-from .common import ROOT, VGG_WEIGHTS, command_line, cpu_cores, write_section
+from stylecam.defaults import cpu_cores
+
+from .common import ROOT, VGG_WEIGHTS, command_line, write_section
 
 
 def measure(arch: str, device: torch.device, steps: int, size: int, batch: int, vgg_path: Path | None,

@@ -61,8 +61,12 @@ def live_threads_per_worker() -> int:
     with the shared pool, 75-110 ms with one thread per call). A file job keeps the shared
     pool: there the second worker paints only while the writer waits, so a call often runs
     alone and should have every core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // INFERENCE_WORKERS_CPU)
+    return max(1, cpu_cores() // INFERENCE_WORKERS_CPU)
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 # temporal smoothing: the share of the previous output kept

@@ -88,6 +88,13 @@ def _provider_name(entry: str | tuple[str, dict]) -> str:
     return entry if isinstance(entry, str) else entry[0]
 
 
+def first_device(device: str) -> str:
+    """The device a Stylizer asked for `device` tries first (cpu, cuda or tensorrt): "auto"
+    resolved against this onnxruntime's providers. StylecamError as Stylizer for a device
+    that is not there."""
+    return _DEVICE[_provider_name(_provider_chain(device, _cache_dir())[0])]
+
+
 def preload_cuda_libraries() -> None:
     """Let onnxruntime-gpu find CUDA/cuDNN from pip's nvidia-* packages (as PyTorch
     installs them) when they are not on the library path; best effort."""

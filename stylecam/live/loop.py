@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import defaults, signals, styles
-from ..engine import Cancel, Cancelled, Painted, Stylizer, WorkSize, available_devices
+from ..engine import Cancel, Cancelled, Painted, Stylizer, WorkSize, first_device
 from ..errors import StylecamError
 from ..pipeline import inference_thread_name
 from ..temporal import make_smoother
@@ -60,7 +60,7 @@ class EngineOptions:
     def build(self, style: str | os.PathLike[str] | Mapping[str, float], strength: float = 1.0) -> Stylizer:
         """The engine; on a CPU, without `threads`, each inference worker's call gets its share
         of the cores (`defaults.live_threads_per_worker`)."""
-        on_cpu = self.device == "cpu" or (self.device == "auto" and set(available_devices()) <= {"cpu"})
+        on_cpu = first_device(self.device) == "cpu"
         threads = self.threads or (defaults.live_threads_per_worker() if on_cpu else None)
         return Stylizer(style, device=self.device, strength=strength, preserve_color=self.preserve_color,
                         threads=threads, precision=self.precision, quality=self.quality,
