@@ -17,6 +17,7 @@ from . import blend, defaults, styles, upsample
 from .contract import (INPUT_NAME, OUTPUT_NAME, PRECISIONS, QUALITIES, RUN_DEVICES, STYLE_WEIGHTS_NAME, StyleInfo,
                        pick_model_file)
 from .errors import StylecamError, first_line
+from .temporal import NoSmoothing, Smoother
 from .upsample import to_uint8
 
 Device = Literal["auto", "cpu", "cuda", "tensorrt"]
@@ -422,11 +423,18 @@ class Stylizer:
                     out[i] = r
         return out  # type: ignore[return-value]
 
-    def finish(self, painted: Painted) -> np.ndarray:
-        """A painted frame -> the stylized uint8 frame at its own size: the net's output
-        brought back by guided upsampling (when the net ran at a work size), then colour
-        preservation and strength (as set now) against the full-size frame."""
+    def finish(self, painted: Painted, smoother: Smoother | None = None) -> np.ndarray:
+        """A painted frame -> the stylized uint8 frame at its own size: the net's output,
+        smoothed against the previous frames by `smoother` (if any), brought back by guided
+        upsampling (when the net ran at a work size), then colour preservation and strength
+        (as set now) against the full-size frame.
+
+        The smoother sees the net's input and output at the size the net ran at: its flow,
+        warp and blend then cost a fraction of what they would at the frame's size, and the
+        upsampling adds the frame's own detail, which needs no smoothing."""
         original, s = painted.frame, painted.styled
+        if smoother is not None and not isinstance(smoother, NoSmoothing):  # none: keep the float output
+            s = smoother(painted.small, to_uint8(s)).astype(np.float32)
         if painted.small is not original:
             s = upsample.guided_upsample(s, painted.small, original)
         if self.preserve_color:

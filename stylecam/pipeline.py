@@ -2,9 +2,10 @@
 
 The inference workers run the net (`Stylizer.paint_batch`), two batches side by side on a
 CPU (`defaults.inference_workers`) while the writer waits for frames; the writer thread
-takes the batches in order, brings each painted frame back to its size (`Stylizer.finish`:
-the guided upsampling of a frame painted at a work size), smooths and encodes it, so that
-work overlaps the net painting the next frames.
+takes the batches in order, smooths each painted frame and brings it back to its size
+(`Stylizer.finish`: smoothing at the size the net painted, then the guided upsampling of a
+frame painted at a work size) and encodes it, so that work overlaps the net painting the
+next frames.
 
 The only module that knows about the threads of a file job (the live loop has its own, the
 same three stages with newest-frame-wins). Offline runs keep every frame in order with
@@ -234,11 +235,9 @@ def stylize_stream(frames: Iterable[Frame], engine: Stylizer, write: Callable[[F
             while next_batch in waiting:  # the batches in the order they were taken
                 stats.batches += 1
                 for f, p in waiting.pop(next_batch):
-                    # here, so that it overlaps the next inference: the upsampling of a frame the
-                    # net painted at a work size (Stylizer.finish), the smoothing and the encoding
-                    out = engine.finish(p)
-                    if smoother is not None:
-                        out = smoother(f.image, out)
+                    # here, so that it overlaps the next inference: the smoothing and the upsampling
+                    # of a frame the net painted at a work size (Stylizer.finish), and the encoding
+                    out = engine.finish(p, smoother)
                     write(Frame(out, f.index, f.pts, f.time))
                     stats.frames += 1
                     if progress is not None:

@@ -4,6 +4,9 @@
 `flow` warps the previous output along optical flow computed on the inputs and blends it
 only where the warp is trustworthy (forward-backward consistent, no occlusion), resetting
 on scene cuts, so static regions stop flickering without ghost trails on motion.
+
+Jobs smooth the net's output at the size the net painted it, before it is brought back to
+the frame's size (`Stylizer.finish`); a smoother itself works at whatever size it is given.
 """
 from __future__ import annotations
 

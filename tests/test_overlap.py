@@ -62,11 +62,11 @@ class OverlapProbe:
                 self.second_paint.set()
             return real_paint(frames, cancel)
 
-        def finish(painted):
+        def finish(painted, smoother=None):
             self.finish_threads.add(threading.current_thread().name)
             if self.overlapped is None:
                 self.overlapped = self.second_paint.wait(5)
-            return real_finish(painted)
+            return real_finish(painted, smoother)
 
         def guided_upsample(*args, **kwargs):
             self.upsample_threads.add(threading.current_thread().name)

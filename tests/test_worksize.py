@@ -158,6 +158,32 @@ def test_colour_preservation_and_strength_apply_at_the_frames_size(test_model):
     assert np.abs(kept - transfer_luminance(styled, frame)).max() <= 1.5  # the frame's own chroma
 
 
+def test_smoothing_runs_at_the_work_size_before_upsampling(test_model):
+    """A job's smoother gets the net's input and output at the size the net painted (cheap),
+    and what it returns is what the upsampling brings back; `none` changes nothing."""
+    from stylecam.temporal import NoSmoothing, make_smoother
+
+    engine = Stylizer(test_model, device="cpu", work_size=64)
+    frame = rand_frame(90, 160, seed=4)
+    painted = engine.paint_batch([frame])[0]
+    seen: list[tuple[tuple[int, ...], tuple[int, ...], np.dtype]] = []
+
+    def flat_grey(small: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+        seen.append((small.shape, stylized.shape, stylized.dtype))
+        return np.full_like(stylized, 128)
+
+    flat_grey.reset = lambda: None  # type: ignore[attr-defined]
+    out = engine.finish(painted, flat_grey)  # type: ignore[arg-type]
+    assert seen == [((36, 64, 3), (36, 64, 3), np.dtype(np.uint8))]
+    assert out.shape == frame.shape and np.abs(out.astype(int) - 128).max() <= 1  # flat: nothing to add back
+    assert np.array_equal(engine.finish(painted, NoSmoothing()), engine.finish(painted))
+    flow = make_smoother("flow")
+    first = engine.finish(painted, flow)  # no history yet: the frame as painted, at the frame's size
+    assert first.shape == frame.shape and np.abs(first.astype(int) - engine.finish(painted)).max() <= 1
+    again = engine.finish(engine.paint_batch([frame])[0], flow)  # a still picture: steady
+    assert np.abs(again.astype(int) - first).max() <= 1
+
+
 def test_a_batch_of_mixed_sizes_matches_single_frames(test_model):
     engine = Stylizer(test_model, device="cpu", work_size=64)
     frames = [rand_frame(90, 120, s) for s in range(3)] + [rand_frame(33, 17, 9), rand_frame(100, 70, 5)]

@@ -7,8 +7,8 @@ about one inference plus one frame interval instead of growing. Each inference w
 on a CPU, painting side by side while the net is the slower stage; see `_Painted`) paints
 the newest frame (at the engine's work size; an engine built from `EngineOptions` on a CPU
 gives each worker's call its share of the cores) and hands it over in a slot of its own; the
-output stage, on the thread that runs the loop, takes them in capture order, brings each
-back to the frame's size, smooths it and writes it to the sinks while the next frames are
+output stage, on the thread that runs the loop, takes them in capture order, smooths each
+and brings it back to the frame's size, and writes it to the sinks while the next frames are
 painted (a frame that a later one overtook is dropped and counted with the stale ones). A
 source that fails is reopened with backoff; the loop resumes when it returns. The loop
 owns the engine and the smoother, so switching styles (a window hotkey) happens here,
@@ -420,7 +420,7 @@ class LiveLoop:
             return
         self._next_index = frame.index + 1
         started = time.monotonic()
-        out = self.smoother(frame.image, item.engine.finish(item.painted))
+        out = item.engine.finish(item.painted, self.smoother)
         for sink in self.sinks:
             sink.write(out, frame)
         self._painted.timed("output", time.monotonic() - started)
