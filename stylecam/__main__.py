@@ -8,8 +8,8 @@ from . import allocator, signals
 def entry() -> int:
     # before the heavy imports (numpy, onnxruntime): a signal during start-up is handled too
     signals.install()
-    allocator.keep_freed_memory()  # frame after frame reuses the same buffers
     try:
+        allocator.keep_freed_memory()  # frame after frame reuses the same buffers
         from .cli import main
 
         code = main()

@@ -16,7 +16,6 @@ the whole process).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import platform
 
 _M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
@@ -28,10 +27,13 @@ TRIM_THRESHOLD = 512 << 20  # free heap top kept before it goes back to the syst
 def keep_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds for this process; True when they were set
     (False on other C libraries, where nothing changes)."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if platform.system() != "Linux":
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        # The symbols already in the process, the C library's among them: no search for its
+        # file (ctypes.util.find_library runs ldconfig, a subprocess at every start-up).
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # glibc's own: other C libraries number their options otherwise
         return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(_M_TRIM_THRESHOLD,
                                                                                         TRIM_THRESHOLD))
     except (OSError, AttributeError):
