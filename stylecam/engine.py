@@ -17,7 +17,7 @@ from . import blend, defaults, styles, upsample
 from .contract import (INPUT_NAME, OUTPUT_NAME, PRECISIONS, QUALITIES, RUN_DEVICES, STYLE_WEIGHTS_NAME, StyleInfo,
                        pick_model_file)
 from .errors import StylecamError, first_line
-from .temporal import NoSmoothing, Smoother
+from .temporal import Smoother
 from .upsample import to_uint8
 
 Device = Literal["auto", "cpu", "cuda", "tensorrt"]
@@ -433,8 +433,8 @@ class Stylizer:
         warp and blend then cost a fraction of what they would at the frame's size, and the
         upsampling adds the frame's own detail, which needs no smoothing."""
         original, s = painted.frame, painted.styled
-        if smoother is not None and not isinstance(smoother, NoSmoothing):  # none: keep the float output
-            s = smoother(painted.small, to_uint8(s)).astype(np.float32)
+        if smoother is not None:  # float32 for the upsampling (`none` hands the net's output back as it is)
+            s = np.asarray(smoother(painted.small, s), dtype=np.float32)
         if painted.small is not original:
             s = upsample.guided_upsample(s, painted.small, original)
         if self.preserve_color:

@@ -16,11 +16,15 @@ import numpy as np
 
 from . import defaults
 from .errors import StylecamError
+from .upsample import to_uint8
 
 MODES = ("none", "ema", "flow")
 
 
 class Smoother(Protocol):
+    """(input frame, stylized frame: uint8, or float 0..255 as the net gave it) -> the frame
+    to show, uint8 (`none` returns `stylized` as it is)."""
+
     def __call__(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray: ...
 
     def reset(self) -> None: ...
@@ -67,6 +71,7 @@ class EmaSmoothing:
 
     def __call__(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         out: np.ndarray
+        stylized = to_uint8(stylized)
         cut = self.cuts(frame)
         if self.prev_out is None or self.prev_out.shape != stylized.shape or cut:
             out = stylized.astype(np.float32)
@@ -107,7 +112,7 @@ class FlowSmoothing:
         from .flow import reliable_mask, sampling_maps
 
         gray = self.flow.gray(frame)
-        stylized = np.ascontiguousarray(stylized, dtype=np.uint8)
+        stylized = np.ascontiguousarray(to_uint8(stylized))
         cut = self.cuts(frame)
         if (self.prev_out is None or self.prev_gray is None or self.prev_out.shape != stylized.shape
                 or self.strength == 0 or cut):

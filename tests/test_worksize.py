@@ -174,7 +174,7 @@ def test_smoothing_runs_at_the_work_size_before_upsampling(test_model):
 
     flat_grey.reset = lambda: None  # type: ignore[attr-defined]
     out = engine.finish(painted, flat_grey)  # type: ignore[arg-type]
-    assert seen == [((36, 64, 3), (36, 64, 3), np.dtype(np.uint8))]
+    assert seen == [((36, 64, 3), (36, 64, 3), np.dtype(np.float32))]  # the net's own output
     assert out.shape == frame.shape and np.abs(out.astype(int) - 128).max() <= 1  # flat: nothing to add back
     assert np.array_equal(engine.finish(painted, NoSmoothing()), engine.finish(painted))
     flow = make_smoother("flow")
