@@ -393,7 +393,7 @@ def _start_from(net: TransformerNet, path: str) -> dict[str, Any]:
     """Load another trained net's weights into `net` (--init); returns what it was, for the
     checkpoints and the model's metadata (its training time is part of this net's cost)."""
     start = load_checkpoint(path)
-    if start["net_config"] != net.config.to_dict():
+    if NetConfig.from_dict(start["net_config"]) != net.config:  # older checkpoints omit later defaults
         raise TrainingError(f"--init {path} is a different net ({start['recipe'].get('arch')}, "
                             f"{start['net_config'].get('styles', 1)} style(s)); it must match --arch and the styles")
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in start["model"].items()})

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .loop import TrainingError, load_checkpoint, save_atomic
+from .nets import NetConfig
 
 
 def soup(start: str | Path, parts: Sequence[tuple[str | Path, float]], out: str | Path) -> Path:
@@ -34,7 +35,8 @@ def soup(start: str | Path, parts: Sequence[tuple[str | Path, float]], out: str 
     states = [load_checkpoint(path) for path, _ in parts]
     history = origin.get("recipe_history", [])
     for (path, _), state in zip(parts, states):
-        if state["net_config"] != origin["net_config"] or state["model"].keys() != origin["model"].keys():
+        if (NetConfig.from_dict(state["net_config"]) != NetConfig.from_dict(origin["net_config"])
+                or state["model"].keys() != origin["model"].keys()):
             raise TrainingError(f"{path} is not the net of {start}")
         if (state["step"] <= origin["step"] or state.get("init_from") != origin.get("init_from")
                 or state["recipe"].get("style_image") != origin["recipe"].get("style_image")
