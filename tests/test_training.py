@@ -265,6 +265,22 @@ def test_style_recipe_exports_every_style_of_a_multi_style_run(tmp_path):
     assert names == sorted(f"{s}.fast{v}.onnx" for s in ("candy", "wave", "udnie") for v in ("", ".int8"))
     info = stylecam.Stylizer(tmp_path / "models" / "wave.fast.int8.onnx").info
     assert info.artist == "Katsushika Hokusai" and info.training["style_image"] == "wave.jpg"
+    # credits and edge blur come from styles.json; --restamp writes them again, nets untouched
+    from dataclasses import replace
+
+    from stylecam.styles import read_info
+    from training.export import set_metadata
+    from training.recipes import load_styles
+
+    wave = tmp_path / "models" / "wave.fast.onnx"
+    assert info.edge_blur == read_info(wave).edge_blur == float(load_styles()["wave"].get("edge_blur", 0.0))
+    set_metadata(wave, replace(read_info(wave), artist="someone", edge_blur=3.0).to_metadata())
+    r = subprocess.run([sys.executable, str(REPO / "training" / "recipes" / "export_styles.py"), "--restamp",
+                        "--out", str(tmp_path / "models")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    again = read_info(wave)
+    assert again.artist == "Katsushika Hokusai" and again.edge_blur == info.edge_blur
+    assert again.training == read_info(tmp_path / "models" / "wave.fast.int8.onnx").training
 
 
 def test_pair_recipe_trains_the_shipped_net_and_its_plain_twin_from_one_start(full_run, tmp_path):
