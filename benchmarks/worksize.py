@@ -2,6 +2,8 @@
 default work size, `defaults.WORK_SIZE_CPU` px on its long side) costs in quality.
 
     python -m benchmarks.worksize [--style mosaic] [--frames 3] [--out-image PATH] [--write]
+    python -m benchmarks.worksize --style candy --edge-blur 0,0.5,0.7,1,1.5,2
+    python -m benchmarks.worksize --calibrate [--edge-blur 0,0.5,...] [--write]
 
 Each frame is stylized three ways by the same net, the one `Stylizer(style, device="cpu")`
 runs (the style's fast net, its int8 copy where one ships):
@@ -9,7 +11,15 @@ runs (the style's fast net, its int8 copy where one ships):
   guided    the net on a copy with a long side of the work size, brought back by guided upsampling
             (stylecam.upsample, the CPU default);
   bilinear  the same painting brought back by plain bilinear resizing (cv2.INTER_LINEAR).
-guided and bilinear share one run of the net, so they differ only in the upsampling.
+guided and bilinear share one run of the net, so they differ only in the upsampling. guided
+uses the style's edge blur (`stylecam.upsample`); --edge-blur adds a guided row per value given.
+
+--calibrate measures guided upsampling of every bundled style at each edge blur (default
+EDGE_BLURS) on the same frames and says which one the rule picks, the value a style's
+`edge_blur` in styles.json is set to: the largest value whose style_ratio (at both sizes) is
+no worse than with 0, whose content_rel at 512 px keeps 0.9x of 0's, and whose overshoot
+stays within 1 level of the larger of 0's and the input's. --write puts that table in its
+own section of BENCHMARKS.md.
 
 Frames: no real picture in the shared folder is 1920 px wide (photos at most 1080x1080,
 clips at most 1280x720 and compressed), so the frames are the largest real photos, each
@@ -45,12 +55,13 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from stylecam import Stylizer, defaults
+from stylecam import Stylizer, defaults, upsample
 from stylecam.engine import to_uint8
 
 from .common import ROOT, command_line, loss_network, write_section
@@ -71,6 +82,7 @@ RADIUS, STEP, PLATEAU = 12.0, 0.25, 4.0  # px: profile half-length, sample spaci
 MIN_CONTRAST = 10.0  # levels: below this an output has lost the edge
 CROP = 480  # px, the side of the 1:1 crops of the comparison image
 DEFAULT_IMAGE = Path("benchmarks") / "worksize_1080p.jpg"
+EDGE_BLURS = (0.0, 0.5, 0.7, 1.0, 1.5, 2.0)  # px at the work size: what --calibrate tries
 
 
 def hd_frame(photo: Image.Image) -> np.ndarray:
@@ -91,8 +103,10 @@ def bilinear_upsample(styled: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return to_uint8(cv2.resize(styled, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR))
 
 
-def paint_three_ways(full: Stylizer, small: Stylizer, frame: np.ndarray) -> dict[str, tuple[np.ndarray, float]]:
-    """Way -> (uint8 output, seconds) for the ways of WAYS; `small` paints at the work size."""
+def paint_three_ways(full: Stylizer, small: Stylizer, frame: np.ndarray,
+                     edge_blurs: tuple[float, ...] = ()) -> dict[str, tuple[np.ndarray, float]]:
+    """Way -> (uint8 output, seconds) for the ways of WAYS, then guided upsampling at each of
+    `edge_blurs` (way "edge blur X"); `small` paints at the work size."""
     t0 = time.perf_counter()
     full_out = full.stylize(frame)
     t1 = time.perf_counter()
@@ -102,7 +116,16 @@ def paint_three_ways(full: Stylizer, small: Stylizer, frame: np.ndarray) -> dict
     t3 = time.perf_counter()
     bilinear = bilinear_upsample(painted.styled, frame.shape)
     t4 = time.perf_counter()
-    return {"full": (full_out, t1 - t0), "guided": (guided, t3 - t1), "bilinear": (bilinear, (t2 - t1) + (t4 - t3))}
+    ways = {"full": (full_out, t1 - t0), "guided": (guided, t3 - t1), "bilinear": (bilinear, (t2 - t1) + (t4 - t3))}
+    for blur in edge_blurs:
+        t5 = time.perf_counter()
+        out = upsample.guided_upsample(painted.styled, painted.small, frame, blur)
+        ways[edge_blur_way(blur)] = (out, (t2 - t1) + time.perf_counter() - t5)
+    return ways
+
+
+def edge_blur_way(blur: float) -> str:
+    return f"edge blur {blur:g}"
 
 
 def luminance(image: np.ndarray) -> np.ndarray:
@@ -246,7 +269,7 @@ def labelled(image: Image.Image, text: str) -> Image.Image:
 def comparison_image(frame: np.ndarray, outputs: dict[str, np.ndarray], crop: tuple[int, int]) -> Image.Image:
     """One row of 1:1 crops (input, then each way) and below it the whole frames, shrunk,
     with the crop outlined."""
-    tiles = {"input": frame} | {WAYS[way]: out for way, out in outputs.items()}
+    tiles = {"input": frame} | {WAYS[way]: out for way, out in outputs.items() if way in WAYS}
     x, y = crop
     gap = 6
     small_h = round(CROP * frame.shape[0] / frame.shape[1])
@@ -285,6 +308,56 @@ def measure_frame(meter: Meter, frame: np.ndarray, outputs: dict[str, np.ndarray
     return rows
 
 
+def choose_edge_blur(rows: dict[float, dict[str, float]], input_overshoot: float) -> float:
+    """The calibration rule (module doc) over edge blur -> mean measures; 0 must be there."""
+    base = rows[0.0]
+
+    def keeps_the_painting(row: dict[str, float]) -> bool:
+        return (row["style_hd"] <= base["style_hd"] and row["style_512"] <= base["style_512"]
+                and row["content_512"] >= 0.9 * base["content_512"]
+                and row["overshoot"] <= max(base["overshoot"], input_overshoot) + 1)
+
+    return max(blur for blur, row in rows.items() if keeps_the_painting(row))
+
+
+def calibrate(meter_for: Callable[[str], Meter], frames: list[np.ndarray], blurs: tuple[float, ...]) -> str:
+    """The --calibrate table: per bundled style, its edge blur now and the rule's, with the
+    measures at 0 and at the rule's value."""
+    from training.recipes import load_styles
+
+    lines = ["| style | edge blur: set / by the rule | 10-90 % rise, px | overshoot, levels | "
+             "style_ratio, 512 px | style_ratio, 1920x1080 | content_rel, 512 px |", "|---|---|---|---|---|---|---|"]
+    input_rise = 0.0
+    for style in load_styles():
+        engine = Stylizer(style, device="cpu")
+        meter = meter_for(style)
+        measured = []
+        for frame in frames:
+            painted = engine.paint_batch([frame])[0]
+            outputs = {edge_blur_way(b): upsample.guided_upsample(painted.styled, painted.small, frame, b)
+                       for b in blurs}
+            measured.append(measure_frame(meter, frame, outputs))
+        rows = mean_rows(measured)
+        input_rise = rows["input"]["rise"]
+        by_blur = {b: rows[edge_blur_way(b)] for b in blurs}
+        chosen = choose_edge_blur(by_blur, rows["input"]["overshoot"])
+        zero, best = by_blur[0.0], by_blur[chosen]
+
+        def change(key: str, digits: int, zero: dict[str, float] = zero, best: dict[str, float] = best) -> str:
+            return f"{zero[key]:.{digits}f} → {best[key]:.{digits}f}"
+
+        lines.append(f"| {style} | {engine.edge_blur:g} / {chosen:g} | {change('rise', 2)} | "
+                     f"{change('overshoot', 1)} | {change('style_512', 3)} | {change('style_hd', 3)} | "
+                     f"{change('content_512', 2)} |")
+        print(lines[-1], file=sys.stderr, flush=True)
+    return "\n".join(lines) + (
+        f"\n\nEach bundled style's net (its int8 fast net, as on a CPU) at work size {WORK} on the frames of the "
+        f"section above, brought back by guided upsampling at edge blurs {', '.join(f'{b:g}' for b in blurs)} px; "
+        "each cell is the measure at 0 → at the edge blur the rule picks (module doc of "
+        f"`benchmarks/worksize.py`; the frames' own rise is {input_rise:.2f} px). \"set\" is the style's "
+        "`edge_blur` in `training/recipes/styles.json`, which the bundled models carry.")
+
+
 def markdown_table(rows: dict[str, dict[str, float]]) -> str:
     def pair(row: dict[str, float], size: str) -> str:
         return f"{row[f'content_{size}']:.2f} / {row[f'style_{size}']:.3f}" if f"content_{size}" in row else "n/a"
@@ -293,7 +366,8 @@ def markdown_table(rows: dict[str, dict[str, float]]) -> str:
              "10-90 % rise, px | overshoot, levels | ms/frame |", "|---|---|---|---|---|---|"]
     for way, row in rows.items():
         ms = f"{row['seconds'] * 1000:.0f}" if "seconds" in row else "n/a"
-        lines.append(f"| {WAYS.get(way, 'input frame')} | {pair(row, 'hd')} | {pair(row, '512')} | "
+        label = WAYS.get(way, f"work size {WORK} + guided, {way}" if way.startswith("edge blur") else "input frame")
+        lines.append(f"| {label} | {pair(row, 'hd')} | {pair(row, '512')} | "
                      f"{row['rise']:.2f} | {row['overshoot']:.1f} | {ms} |")
     return "\n".join(lines)
 
@@ -311,7 +385,8 @@ def note(photos: list[Path], sizes: list[tuple[int, int]], net: Stylizer, image:
         "No real picture in the shared folder is 1920 px wide, so each frame is one of the largest real photos "
         f"there, cropped to 16:9 and enlarged with Lanczos: {used}; the input row gives the frames' own edge figures.",
         f"Full-resolution net: the net at 1920x1080; work size {WORK}: the net paints a {work_w}x{work_h} copy, "
-        "brought back by guided upsampling (the CPU default) or by plain bilinear resizing of the same painting.",
+        f"brought back by guided upsampling (the CPU default; the style's edge blur, {net.edge_blur:g} px) or by "
+        "plain bilinear resizing of the same painting.",
         "content_rel / style_ratio as in the quality report (shared VGG16, painting at 512 px; higher content_rel = "
         "more repainted, lower style_ratio = closer to the painting), on the 1920x1080 outputs and on all pictures "
         "shrunk to 512 px.",
@@ -341,10 +416,24 @@ def main() -> int:
     p.add_argument("--out-image", default="", help=f"write the comparison image here (default with --write: "
                                                     f"{DEFAULT_IMAGE})")
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md and write the comparison image")
+    p.add_argument("--edge-blur", default="", metavar="X,Y,...",
+                   help="also measure guided upsampling at these edge blurs (px at the work size)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="every bundled style's edge blur by the rule (module doc) instead of the comparison")
     args = p.parse_args()
     if not 1 <= args.frames <= len(CONTENT_PHOTOS):
         p.error(f"--frames must be 1..{len(CONTENT_PHOTOS)}")
+    try:
+        edge_blurs = tuple(float(v) for v in args.edge_blur.split(",") if v.strip())
+    except ValueError:
+        p.error(f"--edge-blur takes numbers separated by commas, got {args.edge_blur!r}")
+    if any(not 0 <= b <= upsample.MAX_EDGE_BLUR for b in edge_blurs):
+        p.error(f"--edge-blur values must be 0..{upsample.MAX_EDGE_BLUR:g}")
+    if args.calibrate and edge_blurs and 0.0 not in edge_blurs:
+        p.error("--calibrate compares with an edge blur of 0: include it in --edge-blur")
     shared = Path(args.shared)
+    if args.calibrate:
+        return run_calibration(shared, args.frames, edge_blurs or EDGE_BLURS, args.write)
     small = Stylizer(args.style, device="cpu")
     full = Stylizer(args.style, device="cpu", work_size="full")
     assert small.work_size == WORK and full.model_path == small.model_path, (small.work_size, full.model_path)
@@ -358,11 +447,11 @@ def main() -> int:
     pictures = [load_rgb(photo) for photo in photos]
     sizes = [picture.size for picture in pictures]
     frames = [hd_frame(picture) for picture in pictures]
-    paint_three_ways(full, small, frames[0])  # warm-up: the first call at a new size allocates
+    paint_three_ways(full, small, frames[0], edge_blurs)  # warm-up: the first call at a new size allocates
     measured: list[dict[str, dict[str, float]]] = []
     first_outputs: dict[str, np.ndarray] = {}
     for photo, frame in zip(photos, frames):
-        ways = paint_three_ways(full, small, frame)
+        ways = paint_three_ways(full, small, frame, edge_blurs)
         outputs = {way: out for way, (out, _) in ways.items()}
         rows = measure_frame(meter, frame, outputs)
         for way, (_, seconds) in ways.items():
@@ -382,6 +471,22 @@ def main() -> int:
     if args.write:
         write_section("worksize", "## Working size at 1920x1080 (`python -m benchmarks.worksize`)\n\n"
                       + table + "\n\n" + text)
+    return 0
+
+
+def run_calibration(shared: Path, count: int, blurs: tuple[float, ...], write: bool) -> int:
+    from training.data import load_rgb
+    from training.recipes import painting
+
+    from .quality import STYLE_LAYERS, Meter
+
+    network = loss_network(shared, STYLE_LAYERS)
+    frames = [hd_frame(load_rgb(shared / c)) for c in CONTENT_PHOTOS[:count]]
+    table = calibrate(lambda style: Meter(network, painting(shared, style)), frames, blurs)
+    print(table)
+    if write:
+        write_section("edge_blur", "## Edge blur per style at 1920x1080 (`python -m benchmarks.worksize "
+                      "--calibrate`)\n\n" + table)
     return 0
 
 

@@ -23,6 +23,7 @@ which of them runs.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -59,9 +60,11 @@ class Key:
     NOTES = "stylecam.notes"
     PRECISION = "stylecam.precision"
     STYLES = "stylecam.styles"  # multi-style nets: JSON list of each style's credits
+    EDGE_BLUR = "stylecam.edge_blur"  # how soft the net paints edges, in px: stylecam.upsample
 
 
-CREDITS = ("name", "display_name", "painting", "artist", "image_source", "license")  # per style of a multi-style net
+CREDITS = ("name", "display_name", "painting", "artist", "image_source", "license")
+PER_STYLE = CREDITS + ("edge_blur",)  # what a multi-style net says of each of its styles
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,10 @@ class StyleInfo:
     arch: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
-    # a multi-style net: each style's credits (CREDITS fields), in the order of its style weights
+    # sigma, in px at the size the net paints, of the Gaussian as soft as the edges it paints;
+    # guided upsampling gives back the frame's detail finer than it (stylecam.upsample)
+    edge_blur: float = 0.0
+    # a multi-style net: each style's PER_STYLE fields, in the order of its style weights
     styles: tuple[StyleInfo, ...] = ()
     # a style of a multi-style net: its row (set by `member`, not stored in the metadata)
     index: int | None = None
@@ -105,8 +111,8 @@ class StyleInfo:
             return 0.0
 
     def member(self, index: int) -> StyleInfo:
-        """Style `index` of this multi-style net: its credits, the net's path and recipe."""
-        credits = {k: getattr(self.styles[index], k) for k in CREDITS}
+        """Style `index` of this multi-style net: its credits and edge blur, the net's path and recipe."""
+        credits = {k: getattr(self.styles[index], k) for k in PER_STYLE}
         return replace(self, **credits, index=index)
 
     def summary(self) -> str:
@@ -137,7 +143,8 @@ class StyleInfo:
             Key.TRAINING: json.dumps(self.training),
             Key.NOTES: self.notes,
             Key.PRECISION: self.precision,
-            Key.STYLES: json.dumps([{k: getattr(s, k) for k in CREDITS} for s in self.styles]),
+            Key.STYLES: json.dumps([{k: getattr(s, k) for k in PER_STYLE} for s in self.styles]),
+            Key.EDGE_BLUR: str(self.edge_blur),
         }
 
     @classmethod
@@ -160,6 +167,7 @@ class StyleInfo:
             multiple=min(MAX_MULTIPLE, max(1, multiple)), border=border, precision=meta.get(Key.PRECISION, "fp32"),
             arch=_json(meta.get(Key.ARCH, "")), training=_json(meta.get(Key.TRAINING, "")),
             notes=meta.get(Key.NOTES, ""), styles=_styles(meta.get(Key.STYLES, "")),
+            edge_blur=_edge_blur(meta.get(Key.EDGE_BLUR)),
         )
 
 
@@ -176,8 +184,18 @@ def _styles(text: str) -> tuple[StyleInfo, ...]:
         return ()
     return tuple(StyleInfo(name=str(v["name"]), display_name=str(v.get("display_name", "")),
                            painting=str(v.get("painting", "")), artist=str(v.get("artist", "")),
-                           image_source=str(v.get("image_source", "")), license=str(v.get("license", "")))
+                           image_source=str(v.get("image_source", "")), license=str(v.get("license", "")),
+                           edge_blur=_edge_blur(v.get("edge_blur")))
                  for v in value)
+
+
+def _edge_blur(value: Any) -> float:
+    """A finite, non-negative edge blur; anything else is 0 (no edge blur)."""
+    try:
+        blur = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return blur if math.isfinite(blur) and blur > 0 else 0.0
 
 
 def _json(text: str) -> dict[str, Any]:

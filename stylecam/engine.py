@@ -324,6 +324,18 @@ class Stylizer:
         return net.info.member(int(np.argmax(net.weights[0])) if net.weights is not None else 0)
 
     @property
+    def edge_blur(self) -> float:
+        """How soft the net paints edges, in work-size px, as guided upsampling takes it
+        (stylecam.upsample): the style's; for a mix, its styles' weighted by the mix."""
+        total = 0.0
+        for net in self._nets:
+            if net.info.styles and net.weights is not None:  # the styles of a multi-style net, by their weights
+                total += net.share * sum(float(w) * s.edge_blur for w, s in zip(net.weights[0], net.info.styles))
+            else:
+                total += net.share * net.info.edge_blur
+        return total
+
+    @property
     def blend_mode(self) -> str:
         """"none" for one style, "net" for a mix inside a multi-style net, "outputs" for a mix of nets."""
         mixed = sum(1 for w in self.mix.values() if w > 0) > 1
@@ -436,7 +448,7 @@ class Stylizer:
         if smoother is not None:  # float32 for the upsampling (`none` hands the net's output back as it is)
             s = np.asarray(smoother(painted.small, s), dtype=np.float32)
         if painted.small is not original:
-            s = upsample.guided_upsample(s, painted.small, original)
+            s = upsample.guided_upsample(s, painted.small, original, self.edge_blur)
         if self.preserve_color:
             s = transfer_luminance(s, original)
         if self._strength < 1.0:

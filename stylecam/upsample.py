@@ -15,6 +15,17 @@ photo does not have, `a` is about 0 and the strokes stay exactly as painted, at 
 the net painted them (the plain fast guided filter, out = up(a) * Y + up(b), blurs them
 into window averages and lets the photo's own texture take their place).
 
+Edge blur: a net paints the edges it keeps over one to two of its own pixels, wider than
+the downscaled frame has them, and 1920 / work size times wider again at 1080p. With a
+style's `edge_blur` (sigma, in work-size px; model metadata `stylecam.edge_blur`), Y_small
+above is the small luminance blurred by that Gaussian: the linear model is fitted against
+an edge as soft as the net's, and the detail term gives back everything finer, so the
+edges the net kept come back at the frame's own sharpness. It also gives back the photo's
+detail finer than that where the painting follows the photo, which suits a style that
+paints over the photo's shapes (mosaic, candy) and not one that smooths them into flat
+shapes (udnie, the_scream): each style's value is chosen by measurement (`benchmarks.worksize
+--calibrate`), and a net that does not set one gets 0, the plain form above.
+
 Why not OpenCV's ximgproc (opencv-contrib, which would replace opencv-python-headless):
 its guidedFilter and jointBilateralFilter filter at full resolution and expose no
 coefficients, so they cannot upsample cheaply: measured on one core of a busy 2-core CPU
@@ -25,20 +36,21 @@ and a guided filter over the upsampled output softens the strokes instead of kee
 The luminance guide (not the RGB one) keeps the full-resolution work to three coefficient
 planes; an edge between two colours of equal luminance comes back as bilinear would.
 
-What limits edge sharpness at a work size is the painting, not this step: the net paints an
-edge over one to two of its own pixels, 1920 / work size times wider at 1080p. On the frames
-of `benchmarks.worksize` (mean 10-90 % rise: 2.5 px in the frames, 5.4 px here for candy,
-6.4 px bilinear), joint bilateral upsampling (2x2 or 4x4 taps, luminance or RGB range
-weights) gave 5.3 to 7.0 px, the RGB-guided filter 5.4 px, and adding all of the frame's lost
-detail at full strength (a slope of 1 everywhere, which also brings back the photo's texture
-under the strokes) 4.0 px.
+Without the edge blur, the painting limits edge sharpness at a work size. On the frames of
+`benchmarks.worksize` (mean 10-90 % rise: 2.5 px in the frames; candy 5.0 px here at edge
+blur 0, 2.9 px at its edge blur of 2, 6.4 px bilinear), other ways of upsampling the same
+painting did no better than edge blur 0: joint bilateral upsampling (2x2 or 4x4 taps,
+luminance or RGB range weights) 5.3 to 7.0 px, the RGB-guided filter 5.4 px, and adding all
+of the frame's lost detail at full strength (a slope of 1 everywhere, which also brings back
+the photo's texture under the strokes) 4.0 px.
 """
 from __future__ import annotations
 
 import numpy as np
 
-RADIUS = 2  # px at the working size: the window the linear model is fitted over
-EPS = (0.03 * 255) ** 2  # luminance variance (0..255 scale) below which a window counts as flat
+RADIUS = 3  # px at the working size: the window the linear model is fitted over
+EPS = (0.0067 * 255) ** 2  # luminance variance (0..255 scale) below which a window counts as flat
+MAX_EDGE_BLUR = 4.0  # px at the working size: a larger value in a model's metadata is taken as this
 
 
 def work_shape(height: int, width: int, work_size: int | None) -> tuple[int, int]:
@@ -64,16 +76,18 @@ def _box(x: np.ndarray, r: int) -> np.ndarray:
     return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
 
 
-def guided_upsample(styled: np.ndarray, small: np.ndarray, frame: np.ndarray,
+def guided_upsample(styled: np.ndarray, small: np.ndarray, frame: np.ndarray, edge_blur: float = 0.0,
                     radius: int = RADIUS, eps: float = EPS) -> np.ndarray:
     """Bring `styled` (float32 hxwx3, 0..255: the net's output for `small`, the uint8
     hxwx3 copy of `frame` it ran on) to the size of `frame` (uint8 HxWx3), its edges
-    following the frame's. Returns uint8 HxWx3."""
+    following the frame's; `edge_blur` is the style's (see the module doc). Returns uint8 HxWx3."""
     import cv2
 
     height, width = frame.shape[:2]
     size = (width, height)
     y_small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    if edge_blur > 0:
+        y_small = cv2.GaussianBlur(y_small, (0, 0), min(edge_blur, MAX_EDGE_BLUR), borderType=cv2.BORDER_REFLECT)
     y = y_small.astype(np.float32)
     mean_y = _box(y, radius)
     var_y = _box(y * y, radius) - mean_y * mean_y
@@ -82,7 +96,8 @@ def guided_upsample(styled: np.ndarray, small: np.ndarray, frame: np.ndarray,
     slope = _box(cov / (var_y + eps)[..., None], radius)
     # At full size everything is 8- and 16-bit: a 1920x1080 frame is memory-bound work, and
     # half the bytes take half the time. The slope in fixed point (SLOPE_ONE = 1.0) errs by
-    # less than 0.1 level; |slope| stays below ~8.3 (its largest value for 0..255 pictures at EPS).
+    # at most 1 / (2 SLOPE_ONE) times the detail, a quarter level; |slope| stays below
+    # 127.5 / (2 sqrt(EPS)) ~ 37, its largest value for 0..255 pictures, so int16 holds it.
     base = cv2.resize(to_uint8(styled), size, interpolation=cv2.INTER_LINEAR)
     detail = cv2.subtract(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY),
                           cv2.resize(y_small, size, interpolation=cv2.INTER_LINEAR), dtype=cv2.CV_16S)
@@ -92,7 +107,7 @@ def guided_upsample(styled: np.ndarray, small: np.ndarray, frame: np.ndarray,
     return cv2.add(base, added, dtype=cv2.CV_8U)  # out = up(styled) + up(slope) * detail, saturated
 
 
-SLOPE_ONE = 2048
+SLOPE_ONE = 512
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ def pytest_configure(config):
 
 def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed: int = 0,
                      extra_convs: int = 0, border: int = 0,
-                     temporal_weight: float = 0.0) -> Path:
+                     temporal_weight: float = 0.0, edge_blur: float = 0.0) -> Path:
     """A deterministic 'style' net that honours the contract and really needs padding:
     SpaceToDepth(multiple) only accepts H, W that are multiples of `multiple`.
     It mixes colours per block, so the output depends on the input (not the identity)."""
@@ -71,7 +71,7 @@ def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     info = StyleInfo(name=name, display_name=f"Test net {name}", painting="Test Pattern", artist="Nobody",
-                     multiple=multiple, border=border,
+                     multiple=multiple, border=border, edge_blur=edge_blur,
                      training={"arch": "onnx.helper", "trained_steps": 0, "image_size": 0, "batch_size": 0,
                                "temporal_weight": temporal_weight})
     for k, v in info.to_metadata().items():
@@ -81,7 +81,8 @@ def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed:
     return path
 
 
-def build_multi_style_model(path: Path, names: list[str], seed: int = 0, net_name: str = "multinet") -> Path:
+def build_multi_style_model(path: Path, names: list[str], seed: int = 0, net_name: str = "multinet",
+                            edge_blurs: list[float] | None = None) -> Path:
     """A multi-style net by the contract (input and style weights 1,S): per style a colour
     gain and offset, out = clip(input * (w @ G)^2 + w @ B). The square makes a mix inside the
     net differ from a mix of the styles' outputs, as in a real net."""
@@ -117,7 +118,8 @@ def build_multi_style_model(path: Path, names: list[str], seed: int = 0, net_nam
     model.ir_version = 8
     info = StyleInfo(name=net_name, display_name=f"Test net {net_name}",
                      styles=tuple(StyleInfo(name=n, display_name=n.replace("_", " ").title(), painting=f"{n} painting",
-                                            artist="Nobody") for n in names),
+                                            artist="Nobody", edge_blur=blur)
+                                  for n, blur in zip(names, edge_blurs or [0.0] * count)),
                      training={"arch": "onnx.helper", "trained_steps": 0})
     for k, v in info.to_metadata().items():
         model.metadata_props.add(key=k, value=v)

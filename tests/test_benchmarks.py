@@ -161,3 +161,21 @@ def test_quality_report_keeps_the_rows_of_styles_this_run_did_not_measure(tmp_pa
                                        {"udnie", "the_scream"})
     assert merged.splitlines()[2:] == ["| candy | `a` | 1 |", "| the_scream | `f` | 6 |", "| udnie | `e` | 5 |",
                                        "| wave | `d` | 4 |"]
+
+
+def test_edge_blur_calibration_rule():
+    """The largest edge blur that paints no farther from the painting (style_ratio at both
+    sizes), repaints at least 0.9x as much (content_rel) and adds no halo (overshoot)."""
+    from benchmarks.worksize import choose_edge_blur
+
+    def row(style_hd=0.8, style_512=0.3, content_512=1.5, overshoot=1.0):
+        return {"style_hd": style_hd, "style_512": style_512, "content_512": content_512, "overshoot": overshoot}
+
+    rows = {0.0: row(), 0.5: row(style_hd=0.7, style_512=0.25), 1.0: row(style_hd=0.6, style_512=0.2)}
+    assert choose_edge_blur(rows, input_overshoot=2.0) == 1.0
+    assert choose_edge_blur(rows | {2.0: row(style_512=0.31)}, 2.0) == 1.0  # farther from the painting at 512 px
+    assert choose_edge_blur(rows | {2.0: row(style_hd=0.81)}, 2.0) == 1.0  # ... or at 1080p
+    assert choose_edge_blur(rows | {2.0: row(content_512=1.3)}, 2.0) == 1.0  # repaints less
+    assert choose_edge_blur(rows | {2.0: row(overshoot=3.1)}, 2.0) == 1.0  # a halo beyond the input's own
+    assert choose_edge_blur(rows | {2.0: row(overshoot=3.0, content_512=1.35)}, 2.0) == 2.0
+    assert choose_edge_blur({0.0: row(), 1.0: row(style_512=0.4)}, 2.0) == 0.0  # none better: plain

@@ -104,7 +104,7 @@ def test_style_info_metadata_round_trip(tmp_path):
                      painting="The Great Wave off Kanagawa", artist="Katsushika Hokusai",
                      image_source="https://example.org/wave.jpg", license="public domain", multiple=8, border=8,
                      precision="int8", arch={"channels": [32, 32, 64], "padding": "zero"},
-                     training={"trained_steps": 3000, "style_image": "wave.jpg"}, notes="a note")
+                     training={"trained_steps": 3000, "style_image": "wave.jpg"}, notes="a note", edge_blur=1.5)
     meta = info.to_metadata()
     assert all(isinstance(v, str) for v in meta.values())
     assert set(meta) == {v for k, v in vars(Key).items() if k.isupper()}
@@ -122,3 +122,14 @@ def test_style_info_reads_any_metadata_leniently():
     assert info == StyleInfo(name="odd.fast", path=path, border=64)
     assert StyleInfo.from_metadata({Key.MULTIPLE: "0", Key.BORDER: "-3"}).multiple == 1
     assert StyleInfo.from_metadata({Key.BORDER: "-3"}).border == 0
+    for bad in ("soft", "-1", "nan", "inf", ""):
+        assert StyleInfo.from_metadata({Key.EDGE_BLUR: bad}).edge_blur == 0.0
+
+
+def test_a_multi_style_net_states_each_styles_edge_blur():
+    net = StyleInfo(name="pair", styles=(StyleInfo(name="a", edge_blur=1.5), StyleInfo(name="b")))
+    read = StyleInfo.from_metadata(net.to_metadata())
+    assert [s.edge_blur for s in read.styles] == [1.5, 0.0]
+    assert read.member(0).edge_blur == 1.5 and read.member(1).edge_blur == 0.0
+    meta = net.to_metadata() | {Key.STYLES: '[{"name": "a", "edge_blur": "wide"}, {"name": "b", "edge_blur": -2}]'}
+    assert [s.edge_blur for s in StyleInfo.from_metadata(meta).styles] == [0.0, 0.0]

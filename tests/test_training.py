@@ -342,7 +342,11 @@ def test_soup_averages_nets_fine_tuned_from_one_state_by_their_shares(full_run, 
                         "recipe": start["recipe"] | {"temporal_weight": weight}}
         torch.save(part, tmp_path / f"{name}.pt")
         parts.append(tmp_path / f"{name}.pt")
-    r = run_training("soup", "--start", str(full_run / "last.pt"), "-o", str(tmp_path / "soup.pt"),
+    # a start saved before the net config had its `norm` field: the same net, its default filled in
+    assert start["net_config"]["norm"] == "instance"
+    older = start | {"net_config": {k: v for k, v in start["net_config"].items() if k != "norm"}}
+    torch.save(older, tmp_path / "start.pt")
+    r = run_training("soup", "--start", str(tmp_path / "start.pt"), "-o", str(tmp_path / "soup.pt"),
                      f"{parts[0]}:0.7", f"{parts[1]}:0.3")
     assert r.returncode == 0, r.stderr
     soup = torch.load(tmp_path / "soup.pt", weights_only=False)

@@ -2,6 +2,8 @@
 edge-aware upsampling; self-made frames and the tiny test nets."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -132,6 +134,76 @@ def test_a_sharp_edge_stays_sharp_and_plain_bilinear_would_not(point_model):
     assert (out[:, 940:1060].min(axis=(0, 1)) >= sides.min(axis=(0, 1)) - 2).all()
 
 
+def build_soft_edge_model(path, edge_blur: float) -> Path:
+    """A 'style' that paints every edge soft, as a real net does at its own scale: a
+    Gaussian blur (sigma 1 px) of its input, brightened; `edge_blur` goes in its metadata."""
+    import cv2
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from stylecam.contract import INPUT_NAME, OUTPUT_NAME, StyleInfo
+
+    kernel = cv2.getGaussianKernel(7, 1.0).astype(np.float32)
+    weight = np.zeros((3, 1, 7, 7), np.float32)
+    weight[:, 0] = kernel @ kernel.T
+    nodes = [helper.make_node("Conv", [INPUT_NAME, "K"], ["blurred"], group=3, pads=[3, 3, 3, 3]),
+             helper.make_node("Mul", ["blurred", "gain"], ["scaled"]),
+             helper.make_node("Add", ["scaled", "offset"], [OUTPUT_NAME])]
+    inits = [numpy_helper.from_array(weight, "K"), numpy_helper.from_array(np.array(0.8, np.float32), "gain"),
+             numpy_helper.from_array(np.array(30, np.float32), "offset")]
+    dims = ["N", 3, "H", "W"]
+    graph = helper.make_graph(nodes, "soft", [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, dims)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for k, v in StyleInfo(name="soft", multiple=1, border=3, edge_blur=edge_blur).to_metadata().items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_the_styles_edge_blur_brings_its_soft_edges_back_sharp(tmp_path):
+    """A net that paints edges over a few of its own pixels: upsampled as they are they are
+    work-size-times wider than the frame's; with the style's edge blur they come back at
+    the frame's sharpness, without a halo."""
+    frame = edge_frame()
+
+    def profile(image: np.ndarray) -> np.ndarray:
+        return image[:, 940:1060].astype(np.float32).mean(axis=(0, 2))
+
+    plain = Stylizer(build_soft_edge_model(tmp_path / "a.onnx", 0.0), device="cpu", work_size=WORK)
+    blurred = Stylizer(build_soft_edge_model(tmp_path / "b.onnx", 1.0), device="cpu", work_size=WORK)
+    assert plain.edge_blur == 0 and blurred.edge_blur == 1.0
+    soft, sharp = plain.stylize(frame), blurred.stylize(frame)
+    source = rise_width(profile(frame))
+    print(f"10-90 % rise: frame {source:.2f} px, edge blur 0: {rise_width(profile(soft)):.2f} px, "
+          f"edge blur 1: {rise_width(profile(sharp)):.2f} px")
+    assert rise_width(profile(soft)) >= 4 * source
+    assert rise_width(profile(sharp)) <= source + 0.5
+    sides = sharp[:, [900, 1100]].astype(int)
+    middle = sharp[:, 940:1060].astype(int)
+    assert (middle.max(axis=(0, 1)) <= sides.max(axis=(0, 1)) + 3).all()
+    assert (middle.min(axis=(0, 1)) >= sides.min(axis=(0, 1)) - 3).all()
+    # away from edges the painting is as it was
+    assert np.abs(sharp[:, 200:800].astype(int) - soft[:, 200:800]).max() <= 1
+
+
+def test_a_mix_takes_its_styles_edge_blurs_by_weight(tmp_path, monkeypatch):
+    from conftest import build_multi_style_model
+
+    build_multi_style_model(tmp_path / "trio.onnx", ["alpha", "beta", "gamma"], edge_blurs=[0.0, 1.0, 2.0])
+    build_test_model(tmp_path / "one.onnx", name="one", edge_blur=1.5)
+    build_test_model(tmp_path / "two.onnx", name="two", seed=1)
+    monkeypatch.setenv("STYLECAM_MODELS", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert Stylizer("gamma", device="cpu").edge_blur == 2.0
+    assert Stylizer("alpha:0.5,gamma:0.5", device="cpu").edge_blur == pytest.approx(1.0)
+    assert Stylizer("one:0.4,two:0.6", device="cpu").edge_blur == pytest.approx(0.6)
+    mixing = Stylizer("beta", device="cpu")
+    mixing.set_mix("beta:0.5,gamma:0.5")
+    assert mixing.edge_blur == pytest.approx(1.5)
+
+
 def test_strokes_keep_their_painted_size(test_model):
     """Where the frame has no edges, the output is the painting itself, resized: the
     strokes the net painted (here the test net's 4x4 blocks) are not smoothed away."""
@@ -246,10 +318,14 @@ def test_live_json_reports_the_work_size(tmp_path, cli_env):
     assert probe(tmp_path / "rec.mp4")["width"] == 96  # painted at 32 px, recorded at the source's size
 
 
-def test_guided_upsampling_in_fixed_point_matches_its_float_formula():
+@pytest.mark.parametrize("edge_blur", [0.0, 1.5])
+def test_guided_upsampling_in_fixed_point_matches_its_float_formula(edge_blur):
     """out = up(styled) + up(slope) * (Y - up(Y_small)), computed here in float64: the
-    8/16-bit version the runtime runs stays within its roundings (two levels) of it, on an
-    odd-sized frame."""
+    8/16-bit version the runtime runs stays within its roundings of it, on an odd-sized
+    frame: 1.1 levels for the base (rounded, then resized in 8 bits), half a level for the
+    detail term, 0.6 level of up(Y_small) (resized in 8 bits) times the slope, and the
+    slope's fixed point times the detail. With an edge blur, Y_small is blurred by it (in
+    8 bits) first."""
     import cv2
 
     from stylecam import upsample
@@ -263,7 +339,10 @@ def test_guided_upsampling_in_fixed_point_matches_its_float_formula():
     def box(x):
         return cv2.boxFilter(x, -1, (2 * upsample.RADIUS + 1,) * 2, borderType=cv2.BORDER_REFLECT)
 
-    y = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    y = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    if edge_blur:
+        y = cv2.GaussianBlur(y, (0, 0), edge_blur, borderType=cv2.BORDER_REFLECT)
+    y = y.astype(np.float64)
     s = styled.astype(np.float64)
     mean_y, mean_s = box(y), box(s)
     var_y = box(y * y) - mean_y ** 2
@@ -272,8 +351,10 @@ def test_guided_upsampling_in_fixed_point_matches_its_float_formula():
     detail = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) - cv2.resize(y, size, interpolation=cv2.INTER_LINEAR)
     want = (cv2.resize(s, size, interpolation=cv2.INTER_LINEAR)
             + cv2.resize(slope, size, interpolation=cv2.INTER_LINEAR) * detail[..., None])
-    got = upsample.guided_upsample(styled, small, frame)
+    got = upsample.guided_upsample(styled, small, frame, edge_blur)
     assert got.dtype == np.uint8 and got.shape == frame.shape
     err = np.abs(got.astype(np.float64) - np.clip(want, 0, 255))
-    assert err.max() <= 2 and err.mean() < 0.35, (err.max(), err.mean())
+    bound = (1.6 + 0.6 * np.abs(cv2.resize(slope, size, interpolation=cv2.INTER_LINEAR))
+             + np.abs(detail)[..., None] / upsample.SLOPE_ONE)
+    assert (err <= bound).all() and err.mean() < 0.35, ((err - bound).max(), err.mean())
     assert np.abs(slope).max() > 0.5  # the detail term did matter

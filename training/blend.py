@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from stylecam import styles
-from stylecam.contract import CREDITS, INPUT_NAME, STYLE_WEIGHTS_NAME, StyleInfo, is_fast_net
+from stylecam.contract import INPUT_NAME, PER_STYLE, STYLE_WEIGHTS_NAME, StyleInfo, is_fast_net
 
 BLEND_NAME = "blend"
 
@@ -102,7 +102,7 @@ def build_blend_net(paths: list[Path], out: Path, name: str = BLEND_NAME) -> Sty
     graph.node.extend(mixing + nodes)  # the mixed weights first: graphs are topologically sorted
     graph.input.append(helper.make_tensor_value_info(STYLE_WEIGHTS_NAME, TensorProto.FLOAT, [1, len(paths)]))
 
-    members = tuple(StyleInfo(**{k: getattr(i, k) for k in CREDITS}) for i in infos)
+    members = tuple(StyleInfo(**{k: getattr(i, k) for k in PER_STYLE}) for i in infos)
     first = infos[0]
     info = StyleInfo(
         name=name, display_name="Blends of " + ", ".join(i.title for i in infos),
