@@ -32,8 +32,7 @@ def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed:
     """A deterministic 'style' net that honours the contract and really needs padding:
     SpaceToDepth(multiple) only accepts H, W that are multiples of `multiple`.
     It mixes colours per block, so the output depends on the input (not the identity)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(seed)
     ch = 3 * multiple * multiple
@@ -65,15 +64,23 @@ def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed:
         inits += [numpy_helper.from_array(wide, "wide"), numpy_helper.from_array(narrow, "narrow"),
                   numpy_helper.from_array(np.zeros(16, np.float32), "zb16"),
                   numpy_helper.from_array(np.zeros(3, np.float32), "zb3")]
-    dims = ["N", 3, "H", "W"]
-    graph = helper.make_graph(nodes, "testnet", [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, dims)],
-                              [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, dims)], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
     info = StyleInfo(name=name, display_name=f"Test net {name}", painting="Test Pattern", artist="Nobody",
                      multiple=multiple, border=border, edge_blur=edge_blur,
                      training={"arch": "onnx.helper", "trained_steps": 0, "image_size": 0, "batch_size": 0,
                                "temporal_weight": temporal_weight})
+    return save_one_input_net(path, nodes, inits, info)
+
+
+def save_one_input_net(path: Path, nodes: list, inits: list, info: StyleInfo) -> Path:
+    """Save a graph from `input` to `output` (float32 N,3,H,W) with `info` as its metadata."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    dims = ["N", 3, "H", "W"]
+    graph = helper.make_graph(nodes, info.name, [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, dims)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
     for k, v in info.to_metadata().items():
         model.metadata_props.add(key=k, value=v)
     onnx.checker.check_model(model)

@@ -138,9 +138,9 @@ def build_soft_edge_model(path, edge_blur: float) -> Path:
     """A 'style' that paints every edge soft, as a real net does at its own scale: a
     Gaussian blur (sigma 1 px) of its input, brightened; `edge_blur` goes in its metadata."""
     import cv2
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
+    from conftest import save_one_input_net
     from stylecam.contract import INPUT_NAME, OUTPUT_NAME, StyleInfo
 
     kernel = cv2.getGaussianKernel(7, 1.0).astype(np.float32)
@@ -151,15 +151,7 @@ def build_soft_edge_model(path, edge_blur: float) -> Path:
              helper.make_node("Add", ["scaled", "offset"], [OUTPUT_NAME])]
     inits = [numpy_helper.from_array(weight, "K"), numpy_helper.from_array(np.array(0.8, np.float32), "gain"),
              numpy_helper.from_array(np.array(30, np.float32), "offset")]
-    dims = ["N", 3, "H", "W"]
-    graph = helper.make_graph(nodes, "soft", [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, dims)],
-                              [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, dims)], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    for k, v in StyleInfo(name="soft", multiple=1, border=3, edge_blur=edge_blur).to_metadata().items():
-        model.metadata_props.add(key=k, value=v)
-    onnx.save(model, str(path))
-    return path
+    return save_one_input_net(path, nodes, inits, StyleInfo(name="soft", multiple=1, border=3, edge_blur=edge_blur))
 
 
 def test_the_styles_edge_blur_brings_its_soft_edges_back_sharp(tmp_path):
