@@ -350,3 +350,30 @@ def test_guided_upsampling_in_fixed_point_matches_its_float_formula(edge_blur):
              + np.abs(detail)[..., None] / upsample.SLOPE_ONE)
     assert (err <= bound).all() and err.mean() < 0.35, ((err - bound).max(), err.mean())
     assert np.abs(slope).max() > 0.5  # the detail term did matter
+
+
+def test_reused_work_planes_never_leak_between_frames_sizes_or_threads():
+    """guided_upsample keeps its full-size planes from one call to the next (per thread):
+    each result is a new array, unchanged by later calls, and equal to a first call's on the
+    same input whatever ran before it, at another size or on another thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from stylecam import upsample
+
+    def case(h, w, seed):
+        frame = rand_frame(h, w, seed=seed)
+        small = upsample.downscale(frame, work_shape(h, w, 64))
+        styled = (255 - small).astype(np.float32)
+        return styled, small, frame
+
+    cases = [case(121, 203, 1), case(120, 160, 2), case(121, 203, 3)]
+    with ThreadPoolExecutor(1) as fresh:  # a thread whose planes start empty, for each case
+        want = [fresh.submit(upsample.guided_upsample, *c, 1.0).result() for c in cases]
+    got = [upsample.guided_upsample(*c, 1.0) for c in cases]
+    for g, w in zip(got, want):
+        assert np.array_equal(g, w)
+    assert not np.shares_memory(got[0], got[2])
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(3):
+            side_by_side = list(pool.map(lambda c: upsample.guided_upsample(*c, 1.0), cases * 4))
+            assert all(np.array_equal(g, want[i % 3]) for i, g in enumerate(side_by_side))
