@@ -3,10 +3,10 @@
 glibc hands every freed block above its mmap threshold back to the operating system at
 once and maps fresh pages for the next one, and trims the heap as soon as its free top
 grows past the trim threshold. A 1920x1080 frame passes through a dozen buffers of 2-12 MB
-(the decoded picture, the net's input and output, the planes of the guided upsampling, the
-encoder's copy), so each frame paid the same page faults again. Measured on 2 cores: the
-guided upsampling of a 1080p frame took 24-30 ms that way and 13-14 ms with its buffers
-reused; the CLI stylized a 1080p file at 12.6-14.4 fps, and at 15.7-16.0 fps with this.
+(the decoded picture, the net's input and output, the stylized frame, the encoder's copy),
+so each frame pays the same page faults again. The guided upsampling keeps its own work
+planes (`upsample`); the rest still pays: measured on 2 cores, `Stylizer.finish` of a 1080p
+frame took 21-22 ms without this and 14-16 ms with it.
 
 `keep_freed_memory` raises both thresholds, so freed frame buffers stay in the heap for the
 next frame; the process's memory then stays near its peak instead of falling between
