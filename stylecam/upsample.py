@@ -5,9 +5,16 @@ Guided upsampling after He & Sun ("Fast Guided Filter", 2015), in a form that ke
 painting: the stylized output is modelled locally as a linear function of the frame's
 luminance, a * Y + b, over (2r+1)^2 windows at the working size; the slopes `a` are
 upsampled bilinearly and carry the frame's full-resolution detail, the part that
-downscaling removed, into the bilinearly upsampled output:
+downscaling removed, into the upsampled output:
 
     out = up(styled) + up(a) * (Y - up(Y_small))
+
+`up` of the painting and of the small luminance is bicubic: enlarged 4.3 times (448 px to
+1920), bilinear turns the edge of every painted stroke into a ramp as wide as the net's
+pixels are at full size. On the 1080p frames of `benchmarks.worksize` bicubic kept mosaic's
+strokes closer to the painting (style_ratio at 512 px 0.207 -> 0.166) with edges as sharp or
+sharper (10-90 % rise 2.64 -> 2.56 px) and less overshoot (7.6 -> 6.8 levels), for about
+2 ms more per 1080p frame on one core; Lanczos measured the same and took 20 times longer.
 
 Where the painting follows the photo (an edge the net kept), `a` is its local contrast
 ratio and the edge comes back as sharp as in the frame; where the net painted strokes the
@@ -29,12 +36,12 @@ shapes (udnie, the_scream): each style's value is chosen by measurement (`benchm
 Why not OpenCV's ximgproc (opencv-contrib, which would replace opencv-python-headless):
 its guidedFilter and jointBilateralFilter filter at full resolution and expose no
 coefficients, so they cannot upsample cheaply: measured on one core of a busy 2-core CPU
-they took about 0.6 s and 2 s per 1920x1080 frame, against about 14 ms here on one core (a
-few bilinear resizes and one multiply-add in 8 and 16 bits at full size; plain bilinear
+they took about 0.6 s and 2 s per 1920x1080 frame, against about 15 ms here on one core (a
+few resizes and one multiply-add in 8 and 16 bits at full size; plain bilinear
 alone is about 1.5 ms),
 and a guided filter over the upsampled output softens the strokes instead of keeping them.
 The luminance guide (not the RGB one) keeps the full-resolution work to three coefficient
-planes; an edge between two colours of equal luminance comes back as bilinear would.
+planes; an edge between two colours of equal luminance comes back as plain upsampling would.
 
 Without the edge blur, the painting limits edge sharpness at a work size. On the frames of
 `benchmarks.worksize` (mean 10-90 % rise: 2.5 px in the frames; candy 5.0 px here at edge
@@ -102,10 +109,10 @@ def guided_upsample(styled: np.ndarray, small: np.ndarray, frame: np.ndarray, ed
     # 127.5 / (2 sqrt(EPS)) ~ 37, its largest value for 0..255 pictures, so int16 holds it.
     buf = _scratch.get
     base = cv2.resize(to_uint8(styled), size, dst=buf("base", (height, width, 3), np.uint8),
-                      interpolation=cv2.INTER_LINEAR)
+                      interpolation=cv2.INTER_CUBIC)
     detail = cv2.subtract(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY, dst=buf("y", (height, width), np.uint8)),
                           cv2.resize(y_small, size, dst=buf("y_up", (height, width), np.uint8),
-                                     interpolation=cv2.INTER_LINEAR),
+                                     interpolation=cv2.INTER_CUBIC),
                           dst=buf("detail", (height, width), np.int16), dtype=cv2.CV_16S)
     slope = cv2.resize(np.clip(np.rint(slope * SLOPE_ONE), -32767, 32767).astype(np.int16), size,
                        dst=buf("slope", (height, width, 3), np.int16), interpolation=cv2.INTER_LINEAR)
