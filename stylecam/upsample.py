@@ -14,7 +14,7 @@ downscaling removed, into the upsampled output:
 pixels are at full size. On the 1080p frames of `benchmarks.worksize` bicubic kept mosaic's
 strokes closer to the painting (style_ratio at 512 px 0.207 -> 0.166) with edges as sharp or
 sharper (10-90 % rise 2.64 -> 2.56 px) and less overshoot (7.6 -> 6.8 levels), for about
-2 ms more per 1080p frame on one core; Lanczos measured the same and took 20 times longer.
+2 ms more per 1080p frame on one core; Lanczos measured the same, its resizes 8 times slower.
 
 Where the painting follows the photo (an edge the net kept), `a` is its local contrast
 ratio and the edge comes back as sharp as in the frame; where the net painted strokes the
@@ -126,7 +126,7 @@ class _Scratch(threading.local):
     """The full-size work planes of `guided_upsample`, kept per thread from one frame to the
     next. A fresh 1920x1080 plane costs as much again as the work done in it: the kernel
     maps and zeroes its pages on first touch, and the allocator hands them back after each
-    frame (measured on 2 cores: 33 ms per 1080p frame with fresh planes, 15 ms with these)."""
+    frame (measured on 2 cores: 31-33 ms per 1080p frame with fresh planes, 13-14 ms with these)."""
 
     def __init__(self) -> None:
         self.planes: dict[str, np.ndarray] = {}
