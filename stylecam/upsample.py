@@ -45,9 +45,9 @@ planes; an edge between two colours of equal luminance comes back as plain upsam
 
 Without the edge blur, the painting limits edge sharpness at a work size. On the frames of
 `benchmarks.worksize` (mean 10-90 % rise: 2.5 px in the frames; candy 4.8 px here at edge
-blur 0, 2.9 px at its edge blur of 2, 6.4 px plain bilinear; the figures below are from an
-earlier bilinear form of this one, 5.0 px at edge blur 0), other ways of upsampling the same
-painting did no better than edge blur 0: joint bilateral upsampling (2x2 or 4x4 taps,
+blur 0, 2.9 px at its edge blur of 2, 6.4 px plain bilinear), other ways of upsampling the
+same painting did no better than edge blur 0 (5.0 px when they were measured, with bilinear
+in place of bicubic above): joint bilateral upsampling (2x2 or 4x4 taps,
 luminance or RGB range weights) 5.3 to 7.0 px, the RGB-guided filter 5.4 px, and adding all
 of the frame's lost detail at full strength (a slope of 1 everywhere, which also brings back
 the photo's texture under the strokes) 4.0 px.
