@@ -29,6 +29,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .upsample import GUIDE_RADII, RADIUS
+
 CONTRACT_VERSION = "1"
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
@@ -61,10 +63,11 @@ class Key:
     PRECISION = "stylecam.precision"
     STYLES = "stylecam.styles"  # multi-style nets: JSON list of each style's credits
     EDGE_BLUR = "stylecam.edge_blur"  # how soft the net paints edges, in px: stylecam.upsample
+    GUIDE_RADIUS = "stylecam.guide_radius"  # the window guided upsampling fits over, in px: stylecam.upsample
 
 
 CREDITS = ("name", "display_name", "painting", "artist", "image_source", "license")
-PER_STYLE = CREDITS + ("edge_blur",)  # what a multi-style net says of each of its styles
+PER_STYLE = CREDITS + ("edge_blur", "guide_radius")  # what a multi-style net says of each of its styles
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,9 @@ class StyleInfo:
     # sigma, in px at the size the net paints, of the Gaussian as soft as the edges it paints;
     # guided upsampling gives back the frame's detail finer than it (stylecam.upsample)
     edge_blur: float = 0.0
+    # the window, in px at the size the net paints, over which guided upsampling fits the
+    # painting to the frame: one of upsample.GUIDE_RADII
+    guide_radius: int = RADIUS
     # a multi-style net: each style's PER_STYLE fields, in the order of its style weights
     styles: tuple[StyleInfo, ...] = ()
     # a style of a multi-style net: its row (set by `member`, not stored in the metadata)
@@ -111,7 +117,7 @@ class StyleInfo:
             return 0.0
 
     def member(self, index: int) -> StyleInfo:
-        """Style `index` of this multi-style net: its credits and edge blur, the net's path and recipe."""
+        """Style `index` of this multi-style net: its credits and upsampling settings, the net's path and recipe."""
         credits = {k: getattr(self.styles[index], k) for k in PER_STYLE}
         return replace(self, **credits, index=index)
 
@@ -145,6 +151,7 @@ class StyleInfo:
             Key.PRECISION: self.precision,
             Key.STYLES: json.dumps([{k: getattr(s, k) for k in PER_STYLE} for s in self.styles]),
             Key.EDGE_BLUR: str(self.edge_blur),
+            Key.GUIDE_RADIUS: str(self.guide_radius),
         }
 
     @classmethod
@@ -167,7 +174,7 @@ class StyleInfo:
             multiple=min(MAX_MULTIPLE, max(1, multiple)), border=border, precision=meta.get(Key.PRECISION, "fp32"),
             arch=_json(meta.get(Key.ARCH, "")), training=_json(meta.get(Key.TRAINING, "")),
             notes=meta.get(Key.NOTES, ""), styles=_styles(meta.get(Key.STYLES, "")),
-            edge_blur=_edge_blur(meta.get(Key.EDGE_BLUR)),
+            edge_blur=_edge_blur(meta.get(Key.EDGE_BLUR)), guide_radius=_guide_radius(meta.get(Key.GUIDE_RADIUS)),
         )
 
 
@@ -185,7 +192,7 @@ def _styles(text: str) -> tuple[StyleInfo, ...]:
     return tuple(StyleInfo(name=str(v["name"]), display_name=str(v.get("display_name", "")),
                            painting=str(v.get("painting", "")), artist=str(v.get("artist", "")),
                            image_source=str(v.get("image_source", "")), license=str(v.get("license", "")),
-                           edge_blur=_edge_blur(v.get("edge_blur")))
+                           edge_blur=_edge_blur(v.get("edge_blur")), guide_radius=_guide_radius(v.get("guide_radius")))
                  for v in value)
 
 
@@ -196,6 +203,15 @@ def _edge_blur(value: Any) -> float:
     except (TypeError, ValueError):
         return 0.0
     return blur if math.isfinite(blur) and blur > 0 else 0.0
+
+
+def _guide_radius(value: Any) -> int:
+    """One of the guide radii upsampling offers; anything else is the default."""
+    try:
+        radius = int(str(value))
+    except (TypeError, ValueError):
+        return RADIUS
+    return radius if radius in GUIDE_RADII else RADIUS
 
 
 def _json(text: str) -> dict[str, Any]:

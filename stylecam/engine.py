@@ -327,12 +327,24 @@ class Stylizer:
     def edge_blur(self) -> float:
         """How soft the net paints edges, in work-size px, as guided upsampling takes it
         (stylecam.upsample): the style's; for a mix, its styles' weighted by the mix."""
+        return self._mixed("edge_blur")
+
+    @property
+    def guide_radius(self) -> int:
+        """The window, in work-size px, guided upsampling fits the painting over
+        (stylecam.upsample): the style's; for a mix, the allowed radius nearest its styles'
+        weighted by the mix (a tie takes the default)."""
+        mean = self._mixed("guide_radius")
+        return min(upsample.GUIDE_RADII, key=lambda r: (abs(r - mean), r != upsample.RADIUS))
+
+    def _mixed(self, field: str) -> float:
+        """A per-style number of the style, or of a mix its styles' weighted by the mix."""
         total = 0.0
         for net in self._nets:
             if net.info.styles and net.weights is not None:  # the styles of a multi-style net, by their weights
-                total += net.share * sum(float(w) * s.edge_blur for w, s in zip(net.weights[0], net.info.styles))
+                total += net.share * sum(float(w) * getattr(s, field) for w, s in zip(net.weights[0], net.info.styles))
             else:
-                total += net.share * net.info.edge_blur
+                total += net.share * getattr(net.info, field)
         return total
 
     @property
@@ -448,7 +460,7 @@ class Stylizer:
         if smoother is not None:  # float32 for the upsampling (`none` hands the net's output back as it is)
             s = np.asarray(smoother(painted.small, s), dtype=np.float32)
         if painted.small is not original:
-            s = upsample.guided_upsample(s, painted.small, original, self.edge_blur)
+            s = upsample.guided_upsample(s, painted.small, original, self.edge_blur, self.guide_radius)
         if self.preserve_color:
             s = transfer_luminance(s, original)
         if self._strength < 1.0:

@@ -3,9 +3,9 @@ brought back to the frame's size guided by the full-resolution frame.
 
 Guided upsampling after He & Sun ("Fast Guided Filter", 2015), in a form that keeps the
 painting: the stylized output is modelled locally as a linear function of the frame's
-luminance, a * Y + b, over (2r+1)^2 windows at the working size; the slopes `a` are
-upsampled bilinearly and carry the frame's full-resolution detail, the part that
-downscaling removed, into the upsampled output:
+luminance, a * Y + b, over (2r+1)^2 windows at the working size; the slopes `a`, averaged
+over (2r-1)^2 windows, are upsampled bilinearly and carry the frame's full-resolution
+detail, the part that downscaling removed, into the upsampled output:
 
     out = up(styled) + up(a) * (Y - up(Y_small))
 
@@ -33,6 +33,20 @@ paints over the photo's shapes (mosaic, candy) and not one that smooths them int
 shapes (udnie, the_scream): each style's value is chosen by measurement (`benchmarks.worksize
 --calibrate`), and a net that does not set one gets 0, the plain form above.
 
+Guide radius: r, in work-size px, sets how far from one of the frame's edges its detail
+reaches into the painting (the fit's window and the slopes' average together span
+4r - 1 px). The default is 3; a style may set 2 (`guide_radius`, model metadata
+`stylecam.guide_radius`), chosen by the same calibration: at the style's edge blur, the
+radius with the sharper edges that keeps the painting. On the frames of
+`benchmarks.worksize`, mosaic at its edge blur of 2 has a mean rise of 2.58 px at radius 3
+and 2.34 px at 2 (the frames' own: 2.47), with less overshoot (6.7 -> 6.5 levels);
+la_muse 3.08 -> 3.00 px, starry_night 3.31 -> 3.26 px; the other seven measured softer at
+2 and keep 3. The two windows act together: fitted and averaged over the same 5x5 (He &
+Sun's form) mosaic measured 2.56 px, no sharper than the default; over 3x3 (radius 1)
+2.26 px, but there the three colour channels' slopes, each fitted to nine pixels, disagree
+and the detail comes back as coloured speckle. Averaging the default's slopes over 5x5
+instead of its fit's 7x7 moved no style's rise by more than 0.1 px.
+
 Why not OpenCV's ximgproc (opencv-contrib, which would replace opencv-python-headless):
 its guidedFilter and jointBilateralFilter filter at full resolution and expose no
 coefficients, so they cannot upsample cheaply: measured on one core of a busy 2-core CPU
@@ -58,7 +72,8 @@ import threading
 
 import numpy as np
 
-RADIUS = 3  # px at the working size: the window the linear model is fitted over
+RADIUS = 3  # px at the working size: the window the linear model is fitted over, unless a style sets its own
+GUIDE_RADII = (2, 3)  # the windows a style may set (model metadata `stylecam.guide_radius`)
 EPS = (0.0067 * 255) ** 2  # luminance variance (0..255 scale) below which a window counts as flat
 MAX_EDGE_BLUR = 4.0  # px at the working size: a larger value in a model's metadata is taken as this
 
@@ -90,7 +105,8 @@ def guided_upsample(styled: np.ndarray, small: np.ndarray, frame: np.ndarray, ed
                     radius: int = RADIUS, eps: float = EPS) -> np.ndarray:
     """Bring `styled` (float32 hxwx3, 0..255: the net's output for `small`, the uint8
     hxwx3 copy of `frame` it ran on) to the size of `frame` (uint8 HxWx3), its edges
-    following the frame's; `edge_blur` is the style's (see the module doc). Returns uint8 HxWx3."""
+    following the frame's; `edge_blur` and `radius` are the style's (see the module doc).
+    Returns uint8 HxWx3."""
     import cv2
 
     height, width = frame.shape[:2]
@@ -103,7 +119,9 @@ def guided_upsample(styled: np.ndarray, small: np.ndarray, frame: np.ndarray, ed
     var_y = _box(y * y, radius) - mean_y * mean_y
     mean_s = _box(styled, radius)
     cov = _box(styled * y[..., None], radius) - mean_y[..., None] * mean_s
-    slope = _box(cov / (var_y + eps)[..., None], radius)
+    slope = cov / (var_y + eps)[..., None]
+    if radius > 1:  # smoothed over one px less than the fit: the two windows together set the reach
+        slope = _box(slope, radius - 1)
     # At full size everything is 8- and 16-bit: a 1920x1080 frame is memory-bound work, and
     # half the bytes take half the time. The slope in fixed point (SLOPE_ONE = 1.0) errs by
     # at most 1 / (2 SLOPE_ONE) times the detail, a quarter level; |slope| stays below

@@ -28,7 +28,7 @@ def pytest_configure(config):
 
 def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed: int = 0,
                      extra_convs: int = 0, border: int = 0,
-                     temporal_weight: float = 0.0, edge_blur: float = 0.0) -> Path:
+                     temporal_weight: float = 0.0, edge_blur: float = 0.0, guide_radius: int = 3) -> Path:
     """A deterministic 'style' net that honours the contract and really needs padding:
     SpaceToDepth(multiple) only accepts H, W that are multiples of `multiple`.
     It mixes colours per block, so the output depends on the input (not the identity)."""
@@ -65,7 +65,7 @@ def build_test_model(path: Path, name: str = "testnet", multiple: int = 4, seed:
                   numpy_helper.from_array(np.zeros(16, np.float32), "zb16"),
                   numpy_helper.from_array(np.zeros(3, np.float32), "zb3")]
     info = StyleInfo(name=name, display_name=f"Test net {name}", painting="Test Pattern", artist="Nobody",
-                     multiple=multiple, border=border, edge_blur=edge_blur,
+                     multiple=multiple, border=border, edge_blur=edge_blur, guide_radius=guide_radius,
                      training={"arch": "onnx.helper", "trained_steps": 0, "image_size": 0, "batch_size": 0,
                                "temporal_weight": temporal_weight})
     return save_one_input_net(path, nodes, inits, info)
@@ -89,7 +89,7 @@ def save_one_input_net(path: Path, nodes: list, inits: list, info: StyleInfo) ->
 
 
 def build_multi_style_model(path: Path, names: list[str], seed: int = 0, net_name: str = "multinet",
-                            edge_blurs: list[float] | None = None) -> Path:
+                            edge_blurs: list[float] | None = None, guide_radii: list[int] | None = None) -> Path:
     """A multi-style net by the contract (input and style weights 1,S): per style a colour
     gain and offset, out = clip(input * (w @ G)^2 + w @ B). The square makes a mix inside the
     net differ from a mix of the styles' outputs, as in a real net."""
@@ -125,8 +125,9 @@ def build_multi_style_model(path: Path, names: list[str], seed: int = 0, net_nam
     model.ir_version = 8
     info = StyleInfo(name=net_name, display_name=f"Test net {net_name}",
                      styles=tuple(StyleInfo(name=n, display_name=n.replace("_", " ").title(), painting=f"{n} painting",
-                                            artist="Nobody", edge_blur=blur)
-                                  for n, blur in zip(names, edge_blurs or [0.0] * count)),
+                                            artist="Nobody", edge_blur=blur, guide_radius=radius)
+                                  for n, blur, radius in zip(names, edge_blurs or [0.0] * count,
+                                                             guide_radii or [3] * count)),
                      training={"arch": "onnx.helper", "trained_steps": 0})
     for k, v in info.to_metadata().items():
         model.metadata_props.add(key=k, value=v)

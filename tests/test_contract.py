@@ -8,6 +8,7 @@ import pytest
 
 from stylecam.contract import (FAST, FP16, INT8, Key, ModelPick, StyleInfo, candidate_files, is_variant,
                                pick_model_file, style_name_of, variant_file)
+from stylecam.upsample import RADIUS
 
 BASE = {"paint.onnx"}
 FAST_NET = BASE | {"paint.fast.onnx"}
@@ -104,7 +105,8 @@ def test_style_info_metadata_round_trip(tmp_path):
                      painting="The Great Wave off Kanagawa", artist="Katsushika Hokusai",
                      image_source="https://example.org/wave.jpg", license="public domain", multiple=8, border=8,
                      precision="int8", arch={"channels": [32, 32, 64], "padding": "zero"},
-                     training={"trained_steps": 3000, "style_image": "wave.jpg"}, notes="a note", edge_blur=1.5)
+                     training={"trained_steps": 3000, "style_image": "wave.jpg"}, notes="a note", edge_blur=1.5,
+                     guide_radius=2)
     meta = info.to_metadata()
     assert all(isinstance(v, str) for v in meta.values())
     assert set(meta) == {v for k, v in vars(Key).items() if k.isupper()}
@@ -124,12 +126,18 @@ def test_style_info_reads_any_metadata_leniently():
     assert StyleInfo.from_metadata({Key.BORDER: "-3"}).border == 0
     for bad in ("soft", "-1", "nan", "inf", ""):
         assert StyleInfo.from_metadata({Key.EDGE_BLUR: bad}).edge_blur == 0.0
+    for bad in ("two", "1", "4", "2.5", "-2", ""):  # only the radii upsampling offers
+        assert StyleInfo.from_metadata({Key.GUIDE_RADIUS: bad}).guide_radius == RADIUS
+    assert StyleInfo.from_metadata({Key.GUIDE_RADIUS: "2"}).guide_radius == 2
 
 
-def test_a_multi_style_net_states_each_styles_edge_blur():
-    net = StyleInfo(name="pair", styles=(StyleInfo(name="a", edge_blur=1.5), StyleInfo(name="b")))
+def test_a_multi_style_net_states_each_styles_upsampling_settings():
+    net = StyleInfo(name="pair", styles=(StyleInfo(name="a", edge_blur=1.5, guide_radius=2), StyleInfo(name="b")))
     read = StyleInfo.from_metadata(net.to_metadata())
     assert [s.edge_blur for s in read.styles] == [1.5, 0.0]
+    assert [s.guide_radius for s in read.styles] == [2, RADIUS]
     assert read.member(0).edge_blur == 1.5 and read.member(1).edge_blur == 0.0
-    meta = net.to_metadata() | {Key.STYLES: '[{"name": "a", "edge_blur": "wide"}, {"name": "b", "edge_blur": -2}]'}
-    assert [s.edge_blur for s in StyleInfo.from_metadata(meta).styles] == [0.0, 0.0]
+    assert read.member(0).guide_radius == 2 and read.member(1).guide_radius == RADIUS
+    meta = net.to_metadata() | {Key.STYLES: '[{"name": "a", "edge_blur": "wide", "guide_radius": 7}, '
+                                            '{"name": "b", "edge_blur": -2, "guide_radius": "x"}]'}
+    assert [(s.edge_blur, s.guide_radius) for s in StyleInfo.from_metadata(meta).styles] == [(0.0, RADIUS)] * 2

@@ -196,6 +196,30 @@ def test_a_mix_takes_its_styles_edge_blurs_by_weight(tmp_path, monkeypatch):
     assert mixing.edge_blur == pytest.approx(1.5)
 
 
+def test_a_styles_guide_radius_reaches_the_upsampling_and_a_mix_takes_the_nearest(tmp_path, monkeypatch):
+    import cv2
+
+    from conftest import build_multi_style_model
+    from stylecam import upsample
+
+    build_test_model(tmp_path / "narrow.onnx", name="narrow", edge_blur=1.0, guide_radius=2)
+    build_test_model(tmp_path / "wide.onnx", name="wide", seed=1)
+    build_multi_style_model(tmp_path / "trio.onnx", ["alpha", "beta", "gamma"], guide_radii=[2, 3, 2])
+    monkeypatch.setenv("STYLECAM_MODELS", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    engine = Stylizer("narrow", device="cpu", work_size=320)
+    assert engine.guide_radius == 2 and Stylizer("wide", device="cpu").guide_radius == upsample.RADIUS == 3
+    frame = cv2.GaussianBlur(rand_frame(361, 643, seed=2), (0, 0), 2)
+    painted = engine.paint_batch([frame])[0]
+    at = {r: upsample.guided_upsample(painted.styled, painted.small, frame, 1.0, radius=r) for r in (2, 3)}
+    assert np.array_equal(engine.finish(painted), at[2]) and not np.array_equal(at[2], at[3])
+    assert Stylizer("narrow:0.7,wide:0.3", device="cpu").guide_radius == 2  # mean 2.3
+    assert Stylizer("narrow:0.3,wide:0.7", device="cpu").guide_radius == 3
+    assert Stylizer("narrow:0.5,wide:0.5", device="cpu").guide_radius == 3  # a tie: the default
+    assert Stylizer("alpha:0.5,gamma:0.5", device="cpu").guide_radius == 2
+    assert Stylizer("beta:0.6,gamma:0.4", device="cpu").guide_radius == 3
+
+
 def test_strokes_keep_their_painted_size(test_model):
     """Where the frame has no edges, the output is the painting itself, resized: the
     strokes the net painted (here the test net's 4x4 blocks) are not smoothed away."""
@@ -310,8 +334,8 @@ def test_live_json_reports_the_work_size(tmp_path, cli_env):
     assert probe(tmp_path / "rec.mp4")["width"] == 96  # painted at 32 px, recorded at the source's size
 
 
-@pytest.mark.parametrize("edge_blur", [0.0, 1.5])
-def test_guided_upsampling_in_fixed_point_matches_its_float_formula(edge_blur):
+@pytest.mark.parametrize("edge_blur, radius", [(0.0, 3), (1.5, 3), (1.5, 2)])
+def test_guided_upsampling_in_fixed_point_matches_its_float_formula(edge_blur, radius):
     """out = up(styled) + up(slope) * (Y - up(Y_small)), computed here in float64: the
     8/16-bit version the runtime runs stays within its roundings of it, on an odd-sized
     frame: 1.2 levels for the base (rounded, then resized in 8 bits by bicubic, whose
@@ -319,7 +343,7 @@ def test_guided_upsampling_in_fixed_point_matches_its_float_formula(edge_blur):
     there (8 bits saturate the base before the detail is added), half a level for the
     detail term, 0.6 level of up(Y_small) (resized in 8 bits) times the slope, and the
     slope's fixed point times the detail. With an edge blur, Y_small is blurred by it (in
-    8 bits) first."""
+    8 bits) first. The fit is over the guide radius, the slope smoothed over one px less."""
     import cv2
 
     from stylecam import upsample
@@ -330,8 +354,8 @@ def test_guided_upsampling_in_fixed_point_matches_its_float_formula(edge_blur):
     styled = np.clip(cv2.GaussianBlur(small.astype(np.float32), (0, 0), 1.5) * [0.7, 1.1, 0.9] + 20, 0, 255)
     styled = styled.astype(np.float32)
 
-    def box(x):
-        return cv2.boxFilter(x, -1, (2 * upsample.RADIUS + 1,) * 2, borderType=cv2.BORDER_REFLECT)
+    def box(x, r=radius):
+        return cv2.boxFilter(x, -1, (2 * r + 1,) * 2, borderType=cv2.BORDER_REFLECT)
 
     y = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     if edge_blur:
@@ -340,12 +364,12 @@ def test_guided_upsampling_in_fixed_point_matches_its_float_formula(edge_blur):
     s = styled.astype(np.float64)
     mean_y, mean_s = box(y), box(s)
     var_y = box(y * y) - mean_y ** 2
-    slope = box((box(s * y[..., None]) - mean_y[..., None] * mean_s) / (var_y + upsample.EPS)[..., None])
+    slope = box((box(s * y[..., None]) - mean_y[..., None] * mean_s) / (var_y + upsample.EPS)[..., None], radius - 1)
     size = (frame.shape[1], frame.shape[0])
     detail = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) - cv2.resize(y, size, interpolation=cv2.INTER_CUBIC)
     base = cv2.resize(s, size, interpolation=cv2.INTER_CUBIC)
     want = base + cv2.resize(slope, size, interpolation=cv2.INTER_LINEAR) * detail[..., None]
-    got = upsample.guided_upsample(styled, small, frame, edge_blur)
+    got = upsample.guided_upsample(styled, small, frame, edge_blur, radius)
     assert got.dtype == np.uint8 and got.shape == frame.shape
     err = np.abs(got.astype(np.float64) - np.clip(want, 0, 255))
     bound = (1.7 + np.clip(base - 255, 0, None) + np.clip(-base, 0, None)
