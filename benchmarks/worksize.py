@@ -3,7 +3,7 @@ default work size, `defaults.WORK_SIZE_CPU` px on its long side) costs in qualit
 
     python -m benchmarks.worksize [--style mosaic] [--frames 3] [--out-image PATH] [--write]
     python -m benchmarks.worksize --style candy --edge-blur 0,0.5,0.7,1,1.5,2
-    python -m benchmarks.worksize --calibrate [--edge-blur 0,0.5,...] [--write]
+    python -m benchmarks.worksize --calibrate [--styles A,B] [--edge-blur 0,0.5,...] [--write]
 
 Each frame is stylized three ways by the same net, the one `Stylizer(style, device="cpu")`
 runs (the style's fast net, its int8 copy where one ships):
@@ -18,8 +18,11 @@ uses the style's edge blur (`stylecam.upsample`); --edge-blur adds a guided row 
 EDGE_BLURS) on the same frames and says which one the rule picks, the value a style's
 `edge_blur` in styles.json is set to: the largest value whose style_ratio (at both sizes) is
 no worse than with 0, whose content_rel at 512 px keeps 0.9x of 0's, and whose overshoot
-stays within 1 level of the larger of 0's and the input's. --write puts that table in its
-own section of BENCHMARKS.md.
+stays within 1 level of the larger of 0's and the input's. At that edge blur it then tries
+the other guide radii (`stylecam.upsample.GUIDE_RADII`, the style's `guide_radius`) and
+picks the one with the sharpest edges (least mean rise) that keeps the painting by the same
+test. --write puts that table in its own section of BENCHMARKS.md; with --styles only those
+styles are measured and the other styles' rows are kept.
 
 Frames: no real picture in the shared folder is 1920 px wide (photos at most 1080x1080,
 clips at most 1280x720 and compressed), so the frames are the largest real photos, each
@@ -64,7 +67,7 @@ from PIL import Image, ImageDraw, ImageOps
 from stylecam import Stylizer, defaults, upsample
 from stylecam.engine import to_uint8
 
-from .common import ROOT, command_line, loss_network, write_section
+from .common import BENCHMARKS_MD, ROOT, command_line, loss_network, read_block, with_earlier_rows, write_section
 
 if TYPE_CHECKING:  # the quality module brings torch: imported where the pictures are measured
     from .quality import Meter
@@ -106,7 +109,7 @@ def bilinear_upsample(styled: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def paint_three_ways(full: Stylizer, small: Stylizer, frame: np.ndarray,
                      edge_blurs: tuple[float, ...] = ()) -> dict[str, tuple[np.ndarray, float]]:
     """Way -> (uint8 output, seconds) for the ways of WAYS, then guided upsampling at each of
-    `edge_blurs` (way "edge blur X"); `small` paints at the work size."""
+    `edge_blurs` (way "edge blur X", at the style's guide radius); `small` paints at the work size."""
     t0 = time.perf_counter()
     full_out = full.stylize(frame)
     t1 = time.perf_counter()
@@ -119,7 +122,7 @@ def paint_three_ways(full: Stylizer, small: Stylizer, frame: np.ndarray,
     ways = {"full": (full_out, t1 - t0), "guided": (guided, t3 - t1), "bilinear": (bilinear, (t2 - t1) + (t4 - t3))}
     for blur in edge_blurs:
         t5 = time.perf_counter()
-        out = upsample.guided_upsample(painted.styled, painted.small, frame, blur)
+        out = upsample.guided_upsample(painted.styled, painted.small, frame, blur, small.guide_radius)
         ways[edge_blur_way(blur)] = (out, (t2 - t1) + time.perf_counter() - t5)
     return ways
 
@@ -308,54 +311,81 @@ def measure_frame(meter: Meter, frame: np.ndarray, outputs: dict[str, np.ndarray
     return rows
 
 
+def keeps_the_painting(row: dict[str, float], base: dict[str, float], input_overshoot: float) -> bool:
+    """The calibration rule's test (module doc) of one setting's mean measures against the
+    plain form's (`base`: edge blur 0, the default radius)."""
+    return (row["style_hd"] <= base["style_hd"] and row["style_512"] <= base["style_512"]
+            and row["content_512"] >= 0.9 * base["content_512"]
+            and row["overshoot"] <= max(base["overshoot"], input_overshoot) + 1)
+
+
 def choose_edge_blur(rows: dict[float, dict[str, float]], input_overshoot: float) -> float:
     """The calibration rule (module doc) over edge blur -> mean measures; 0 must be there."""
-    base = rows[0.0]
-
-    def keeps_the_painting(row: dict[str, float]) -> bool:
-        return (row["style_hd"] <= base["style_hd"] and row["style_512"] <= base["style_512"]
-                and row["content_512"] >= 0.9 * base["content_512"]
-                and row["overshoot"] <= max(base["overshoot"], input_overshoot) + 1)
-
-    return max(blur for blur, row in rows.items() if keeps_the_painting(row))
+    return max(blur for blur, row in rows.items() if keeps_the_painting(row, rows[0.0], input_overshoot))
 
 
-def calibrate(meter_for: Callable[[str], Meter], frames: list[np.ndarray], blurs: tuple[float, ...]) -> str:
-    """The --calibrate table: per bundled style, its edge blur now and the rule's, with the
-    measures at 0 and at the rule's value."""
+def choose_guide_radius(rows: dict[int, dict[str, float]], base: dict[str, float], input_overshoot: float) -> int:
+    """Among guide radius -> mean measures at the chosen edge blur (the default radius must be
+    there), the one with the sharpest edges (least rise) that keeps the painting."""
+    kept = [r for r, row in rows.items() if r == upsample.RADIUS or keeps_the_painting(row, base, input_overshoot)]
+    return min(kept, key=lambda r: (rows[r]["rise"], r != upsample.RADIUS))
+
+
+def guided_way(blur: float, radius: int) -> str:
+    return edge_blur_way(blur) + ("" if radius == upsample.RADIUS else f", radius {radius}")
+
+
+def calibrate(meter_for: Callable[[str], Meter], frames: list[np.ndarray], blurs: tuple[float, ...],
+              styles: list[str]) -> str:
+    """The --calibrate table: per style of `styles` (bundled), its edge blur and guide radius
+    as set in styles.json and by the rule, with the measures of the plain form and of the rule's."""
     from training.recipes import load_styles
 
-    lines = ["| style | edge blur: set / by the rule | 10-90 % rise, px | overshoot, levels | "
-             "style_ratio, 512 px | style_ratio, 1920x1080 | content_rel, 512 px |", "|---|---|---|---|---|---|---|"]
+    lines = ["| style | edge blur: set / by the rule | guide radius: set / by the rule | 10-90 % rise, px | "
+             "overshoot, levels | style_ratio, 512 px | style_ratio, 1920x1080 | content_rel, 512 px |",
+             "|---|---|---|---|---|---|---|---|"]
+    others = [r for r in upsample.GUIDE_RADII if r != upsample.RADIUS]
     input_rise = 0.0
-    for style in load_styles():
+    for style in styles:
+        entry = load_styles()[style]  # as set when the style is measured
         engine = Stylizer(style, device="cpu")
         meter = meter_for(style)
-        measured = []
-        for frame in frames:
-            painted = engine.paint_batch([frame])[0]
-            outputs = {edge_blur_way(b): upsample.guided_upsample(painted.styled, painted.small, frame, b)
-                       for b in blurs}
-            measured.append(measure_frame(meter, frame, outputs))
-        rows = mean_rows(measured)
-        input_rise = rows["input"]["rise"]
-        by_blur = {b: rows[edge_blur_way(b)] for b in blurs}
-        chosen = choose_edge_blur(by_blur, rows["input"]["overshoot"])
-        zero, best = by_blur[0.0], by_blur[chosen]
+        painted = [engine.paint_batch([frame])[0] for frame in frames]
+
+        def measured(settings: list[tuple[float, int]], meter: Meter = meter,
+                     painted: list = painted) -> dict[str, dict[str, float]]:
+            return mean_rows([measure_frame(meter, frame, {
+                guided_way(b, r): upsample.guided_upsample(p.styled, p.small, frame, b, radius=r) for b, r in settings})
+                for frame, p in zip(frames, painted)])
+
+        rows = measured([(b, upsample.RADIUS) for b in blurs])
+        input_rise, input_overshoot = rows["input"]["rise"], rows["input"]["overshoot"]
+        by_blur = {b: rows[guided_way(b, upsample.RADIUS)] for b in blurs}
+        blur = choose_edge_blur(by_blur, input_overshoot)
+        zero = by_blur[0.0]
+        at_blur = {upsample.RADIUS: by_blur[blur]}
+        if others:
+            more = measured([(blur, r) for r in others])
+            at_blur |= {r: more[guided_way(blur, r)] for r in others}
+        radius = choose_guide_radius(at_blur, zero, input_overshoot)
+        best = at_blur[radius]
 
         def change(key: str, digits: int, zero: dict[str, float] = zero, best: dict[str, float] = best) -> str:
             return f"{zero[key]:.{digits}f} → {best[key]:.{digits}f}"
 
-        lines.append(f"| {style} | {engine.edge_blur:g} / {chosen:g} | {change('rise', 2)} | "
+        lines.append(f"| {style} | {float(entry.get('edge_blur', 0.0)):g} / {blur:g} | "
+                     f"{int(entry.get('guide_radius', upsample.RADIUS))} / {radius} | {change('rise', 2)} | "
                      f"{change('overshoot', 1)} | {change('style_512', 3)} | {change('style_hd', 3)} | "
                      f"{change('content_512', 2)} |")
         print(lines[-1], file=sys.stderr, flush=True)
     return "\n".join(lines) + (
         f"\n\nEach bundled style's net (its int8 fast net, as on a CPU) at work size {WORK} on the frames of the "
-        f"section above, brought back by guided upsampling at edge blurs {', '.join(f'{b:g}' for b in blurs)} px; "
-        "each cell is the measure at 0 → at the edge blur the rule picks (module doc of "
+        f"section above, brought back by guided upsampling at edge blurs {', '.join(f'{b:g}' for b in blurs)} px "
+        f"(guide radius {upsample.RADIUS}), then at the chosen edge blur with guide radius "
+        f"{', '.join(map(str, others))}; each cell is the measure at edge blur 0 and radius {upsample.RADIUS} → at "
+        "the edge blur and radius the rule picks (module doc of "
         f"`benchmarks/worksize.py`; the frames' own rise is {input_rise:.2f} px). \"set\" is the style's "
-        "`edge_blur` in `training/recipes/styles.json`, which the bundled models carry.")
+        "`edge_blur` and `guide_radius` in `training/recipes/styles.json`, which the bundled models carry.")
 
 
 def markdown_table(rows: dict[str, dict[str, float]]) -> str:
@@ -385,7 +415,8 @@ def note(photos: list[Path], sizes: list[tuple[int, int]], net: Stylizer, image:
         "No real picture in the shared folder is 1920 px wide, so each frame is one of the largest real photos "
         f"there, cropped to 16:9 and enlarged with Lanczos: {used}; the input row gives the frames' own edge figures.",
         f"Full-resolution net: the net at 1920x1080; work size {WORK}: the net paints a {work_w}x{work_h} copy, "
-        f"brought back by guided upsampling (the CPU default; the style's edge blur, {net.edge_blur:g} px) or by "
+        f"brought back by guided upsampling (the CPU default; the style's edge blur, {net.edge_blur:g} px, and guide "
+        f"radius, {net.guide_radius}) or by "
         "plain bilinear resizing of the same painting.",
         "content_rel / style_ratio as in the quality report (shared VGG16, painting at 512 px; higher content_rel = "
         "more repainted, lower style_ratio = closer to the painting), on the 1920x1080 outputs and on all pictures "
@@ -420,6 +451,8 @@ def main() -> int:
                    help="also measure guided upsampling at these edge blurs (px at the work size)")
     p.add_argument("--calibrate", action="store_true",
                    help="every bundled style's edge blur by the rule (module doc) instead of the comparison")
+    p.add_argument("--styles", default="", metavar="A,B,...",
+                   help="--calibrate only these bundled styles (--write keeps the other styles' rows)")
     args = p.parse_args()
     if not 1 <= args.frames <= len(CONTENT_PHOTOS):
         p.error(f"--frames must be 1..{len(CONTENT_PHOTOS)}")
@@ -431,9 +464,17 @@ def main() -> int:
         p.error(f"--edge-blur values must be 0..{upsample.MAX_EDGE_BLUR:g}")
     if args.calibrate and edge_blurs and 0.0 not in edge_blurs:
         p.error("--calibrate compares with an edge blur of 0: include it in --edge-blur")
+    from training.recipes import load_styles
+
+    bundled = list(load_styles())
+    chosen = [v.strip() for v in args.styles.split(",") if v.strip()] or bundled
+    if args.styles and not args.calibrate:
+        p.error("--styles goes with --calibrate (the comparison takes one --style)")
+    if unknown := [v for v in chosen if v not in bundled]:
+        p.error(f"not a bundled style: {', '.join(unknown)} (bundled: {', '.join(bundled)})")
     shared = Path(args.shared)
     if args.calibrate:
-        return run_calibration(shared, args.frames, edge_blurs or EDGE_BLURS, args.write)
+        return run_calibration(shared, args.frames, edge_blurs or EDGE_BLURS, chosen, args.write)
     small = Stylizer(args.style, device="cpu")
     full = Stylizer(args.style, device="cpu", work_size="full")
     assert small.work_size == WORK and full.model_path == small.model_path, (small.work_size, full.model_path)
@@ -474,7 +515,7 @@ def main() -> int:
     return 0
 
 
-def run_calibration(shared: Path, count: int, blurs: tuple[float, ...], write: bool) -> int:
+def run_calibration(shared: Path, count: int, blurs: tuple[float, ...], styles: list[str], write: bool) -> int:
     from training.data import load_rgb
     from training.recipes import painting
 
@@ -482,9 +523,10 @@ def run_calibration(shared: Path, count: int, blurs: tuple[float, ...], write: b
 
     network = loss_network(shared, STYLE_LAYERS)
     frames = [hd_frame(load_rgb(shared / c)) for c in CONTENT_PHOTOS[:count]]
-    table = calibrate(lambda style: Meter(network, painting(shared, style)), frames, blurs)
+    table = calibrate(lambda style: Meter(network, painting(shared, style)), frames, blurs, styles)
     print(table)
     if write:
+        table = with_earlier_rows(table, read_block(BENCHMARKS_MD, "edge_blur"), set(styles))
         write_section("edge_blur", "## Edge blur per style at 1920x1080 (`python -m benchmarks.worksize "
                       "--calibrate`)\n\n" + table)
     return 0

@@ -179,3 +179,23 @@ def test_edge_blur_calibration_rule():
     assert choose_edge_blur(rows | {2.0: row(overshoot=3.1)}, 2.0) == 1.0  # a halo beyond the input's own
     assert choose_edge_blur(rows | {2.0: row(overshoot=3.0, content_512=1.35)}, 2.0) == 2.0
     assert choose_edge_blur({0.0: row(), 1.0: row(style_512=0.4)}, 2.0) == 0.0  # none better: plain
+
+
+def test_guide_radius_calibration_rule():
+    """At the chosen edge blur: the radius with the sharpest edges among those that keep the
+    painting by the edge blur's test (against edge blur 0 at the default radius)."""
+    from benchmarks.worksize import choose_guide_radius
+    from stylecam.upsample import RADIUS
+
+    def row(rise=3.0, style_hd=0.6, style_512=0.2, content_512=1.5, overshoot=1.0):
+        return {"rise": rise, "style_hd": style_hd, "style_512": style_512, "content_512": content_512,
+                "overshoot": overshoot}
+
+    base = row(style_hd=0.8, style_512=0.3)  # edge blur 0
+    assert RADIUS == 3
+    assert choose_guide_radius({3: row(), 2: row(rise=2.5)}, base, 2.0) == 2
+    assert choose_guide_radius({3: row(), 2: row(rise=3.5)}, base, 2.0) == 3  # softer
+    assert choose_guide_radius({3: row(), 2: row(rise=3.0)}, base, 2.0) == 3  # a tie keeps the default
+    assert choose_guide_radius({3: row(), 2: row(rise=2.5, style_512=0.31)}, base, 2.0) == 3  # leaves the painting
+    assert choose_guide_radius({3: row(), 2: row(rise=2.5, overshoot=3.5)}, base, 2.0) == 3  # a halo
+    assert choose_guide_radius({3: row(style_hd=0.9)}, base, 2.0) == 3  # the default needs no test
