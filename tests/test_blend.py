@@ -447,18 +447,20 @@ def test_the_bundled_blend_net_holds_the_bundled_nets_as_they_are():
     assert len(members) >= 4 and check_blend_net(blend, members) < 0.01
 
 
-def test_every_bundled_model_states_its_styles_edge_blur():
-    """styles.json is where a style's edge blur is defined; every bundled file of the style,
-    and its row of the blend net, must say the same (export_styles.py --restamp)."""
+def test_every_bundled_model_states_its_styles_upsampling_settings():
+    """styles.json is where a style's edge blur and guide radius are defined; every bundled
+    file of the style, and its row of the blend net, must say the same (export_styles.py --restamp)."""
     from stylecam.styles import bundled_dir, read_info
+    from stylecam.upsample import RADIUS
     from training.recipes import load_styles
 
-    want = {name: float(entry.get("edge_blur", 0.0)) for name, entry in load_styles().items()}
-    assert any(want.values())  # some style sets one
+    want = {name: (float(entry.get("edge_blur", 0.0)), int(entry.get("guide_radius", RADIUS)))
+            for name, entry in load_styles().items()}
+    assert any(blur for blur, _ in want.values())  # some style sets one
     seen = 0
     for path in sorted(bundled_dir().glob("*.onnx")):
         info = read_info(path)
         for style in info.styles or (info,):
-            assert style.edge_blur == want[style.name], (path.name, style.name)
+            assert (style.edge_blur, style.guide_radius) == want[style.name], (path.name, style.name)
             seen += 1
     assert seen >= 2 * len(want)

@@ -13,7 +13,7 @@ a CPU. --plain-twin writes a fast net trained without the temporal loss as
 benchmarks/models/<style>_fast_plain.onnx (no int8 copy), the twin that
 `python -m benchmarks.temporal --styles` compares the shipped net against.
 A fast net export also rebuilds models/blend.onnx (build_blend_net.py).
---restamp writes styles.json's credits and edge blurs into the bundled models already in
+--restamp writes styles.json's credits, edge blurs and guide radii into the bundled models already in
 --out (every precision copy) and rebuilds the blend net: the nets stay as they are.
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from stylecam.contract import FAST, INT8, PER_STYLE, StyleInfo, variant_file  # noqa: E402
 from stylecam.styles import read_info  # noqa: E402
+from stylecam.upsample import RADIUS  # noqa: E402
 from training.export import default_parity_images, export_onnx, set_metadata  # noqa: E402
 from training.recipes.build_blend_net import rebuild as rebuild_blend_net  # noqa: E402
 from training.loop import load_checkpoint  # noqa: E402
@@ -36,15 +37,15 @@ from training.recipes import load_styles  # noqa: E402
 
 
 def credits(style: str) -> StyleInfo:
-    """The style's entry in styles.json as the model states it: credits and edge blur."""
+    """The style's entry in styles.json as the model states it: credits and upsampling settings."""
     s = load_styles()[style]
     return StyleInfo(name=style, display_name=s["display_name"], painting=s["painting"], artist=s["artist"],
                      image_source=f"{s['source']}/{style}.jpg", license=f"style image: {s['license']}",
-                     edge_blur=float(s.get("edge_blur", 0.0)))
+                     edge_blur=float(s.get("edge_blur", 0.0)), guide_radius=int(s.get("guide_radius", RADIUS)))
 
 
 def restamp(models: Path) -> list[str]:
-    """Write each bundled style's credits and edge blur into its models in `models`."""
+    """Write each bundled style's credits and upsampling settings into its models in `models`."""
     done = []
     for style in load_styles():
         for path in sorted(models.glob(f"{style}.*onnx")):
@@ -70,7 +71,8 @@ def main() -> int:
     p.add_argument("--twins", default=str(ROOT / "benchmarks" / "models"), help="where --plain-twin writes")
     p.add_argument("--shared", default=os.environ.get("STYLECAM_SHARED", str(ROOT.parent / "shared")))
     p.add_argument("--restamp", action="store_true",
-                   help="write styles.json's credits and edge blurs into the models in --out; export nothing")
+                   help="write styles.json's credits, edge blurs and guide radii into the models in --out; "
+                        "export nothing")
     args = p.parse_args()
     if args.restamp:
         if args.checkpoint:
