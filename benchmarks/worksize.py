@@ -450,7 +450,8 @@ def main() -> int:
     p.add_argument("--edge-blur", default="", metavar="X,Y,...",
                    help="also measure guided upsampling at these edge blurs (px at the work size)")
     p.add_argument("--calibrate", action="store_true",
-                   help="every bundled style's edge blur by the rule (module doc) instead of the comparison")
+                   help="every bundled style's edge blur and guide radius by the rule (module doc) instead of "
+                        "the comparison")
     p.add_argument("--styles", default="", metavar="A,B,...",
                    help="--calibrate only these bundled styles (--write keeps the other styles' rows)")
     args = p.parse_args()
