@@ -11,10 +11,11 @@ detail, the part that downscaling removed, into the upsampled output:
 
 `up` of the painting and of the small luminance is bicubic: enlarged 4.3 times (448 px to
 1920), bilinear turns the edge of every painted stroke into a ramp as wide as the net's
-pixels are at full size. On the 1080p frames of `benchmarks.worksize` bicubic kept mosaic's
-strokes closer to the painting (style_ratio at 512 px 0.207 -> 0.166) with edges as sharp or
-sharper (10-90 % rise 2.64 -> 2.56 px) and less overshoot (7.6 -> 6.8 levels), for about
-2 ms more per 1080p frame on one core; Lanczos measured the same, its resizes 8 times slower.
+pixels are at full size. On the 1080p frames of `benchmarks.worksize` (radius 3, slopes
+averaged over 7x7) bicubic kept mosaic's strokes closer to the painting (style_ratio at
+512 px 0.207 -> 0.166) with edges as sharp or sharper (10-90 % rise 2.64 -> 2.56 px) and
+less overshoot (7.6 -> 6.8 levels), for about 2 ms more per 1080p frame on one core;
+Lanczos measured the same, its resizes 8 times slower.
 
 Where the painting follows the photo (an edge the net kept), `a` is its local contrast
 ratio and the edge comes back as sharp as in the frame; where the net painted strokes the
