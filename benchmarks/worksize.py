@@ -338,16 +338,14 @@ def guided_way(blur: float, radius: int) -> str:
 def calibrate(meter_for: Callable[[str], Meter], frames: list[np.ndarray], blurs: tuple[float, ...],
               styles: list[str]) -> str:
     """The --calibrate table: per style of `styles` (bundled), its edge blur and guide radius
-    as set in styles.json and by the rule, with the measures of the plain form and of the rule's."""
-    from training.recipes import load_styles
-
+    as its models carry them (from styles.json) and by the rule, with the measures of the plain
+    form and of the rule's."""
     lines = ["| style | edge blur: set / by the rule | guide radius: set / by the rule | 10-90 % rise, px | "
              "overshoot, levels | style_ratio, 512 px | style_ratio, 1920x1080 | content_rel, 512 px |",
              "|---|---|---|---|---|---|---|---|"]
     others = [r for r in upsample.GUIDE_RADII if r != upsample.RADIUS]
     input_rise = 0.0
     for style in styles:
-        entry = load_styles()[style]  # as set when the style is measured
         engine = Stylizer(style, device="cpu")
         meter = meter_for(style)
         painted = [engine.paint_batch([frame])[0] for frame in frames]
@@ -373,8 +371,8 @@ def calibrate(meter_for: Callable[[str], Meter], frames: list[np.ndarray], blurs
         def change(key: str, digits: int, zero: dict[str, float] = zero, best: dict[str, float] = best) -> str:
             return f"{zero[key]:.{digits}f} → {best[key]:.{digits}f}"
 
-        lines.append(f"| {style} | {float(entry.get('edge_blur', 0.0)):g} / {blur:g} | "
-                     f"{int(entry.get('guide_radius', upsample.RADIUS))} / {radius} | {change('rise', 2)} | "
+        lines.append(f"| {style} | {engine.edge_blur:g} / {blur:g} | {engine.guide_radius} / {radius} | "
+                     f"{change('rise', 2)} | "
                      f"{change('overshoot', 1)} | {change('style_512', 3)} | {change('style_hd', 3)} | "
                      f"{change('content_512', 2)} |")
         print(lines[-1], file=sys.stderr, flush=True)
