@@ -13,6 +13,7 @@ from ..errors import StylecamError
 from .audio import AudioCopier
 from .frames import Frame, VideoInfo
 from .paths import VIDEO_OUTPUT_SUFFIXES
+from .yuv import video_frame
 
 
 class VideoSink:
@@ -66,9 +67,7 @@ class VideoSink:
                 warnings.warn(f"audio track not kept: {exc}", stacklevel=2)
 
     def write(self, frame: Frame) -> None:
-        import av
-
-        vf = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
+        vf = video_frame(frame.image, self.stream.pix_fmt)
         vf.pts = (frame.pts if frame.pts is not None else self.frames) - self.offset
         vf.time_base = self.info.time_base
         self.last_time = float(vf.pts * self.info.time_base)

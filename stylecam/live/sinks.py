@@ -12,6 +12,7 @@ from ..errors import StylecamError, first_line
 from ..io.encode import VideoSink
 from ..io.frames import Frame, VideoInfo
 from ..io.paths import check_output
+from ..io.yuv import video_frame
 from .sources import LiveFrame, check_url
 
 
@@ -53,10 +54,8 @@ class StreamSink:
         self.last_key = -10_000
 
     def write(self, image: np.ndarray, frame: LiveFrame) -> None:
-        import av
-
         h, w = self.stream.height, self.stream.width
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")
+        vf = video_frame(image[:h, :w], "yuv420p")
         if self.t0 is None:
             self.t0 = frame.captured
         pts = max(self.last_pts + 1, round((frame.captured - self.t0) * 1000))  # ms, from capture time
