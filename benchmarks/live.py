@@ -62,6 +62,16 @@ def run_row(style: str, size: tuple[int, int], fps: int, seconds: float, quality
     return json.loads(r.stdout)
 
 
+def painted_shape(size: tuple[int, int], work: int | str) -> str:
+    """The WxH the net paints a frame of `size` at, for a work size as the CLI reports it."""
+    if work == "full" or max(size) <= int(work):
+        return f"{size[0]}x{size[1]}"
+    from stylecam.upsample import work_shape
+
+    h, w = work_shape(size[1], size[0], int(work))
+    return f"{w}x{h}"
+
+
 def main() -> int:
     p = command_line(__doc__, "benchmarks.live", shared=False)
     p.add_argument("--style", default="mosaic")
@@ -87,21 +97,18 @@ def main() -> int:
             except RuntimeError as exc:
                 print(exc, file=sys.stderr)
                 return 1
-            live, work = result["live"], result["work_size"]
-            if work == "full" or max(size) <= int(work):
-                painted = f"{size[0]}x{size[1]}"
-            else:
-                from stylecam.upsample import work_shape
-
-                h, w = work_shape(size[1], size[0], int(work))
-                painted = f"{w}x{h}"
+            live = result["live"]
+            sizes_painted = [change["from"] for change in live.get("work_size_changes", [])] + [result["work_size"]]
+            painted = " → ".join(painted_shape(size, work) for work in sizes_painted)
+            settled = live.get("settled")
+            at_last = f"{settled['fps']} / {settled['latency_ms_p95']} ({settled['seconds']:.0f} s)" if settled else "–"
             rows.append(f"| {size[0]}x{size[1]} | {args.style} | {quality} | {painted} | {smooth} | {live['fps']} | "
                         f"{live['inference_ms_mean']} | {live['latency_ms_p50']} | {live['latency_ms_p95']} | "
-                        f"{live['captured']} | {live['dropped']} |")
+                        f"{at_last} | {live['captured']} | {live['dropped']} |")
             print(rows[-1], flush=True)
     table = ("| stream | style | net | net paints at | smoothing | output fps | inference ms/frame | latency p50 ms | "
-             "latency p95 ms | frames captured | stale frames dropped |\n"
-             "|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+             "latency p95 ms | at the last size: fps / p95 ms (for) | frames captured | stale frames dropped |\n"
+             "|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
     if args.write:
         streams = ", ".join(f"{w}x{h}" for w, h in sizes)
         write_section("live", "## Live mode (`python -m benchmarks.live`)\n\n"
@@ -112,9 +119,11 @@ def main() -> int:
                       + (f" and `--threads {args.threads}`" if args.threads else "") + ": on a CPU the net "
                       "paints at the default work size and its output is brought back to the stream's size by guided "
                       "upsampling, on the output thread while the inference workers (two on a CPU) paint the next "
-                      "frames. Inference = the net's part (downscale and net) per frame, one call while the other "
-                      "worker's runs beside it. Latency = frame decoded from the network -> stylized frame "
-                      "handed to the stream encoder.\n\n" + table)
+                      "frames; where it falls behind the stream, it paints smaller (`net paints at` lists each "
+                      "size it used; `stylecam.live.governor`), and the figures after the last change are in their "
+                      "own column, with how long the session ran at that size. Inference = the net's part "
+                      "(downscale and net) per frame, one call while the other worker's runs beside it. Latency = "
+                      "frame decoded from the network -> stylized frame handed to the stream encoder.\n\n" + table)
     return 0
 
 

@@ -24,6 +24,14 @@ def test_live_sizes_parse_and_refuse_nonsense():
             parse_sizes(bad)
 
 
+def test_live_table_names_the_size_the_net_painted_at():
+    from benchmarks.live import painted_shape
+
+    assert painted_shape((1280, 720), 448) == "448x252" and painted_shape((1280, 720), 320) == "320x180"
+    assert painted_shape((1280, 720), "full") == "1280x720"
+    assert painted_shape((320, 240), 448) == "320x240"  # never enlarged
+
+
 def test_speed_work_size_rows_paint_at_the_work_shape():
     from benchmarks.speed import work_size_of
 

@@ -447,3 +447,114 @@ def test_a_live_source_holds_no_frame_back_in_the_decoder(tmp_path):
             assert len(demuxed) == n, (n, len(demuxed))
     finally:
         src.close()
+
+
+def test_work_size_governor_steps_down_only_while_the_output_falls_behind():
+    from stylecam.live import WorkSizeGovernor
+
+    def feed(governor, seconds, delivered_fps, shown_fps, start=(0.0, 0, 0), paused=0, latency=0.05):
+        """Report one frame every 1/30 s for `seconds`, each shown `latency` s after its
+        capture; the sizes the governor asked for."""
+        t0, captured0, shown0 = start
+        asked = []
+        for i in range(1, int(seconds * 30) + 1):
+            t = t0 + i / 30
+            shown = shown0 + int((t - t0) * shown_fps)
+            size = governor.observe(t, captured0 + int((t - t0) * delivered_fps), shown, paused, [latency] * shown)
+            if size is not None:
+                asked.append((round(t, 2), size))
+        return asked
+
+    keeping_up = WorkSizeGovernor(448, window=2.0, settle=0.5)
+    assert feed(keeping_up, 20, 30, 28) == [] and keeping_up.size == 448 and not keeping_up.behind
+    assert keeping_up.last_latency == pytest.approx(0.05)
+    # every frame shown, but each one too late: the queue behind a net that only just keeps up
+    late = WorkSizeGovernor(448, window=2.0, settle=0.5, max_latency=0.1)
+    assert [size for _, size in feed(late, 5, 30, 30, latency=0.15)] == [384] and late.behind
+    # one window behind (a busy moment) is not enough
+    moment = WorkSizeGovernor(448, window=2.0, settle=0.0)
+    assert feed(moment, 2.1, 30, 15) == [] and moment.behind
+    assert feed(moment, 10, 30, 30, start=(2.1, 63, 31)) == [] and moment.size == 448 and not moment.behind
+    slow_source = WorkSizeGovernor(448, window=2.0, settle=0.5)  # a dim webcam at 5 fps shows all it gets
+    assert feed(slow_source, 20, 5, 5) == [] and slow_source.size == 448
+
+    behind = WorkSizeGovernor(448, floor=256, step=64, window=2.0, settle=0.5)
+    asked = feed(behind, 20, 30, 20)
+    # one step per two windows behind, each after the settle time at the new size
+    assert [size for _, size in asked] == [384, 320, 256]
+    assert asked[0][0] == pytest.approx(4.5, abs=0.05) and asked[1][0] - asked[0][0] == pytest.approx(4.5, abs=0.05)
+    assert behind.size == 256 and behind.behind  # at the floor: still behind, and stays there
+    assert behind.last_rates == pytest.approx((30, 20), abs=1)
+
+    # frames sent frozen while paused say nothing of the net: the window starts again
+    paused = WorkSizeGovernor(448, window=2.0, settle=0.0)
+    assert feed(paused, 1.5, 30, 0) == []
+    assert feed(paused, 1.5, 30, 0, start=(1.5, 45, 0), paused=40) == []  # 3 s behind, but a pause came in between
+    assert paused.size == 448
+
+
+def test_live_session_paints_smaller_while_it_falls_behind(test_model):
+    """A net too slow for the source at the default work size: the session lowers the size
+    step by step until it keeps up, says so, and reports the figures at the last size; a
+    size the user chose stays."""
+    from stylecam.live import EngineOptions, WorkSizeGovernor
+
+    class Paced:  # a 640x360 source at 25 fps
+        name = "paced"
+
+        def open(self):
+            self.next = time.monotonic()
+
+        def read(self):
+            self.next += 0.04
+            time.sleep(max(0.0, self.next - time.monotonic()))
+            return np.full((360, 640, 3), 120, np.uint8)
+
+        def close(self):
+            pass
+
+    def slow_at_large_sizes(engine, sizes):
+        """The net's cost grows with the pixels it paints: 0.12 s a frame at 448 px (two
+        workers: 17 fps), 0.061 s at 320 px (33 fps)."""
+        real = engine.paint_batch
+
+        def paint_batch(frames, cancel=None):
+            sizes.append(engine.work_size)
+            time.sleep(0.12 * (engine.work_size / 448) ** 2)
+            return real(frames, cancel)
+
+        engine.paint_batch = paint_batch
+        return engine
+
+    sizes, messages = [], []
+    engine = slow_at_large_sizes(EngineOptions(device="cpu").build(test_model), sizes)
+    assert engine.work_size == defaults.WORK_SIZE_CPU == 448
+    loop = LiveLoop(Paced(), engine, [Collect()], warn=messages.append,
+                    adapt_work_size=WorkSizeGovernor(448, floor=256, step=64, window=0.5, settle=0.2, patience=1))
+    stats = loop.run(duration=4.5)
+    assert sizes[0] == 448 and 384 in sizes and 320 in sizes and sizes == sorted(sizes, reverse=True), sizes
+    assert loop.work_size in (320, 256)
+    assert any("it paints at 384 px from now on" in m for m in messages), messages
+    summary = stats.summary()
+    assert [(c["from"], c["to"]) for c in summary["work_size_changes"]][:2] == [(448, 384), (384, 320)]
+    settled = summary["settled"]
+    assert settled["shown"] > 0 and settled["fps"] > summary["fps"] * 0.9  # caught up at the last size
+
+    # a work size of the user's own is kept, however far behind
+    sizes, messages = [], []
+    options = EngineOptions(device="cpu", work_size=448)
+    engine = slow_at_large_sizes(options.build(test_model), sizes)
+    loop = LiveLoop(Paced(), engine, [Collect()], warn=messages.append, engine_options=options)
+    stats = loop.run(duration=2.0)
+    assert set(sizes) == {448} and not stats.work_size_changes and loop.work_size == 448
+    assert "settled" not in stats.summary() and not messages
+
+    # a style switch builds its engine at the default size again: it paints at the governor's
+    sizes = []
+    loop = LiveLoop(Paced(), EngineOptions(device="cpu").build(test_model), [Collect()], warn=messages.append,
+                    adapt_work_size=WorkSizeGovernor(320))
+    loop.switch_style(str(test_model))
+    assert loop.engine.work_size == 448
+    slow_at_large_sizes(loop.engine, sizes)
+    loop.run(duration=0.5)
+    assert sizes and set(sizes) == {320}

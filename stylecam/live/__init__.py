@@ -6,6 +6,7 @@ assembly itself (`session`).
 """
 from __future__ import annotations
 
+from .governor import WorkSizeGovernor
 from .loop import EngineOptions, LiveLoop, LiveStats
 from .session import LiveOptions, LiveResult, run
 from .sinks import RecordSink, Sink, StreamSink, VirtualCamSink
@@ -15,4 +16,4 @@ from .window import WindowSink, open_display
 
 __all__ = ["LIVE_PREFIXES", "CameraSource", "EngineOptions", "LiveFrame", "LiveLoop", "LiveOptions", "LiveResult",
            "LiveSource", "LiveStats", "RecordSink", "Sink", "SourceLost", "StreamSink", "StreamSource",
-           "VirtualCamSink", "WindowSink", "check_url", "open_display", "probe_cameras", "run"]
+           "VirtualCamSink", "WindowSink", "WorkSizeGovernor", "check_url", "open_display", "probe_cameras", "run"]

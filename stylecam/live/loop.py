@@ -34,6 +34,7 @@ from ..engine import Cancel, Cancelled, Painted, Stylizer, WorkSize, first_devic
 from ..errors import StylecamError
 from ..pipeline import inference_thread_name
 from ..temporal import make_smoother
+from .governor import WorkSizeGovernor
 from .sinks import Sink
 from .sources import LiveFrame, LiveSource, SourceLost
 
@@ -90,6 +91,18 @@ class _Build:
 
 
 @dataclass
+class WorkSizeChange:
+    """The session's net started painting at `size` px instead of `before`, `seconds` after
+    the session began, when `shown` frames had been shown and `painted` painted."""
+
+    seconds: float
+    before: int
+    size: int
+    shown: int
+    painted: int
+
+
+@dataclass
 class LiveStats:
     captured: int = 0
     shown: int = 0
@@ -101,17 +114,34 @@ class LiveStats:
     inference: list[float] = field(default_factory=list)  # s per frame
     in_flight: int = 0  # captured - shown - dropped at the end: frames still in the mailbox or in inference
     workers: int = 1  # inference workers painting frames side by side
+    work_size_changes: list[WorkSizeChange] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        lat = np.array(self.latencies or [0.0]) * 1000
-        inf = np.array(self.inference or [0.0]) * 1000
-        return {"captured": self.captured, "shown": self.shown, "dropped": self.dropped,
-                "reconnects": self.reconnects, "paused": self.paused, "seconds": round(self.seconds, 3),
-                "fps": round(self.shown / self.seconds, 2) if self.seconds else 0.0,
-                "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
-                "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
-                "inference_ms_mean": round(float(inf.mean()), 1), "in_flight": self.in_flight,
-                "workers": self.workers}
+        """The session's figures; where the work size changed, also those of the frames shown
+        at the last size (`settled`), the session as it runs from then on."""
+        out: dict[str, Any] = {
+            "captured": self.captured, "shown": self.shown, "dropped": self.dropped, "reconnects": self.reconnects,
+            "paused": self.paused, "seconds": round(self.seconds, 3),
+            **_rates(self.shown, self.seconds, self.latencies, self.inference),
+            "in_flight": self.in_flight, "workers": self.workers}
+        if self.work_size_changes:
+            last = self.work_size_changes[-1]
+            out["work_size_changes"] = [{"seconds": round(c.seconds, 3), "from": c.before, "to": c.size}
+                                        for c in self.work_size_changes]
+            seconds = self.seconds - last.seconds
+            out["settled"] = {"seconds": round(seconds, 3), "shown": self.shown - last.shown,
+                              **_rates(self.shown - last.shown, seconds, self.latencies[last.shown:],
+                                       self.inference[last.painted:])}
+        return out
+
+
+def _rates(shown: int, seconds: float, latencies: list[float], inference: list[float]) -> dict[str, float]:
+    lat = np.array(latencies or [0.0]) * 1000
+    inf = np.array(inference or [0.0]) * 1000
+    return {"fps": round(shown / seconds, 2) if seconds > 0 else 0.0,
+            "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
+            "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
+            "inference_ms_mean": round(float(inf.mean()), 1)}
 
 
 class _Mailbox:
@@ -219,13 +249,19 @@ class LiveLoop:
 
     `workers` inference threads paint frames side by side (default:
     `defaults.inference_workers` for the engine's device, two on a CPU).
+
+    `adapt_work_size` lets the session paint smaller while its output falls behind the
+    source (`stylecam.live.governor`); by default it does where the work size is the
+    device's default and not the frame's own size (a CPU without --work-size). A
+    `WorkSizeGovernor` given here is used as it is (its `size` is where the session starts).
     """
 
     def __init__(self, source: LiveSource, engine: Stylizer, sinks: Iterable[Sink] = (), *,
                  smooth: str | None = "none", smooth_strength: float | None = None,
                  engine_options: EngineOptions | None = None, warn: Callable[[str], None] | None = None,
                  retry_delays: tuple[float, ...] = defaults.RETRY_DELAYS, give_up_after: float = 0.0,
-                 fade_seconds: float = defaults.FADE_SECONDS, workers: int | None = None):
+                 fade_seconds: float = defaults.FADE_SECONDS, workers: int | None = None,
+                 adapt_work_size: bool | WorkSizeGovernor | None = None):
         self.source, self.engine, self.sinks = source, engine, list(sinks)
         self.engine_options = engine_options or EngineOptions.like(engine)
         self.smooth, self.smooth_strength = smooth, smooth_strength
@@ -254,6 +290,12 @@ class LiveLoop:
         self.fade_seconds = fade_seconds
         self._fade: tuple[dict[str, float], str, float] | None = None  # from mix, to style, start time
         self._own: _Build | None = None  # the faded-to style's own engine, loading while a blend net fades
+        if adapt_work_size is None:
+            adapt_work_size = self.engine_options.work_size == "auto"
+        self._governor = adapt_work_size if isinstance(adapt_work_size, WorkSizeGovernor) else \
+            WorkSizeGovernor(engine.work_size) if adapt_work_size and engine.work_size else None
+        self._told_behind = False
+        self._started = 0.0  # monotonic time the running session began
 
     def add_sink(self, sink: Sink) -> None:
         self.sinks.append(sink)
@@ -394,6 +436,7 @@ class LiveLoop:
                     with self._controls:
                         self._advance_fade(t0)
                         engine = self.engine
+                        self._fit_work_size(engine)
                     item = _PaintedFrame(engine, engine.paint_batch([frame.image], cancel)[0], frame)
                     self.stats.inference.append(time.monotonic() - t0)
                     self._painted.timed("paint", self.stats.inference[-1])
@@ -427,6 +470,41 @@ class LiveLoop:
         self._last = out
         self.stats.latencies.append(time.monotonic() - frame.captured)
         self.stats.shown += 1
+        if self._governor is not None:
+            self._govern(time.monotonic())
+
+    def _fit_work_size(self, engine: Stylizer) -> None:
+        """Paint at the governor's size with any engine of the session that runs at the
+        default work size (a style switch builds its engine at the default again)."""
+        if self._governor is not None and engine.work_size_requested == "auto" and engine.work_size:
+            engine.work_size = self._governor.size
+
+    def _govern(self, now: float) -> None:
+        """Hand the governor this frame's counts; paint smaller from the next frame on when
+        it says so, and say it once on stderr (and once more if even the smallest falls behind)."""
+        assert self._governor is not None
+        governor = self._governor
+        before = governor.size
+        size = governor.observe(now, self.stats.captured, self.stats.shown, self.stats.paused, self.stats.latencies)
+        delivered, shown = governor.last_rates
+        why = f"showing {shown:.1f} of the source's {delivered:.1f} frames/s at latency p95 " \
+              f"{1000 * governor.last_latency:.0f} ms"
+        if size is not None:
+            with self._controls:
+                self._fit_work_size(self.engine)
+            self.stats.work_size_changes.append(WorkSizeChange(now - self._started, before, size, self.stats.shown,
+                                                               len(self.stats.inference)))
+            self.warn(f"{why} with the net painting at {before} px; it paints at {size} px from now on "
+                      "(--work-size N keeps a size of your own)")
+        elif governor.behind and governor.size <= governor.floor and not self._told_behind:
+            self._told_behind = True
+            self.warn(f"{why} even with the net painting at {governor.size} px (a smaller --cam-size or "
+                      "--cam-fps helps)")
+
+    @property
+    def work_size(self) -> int | None:
+        """The long side the net paints at now (None: every frame at its own size)."""
+        return self.engine.work_size
 
     def run(self, duration: float = 0.0, opened: bool = False) -> LiveStats:
         """Open the source (StylecamError if it is not there; `opened` = the caller did) and
@@ -436,7 +514,7 @@ class LiveLoop:
                 self.source.open()
             except SourceLost as exc:
                 raise StylecamError(str(exc)) from None
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         cancel = Cancel()
         self._capture_ended.clear()
         self._next_index = 0

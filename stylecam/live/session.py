@@ -55,7 +55,7 @@ class LiveResult:
     quality: str
     source: str
     ended_by: KeyboardInterrupt | None = None  # the Ctrl+C, TERM or HUP that ended the session
-    work_size: int | None = None  # the long side the net painted at (None: every frame at its own size)
+    work_size: int | None = None  # the long side the net painted at last (None: every frame at its own size)
 
     def to_dict(self) -> dict[str, Any]:
         return {"style": self.style, "device": self.device, "quality": self.quality, "source": self.source,
@@ -96,7 +96,7 @@ def run(options: LiveOptions, warn: Warn = _print_warning) -> LiveResult:
             source.close()
         for sink in loop.sinks if loop is not None else []:
             sink.close()
-    return LiveResult(stats, engine.name, engine.device, engine.quality_used, source.name, ended_by, engine.work_size)
+    return LiveResult(stats, engine.name, engine.device, engine.quality_used, source.name, ended_by, loop.work_size)
 
 
 def _make_source(options: LiveOptions) -> CameraSource | StreamSource:
