@@ -486,19 +486,22 @@ class LiveLoop:
         governor = self._governor
         before = governor.size
         size = governor.observe(now, self.stats.captured, self.stats.shown, self.stats.paused, self.stats.latencies)
-        delivered, shown = governor.last_rates
-        why = f"showing {shown:.1f} of the source's {delivered:.1f} frames/s at latency p95 " \
-              f"{1000 * governor.last_latency:.0f} ms"
+
+        def why() -> str:
+            delivered, shown = governor.last_rates
+            return (f"showing {shown:.1f} of the source's {delivered:.1f} frames/s at latency p95 "
+                    f"{1000 * governor.last_latency:.0f} ms")
+
         if size is not None:
             with self._controls:
                 self._fit_work_size(self.engine)
             self.stats.work_size_changes.append(WorkSizeChange(now - self._started, before, size, self.stats.shown,
                                                                len(self.stats.inference)))
-            self.warn(f"{why} with the net painting at {before} px; it paints at {size} px from now on "
+            self.warn(f"{why()} with the net painting at {before} px; it paints at {size} px from now on "
                       "(--work-size N keeps a size of your own)")
         elif governor.behind and governor.size <= governor.floor and not self._told_behind:
             self._told_behind = True
-            self.warn(f"{why} even with the net painting at {governor.size} px (a smaller --cam-size or "
+            self.warn(f"{why()} even with the net painting at {governor.size} px (a smaller --cam-size or "
                       "--cam-fps helps)")
 
     @property
