@@ -19,7 +19,7 @@ inference workers painting all the time and slowing each other); at 320 px 29.4 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,17 +35,19 @@ class WorkSizeGovernor:
     floor: int = defaults.LIVE_MIN_WORK_SIZE
     step: int = defaults.LIVE_WORK_SIZE_STEP
     keep_up: float = defaults.LIVE_KEEP_UP
+    max_latency: float = defaults.LIVE_MAX_LATENCY
     window: float = defaults.LIVE_ADAPT_SECONDS
+    patience: int = 2  # windows in a row behind before a step: one busy moment is no reason
     settle: float = 0.5  # s after a start or a change before counting: new input shapes warm up
     min_frames: int = 10  # a window in which the source delivered fewer says nothing
-    patience: int = 2  # windows in a row behind before a step: one busy moment is no reason
-    _behind_windows: int = 0
-    _since: float | None = None  # when the loop first reported (settling starts)
-    _start: tuple[float, int, int, int] | None = None  # time, captured, shown, paused at the window's start
-    max_latency: float = defaults.LIVE_MAX_LATENCY
-    last_rates: tuple[float, float] = (0.0, 0.0)  # frames/s delivered and shown in the last window judged
-    last_latency: float = 0.0  # s, latency p95 of the frames shown in the last window judged
-    behind: bool = False  # the last window judged fell behind: too few frames shown, or too late
+    # what the last window judged showed
+    last_rates: tuple[float, float] = field(default=(0.0, 0.0), init=False)  # frames/s delivered and shown
+    last_latency: float = field(default=0.0, init=False)  # s, latency p95 of the frames shown
+    behind: bool = field(default=False, init=False)  # too few frames shown, or too late
+    _behind_windows: int = field(default=0, init=False, repr=False)
+    _since: float | None = field(default=None, init=False, repr=False)  # first report, or the last change
+    # time, captured, shown, paused at the window's start
+    _start: tuple[float, int, int, int] | None = field(default=None, init=False, repr=False)
 
     def observe(self, now: float, captured: int, shown: int, paused: int = 0,
                 latencies: Sequence[float] = ()) -> int | None:
@@ -57,6 +59,8 @@ class WorkSizeGovernor:
         if now - self._since < self.settle:
             return None
         if self._start is None or paused != self._start[3]:  # a pause says nothing of the net's speed
+            if self._start is not None:
+                self._behind_windows = 0
             self._start = (now, captured, shown, paused)
             return None
         t0, captured0, shown0, _ = self._start
