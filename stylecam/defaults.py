@@ -81,10 +81,11 @@ STREAM_PRESET = "ultrafast"  # with tune=zerolatency: encoding must not add late
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # s between attempts to reopen a lost live source
 FADE_SECONDS = 1.0  # a style switch inside a multi-style net fades over this long
 # A live session on a CPU at the default work size paints smaller while its output falls
-# behind the source (`stylecam.live.governor`): one step when fewer than LIVE_KEEP_UP of
-# the source's frames were shown over LIVE_ADAPT_SECONDS, or their latency p95 passed
-# LIVE_MAX_LATENCY (s; three frames of a 30 fps camera), down to LIVE_MIN_WORK_SIZE (below
-# it the strokes grow coarser than the styles are made for; frames are dropped instead).
+# behind the source (`stylecam.live.governor`): one step when, in two windows of
+# LIVE_ADAPT_SECONDS in a row, fewer than LIVE_KEEP_UP of the source's frames were shown or
+# their latency p95 passed LIVE_MAX_LATENCY (s; three frames of a 30 fps camera), down to
+# LIVE_MIN_WORK_SIZE (below it the strokes grow coarser than the styles are made for;
+# frames are dropped instead).
 LIVE_MIN_WORK_SIZE = 256
 LIVE_WORK_SIZE_STEP = 64
 LIVE_KEEP_UP = 0.9
