@@ -474,8 +474,8 @@ class LiveLoop:
             self._govern(time.monotonic())
 
     def _fit_work_size(self, engine: Stylizer) -> None:
-        """Paint at the governor's size with any engine of the session that runs at the
-        default work size (a style switch builds its engine at the default again)."""
+        """Paint at the governor's size with any engine this loop runs at the default work
+        size (a style switch builds its engine at the default again)."""
         if self._governor is not None and engine.work_size_requested == "auto" and engine.work_size:
             engine.work_size = self._governor.size
 
