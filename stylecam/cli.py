@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from . import __version__, defaults, learn, signals, styles
 from .atomic import cleanup_pending
 from .contract import QUALITIES
-from .engine import DEVICES, MIN_SIDE, Stylizer
+from .engine import DEVICES, MIN_SIDE, Stylizer, first_device
 from .errors import StylecamError, one_line
 from .io.paths import kind_of
 from .temporal import MODES
@@ -98,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{100 * defaults.LIVE_KEEP_UP:.0f}%% of the source's frames or they come more than "
                         f"{1000 * defaults.LIVE_MAX_LATENCY:.0f} ms late, and says so; a number keeps its size)")
     p.add_argument("--threads", type=_int_range(1, 256), default=None,
-                   help="CPU inference threads per call (default: all cores; live mode: the cores shared "
-                        "among its two inference workers)")
+                   help="CPU inference threads per call (default: all cores for images and folders; a video "
+                        "file and live mode share the cores among their two inference workers)")
     p.add_argument("--max-megapixels", type=_positive_megapixels, default=None, metavar="MP",
                    help="refuse images and frames larger than this; inference needs about 0.25 (fast net) to 0.9 GB "
                         f"(full net) per megapixel (default: $STYLECAM_MAX_MEGAPIXELS or {defaults.MAX_MEGAPIXELS:g})")
@@ -222,9 +222,14 @@ def _drop_stdout() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _make_engine(args: argparse.Namespace) -> Stylizer:
+def _make_engine(args: argparse.Namespace, video: bool = False) -> Stylizer:
+    """The engine of a file job; a video's on a CPU gives each inference worker's call its
+    share of the cores (`defaults.threads_per_worker`) unless --threads says otherwise."""
+    threads = args.threads
+    if threads is None and video and first_device(args.device) == "cpu":
+        threads = defaults.threads_per_worker()
     engine = Stylizer(args.style or defaults.STYLE, device=args.device, strength=args.strength,
-                      preserve_color=args.preserve_color, threads=args.threads, quality=args.quality,
+                      preserve_color=args.preserve_color, threads=threads, quality=args.quality,
                       max_megapixels=args.max_megapixels, work_size=args.work_size)
     for notice in engine.notices:
         _warn(notice)
@@ -273,8 +278,8 @@ def run(args: argparse.Namespace) -> int:
     from .io.paths import kind_of
 
     src = Path(args.input)
-    kind_of(src)  # fail on a missing/unsupported input before loading the model
-    engine = _make_engine(args)
+    kind = kind_of(src)  # fail on a missing/unsupported input before loading the model
+    engine = _make_engine(args, video=kind == "video")
     options = VideoOptions(batch=args.batch, smooth=args.smooth or engine.default_smoothing,
                            smooth_strength=args.smooth_strength,
                            crf=args.crf, preset=args.preset, progress=False if (args.quiet or args.json) else None)

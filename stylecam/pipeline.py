@@ -13,8 +13,9 @@ back-pressure; errors in any stage and Ctrl+C end all stages through one path
 (`_Stages.stop`), and the caller decides what happens to partial output.
 
 The threads under these stages, sized together for a small CPU: onnxruntime's intra-op
-pool keeps its default (one thread per physical core, or --threads), shared by the two
-calls, so a net running alone uses the whole CPU, and it does not spin
+threads are the engine's (the command line gives a video job's calls their share of the
+cores, `defaults.threads_per_worker`; by default one pool of all cores shared by the two
+calls), and they do not spin
 (`engine.session_options`), so while the writer upsamples and encodes, or the reader
 decodes, the cores go to that work instead of idle workers polling. FFmpeg picks its own
 decoder and x264 threads (frame threads for files; live sources decode with slice threads,

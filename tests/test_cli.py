@@ -334,3 +334,23 @@ def test_output_into_a_closed_pipe_is_quiet(cli_env):
     proc.stdout.close()  # nobody reads: every write fails with EPIPE
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0 and err == ""
+
+
+def test_a_video_job_on_the_cpu_shares_the_cores_among_its_workers(tmp_path, cli_env, monkeypatch):
+    """A video file on a CPU paints with two inference calls at once, each with its share of
+    the cores; an image keeps one pool of all cores for its one call; --threads rules both."""
+    import cv2
+    from conftest import make_video
+
+    from stylecam import cli, defaults
+
+    made = []
+    real = cli.Stylizer
+    monkeypatch.setattr(cli, "Stylizer", lambda *a, **k: made.append(k["threads"]) or real(*a, **k))
+    video = make_video(tmp_path / "clip.mp4", frames=4)
+    image = tmp_path / "photo.png"
+    cv2.imwrite(str(image), np.full((40, 60, 3), 90, np.uint8))
+    for argv in ([str(video), "-o", str(tmp_path / "a.mp4")], [str(image), "-o", str(tmp_path / "a.png")],
+                 [str(video), "-o", str(tmp_path / "b.mp4"), "--threads", "3"]):
+        assert cli.main([*argv, "--style", "testnet", "--device", "cpu", "--quiet"]) == 0
+    assert made == [defaults.threads_per_worker(), None, 3]

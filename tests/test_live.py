@@ -310,7 +310,7 @@ def test_hotkey_style_switch_keeps_threads_and_precision(tmp_path, monkeypatch):
     def threads(engine):
         return engine.session.get_session_options().intra_op_num_threads
 
-    own = defaults.live_threads_per_worker() + 1  # not what a live engine gets by default
+    own = defaults.threads_per_worker() + 1  # not what a live engine gets by default
     options = EngineOptions(device="cpu", threads=own, precision="fp32", preserve_color=True, max_megapixels=2.0)
     engine = options.build("firstnet", strength=0.7)
     loop = LiveLoop(FlakySource(), engine, engine_options=options, warn=lambda m: None)
@@ -336,7 +336,7 @@ def test_live_engine_shares_the_cores_among_its_workers(test_model):
     def threads(engine):
         return engine.session.get_session_options().intra_op_num_threads
 
-    share = defaults.live_threads_per_worker()
+    share = defaults.threads_per_worker()
     cores = len(os.sched_getaffinity(0))
     assert share == max(1, cores // defaults.INFERENCE_WORKERS_CPU)
     assert threads(EngineOptions(device="cpu").build(test_model)) == share

@@ -60,9 +60,9 @@ class EngineOptions:
 
     def build(self, style: str | os.PathLike[str] | Mapping[str, float], strength: float = 1.0) -> Stylizer:
         """The engine; on a CPU, without `threads`, each inference worker's call gets its share
-        of the cores (`defaults.live_threads_per_worker`)."""
+        of the cores (`defaults.threads_per_worker`)."""
         on_cpu = first_device(self.device) == "cpu"
-        threads = self.threads or (defaults.live_threads_per_worker() if on_cpu else None)
+        threads = self.threads or (defaults.threads_per_worker() if on_cpu else None)
         return Stylizer(style, device=self.device, strength=strength, preserve_color=self.preserve_color,
                         threads=threads, precision=self.precision, quality=self.quality,
                         max_megapixels=self.max_megapixels, work_size=self.work_size)
