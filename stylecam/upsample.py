@@ -96,7 +96,11 @@ def downscale(frame: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     until it is not: OpenCV's area resize at a fractional ratio is its slow general path
     (a 1920x1080 frame to 448x252: about 10 ms of one core, against about 4 ms halved
     first), and with at least 2 px per target pixel left for it, the result differs from
-    the direct resize by half a level on average."""
+    the direct resize by half a level on average. The copy is a little softer (on 1080p
+    frames, 15 % less Laplacian energy); the upsampled picture is not (mosaic and
+    starry_night within 1 % of it, udnie 7 % more: the detail term gives back what the
+    copy lacks). Halving a 720p frame for 448 px would leave a ratio of 1.4 for the area
+    resize and a copy 26 % softer, so frames under 4x keep the direct resize."""
     import cv2
 
     height, width = frame.shape[:2]
