@@ -90,23 +90,9 @@ def work_shape(height: int, width: int, work_size: int | None) -> tuple[int, int
 
 
 def downscale(frame: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """uint8 HxWx3 -> uint8 at `shape` (H, W), area-averaged (no aliasing).
-
-    A frame four or more times the target on both sides is first halved (exact 2x2 means)
-    until it is not: OpenCV's area resize at a fractional ratio is its slow general path
-    (a 1920x1080 frame to 448x252: about 10 ms of one core, against about 4 ms halved
-    first), and with at least 2 px per target pixel left for it, the result differs from
-    the direct resize by half a level on average. The copy is a little softer (on 1080p
-    frames, 15 % less Laplacian energy); the upsampled picture is not (mosaic and
-    starry_night within 1 % of it, udnie 7 % more: the detail term gives back what the
-    copy lacks). Halving a 720p frame for 448 px would leave a ratio of 1.4 for the area
-    resize and a copy 26 % softer, so frames under 4x keep the direct resize."""
+    """uint8 HxWx3 -> uint8 at `shape` (H, W), area-averaged (no aliasing)."""
     import cv2
 
-    height, width = frame.shape[:2]
-    while height % 2 == 0 and width % 2 == 0 and height >= 4 * shape[0] and width >= 4 * shape[1]:
-        height, width = height // 2, width // 2
-        frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)  # the integer-ratio fast path
     return cv2.resize(frame, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
 
 

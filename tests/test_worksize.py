@@ -404,31 +404,3 @@ def test_reused_work_planes_never_leak_between_frames_sizes_or_threads():
         for _ in range(3):
             side_by_side = list(pool.map(lambda c: upsample.guided_upsample(*c, 1.0), cases * 4))
             assert all(np.array_equal(g, want[i % 3]) for i, g in enumerate(side_by_side))
-
-
-def test_downscale_halves_large_frames_first_and_stays_an_area_average():
-    """A frame 4x the work size or more is halved (exact 2x2 means) before the area resize:
-    on smooth content within rounding of OpenCV's direct area resize, on noise averaging as
-    much as it does (the same spread left, where bilinear sampling keeps most of it), and
-    frames with an odd side take the direct resize."""
-    import cv2
-
-    from stylecam import upsample
-
-    smooth = cv2.GaussianBlur(rand_frame(1080, 1920, seed=7), (0, 0), 2)
-    got = upsample.downscale(smooth, (252, 448)).astype(np.float64)
-    direct = cv2.resize(smooth, (448, 252), interpolation=cv2.INTER_AREA).astype(np.float64)
-    assert got.shape == (252, 448, 3)
-    # each halving rounds its means half up: on average an eighth of a level brighter
-    assert np.abs(got - direct).mean() < 0.6 and abs(got.mean() - direct.mean()) < 0.2
-    noise = rand_frame(1080, 1920, seed=8)
-    spread = {name: small.astype(np.float64).std() for name, small in (
-        ("ours", upsample.downscale(noise, (252, 448))),
-        ("area", cv2.resize(noise, (448, 252), interpolation=cv2.INTER_AREA)),
-        ("bilinear", cv2.resize(noise, (448, 252), interpolation=cv2.INTER_LINEAR)))}
-    assert spread["ours"] == pytest.approx(spread["area"], rel=0.15) and spread["bilinear"] > 2 * spread["area"], spread
-    half = noise.reshape(540, 2, 960, 2, 3).astype(np.float64).mean(axis=(1, 3))
-    assert np.abs(cv2.resize(noise, (960, 540), interpolation=cv2.INTER_AREA) - half).max() <= 0.5
-    odd = rand_frame(1081, 1921, seed=9)
-    assert np.array_equal(upsample.downscale(odd, (252, 448)),
-                          cv2.resize(odd, (448, 252), interpolation=cv2.INTER_AREA))
