@@ -59,10 +59,10 @@ def threads_per_worker() -> int:
     of all cores wait for each other's threads at every layer, and the writer's upsampling
     and the encoder need the cores too. Live, on 2 cores, 1280x720 painted at 512x288:
     latency p95 112-127 ms with the shared pool, 75-110 ms with one thread per call. A
-    1920x1080 file painted at 448x252 (H.264 in and out, on 2 cores): 12.9 fps against 12.4
-    with the shared pool (mean of 6 alternating runs each, every pair in its favour); at
-    640x360 26.3 against 25.2. An image job keeps the shared pool: one call paints alone
-    and has every core."""
+    1920x1080 file painted at 448x252 (H.264 in and out, on 2 cores): 13.4 fps against 12.8
+    with the shared pool (mean of 6 alternating runs each: five pairs in its favour, one
+    even); at 640x360 26.3 against 25.2. An image job keeps the shared pool: one call
+    paints alone and has every core."""
     return max(1, cpu_cores() // INFERENCE_WORKERS_CPU)
 
 
