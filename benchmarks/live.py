@@ -6,8 +6,9 @@ work size), at each size in --sizes: 640x360 and 1280x720, a webcam's usual mode
     python -m benchmarks.live [--style mosaic] [--sizes 640x360,1280x720] [--seconds 20] [--fps 30]
                               [--threads N] [--write]
 
---threads N runs the CLI with `--threads N` (onnxruntime's intra-op threads; default: its
-own, one per physical core), to compare thread budgets.
+--threads N runs the CLI with `--threads N` (onnxruntime's intra-op threads per inference
+call; default: the CLI's own, the cores shared among its two inference workers), to
+compare thread budgets.
 """
 from __future__ import annotations
 

@@ -13,7 +13,8 @@
                                   [--parts overlap,hd] [--threads N] [--write]
 
 --threads N runs stylecam (CLI and engine alone) with N onnxruntime intra-op threads
-(default: its own, one per physical core), to compare thread budgets.
+(default: its own: the CLI shares the cores among a video's two inference calls, the engine
+alone runs one call at a time on all of them), to compare thread budgets.
 
 The clips are the start of ../shared/clips/01_dog.mp4 (1280x720, AAC stereo) scaled with
 PyAV: to 640x360 (video only) and to 1920x1080 (with the audio of the same span).
