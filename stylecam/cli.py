@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from . import __version__, defaults, learn, signals, styles
 from .atomic import cleanup_pending
 from .contract import QUALITIES
-from .engine import DEVICES, MIN_SIDE, Stylizer, first_device
+from .engine import DEVICES, MIN_SIDE, Stylizer
 from .errors import StylecamError, one_line
 from .io.paths import kind_of
 from .temporal import MODES
@@ -224,10 +224,10 @@ def _drop_stdout() -> None:
 
 def _make_engine(args: argparse.Namespace, video: bool = False) -> Stylizer:
     """The engine of a file job; a video's on a CPU gives each inference worker's call its
-    share of the cores (`defaults.threads_per_worker`) unless --threads says otherwise."""
-    threads = args.threads
-    if threads is None and video and first_device(args.device) == "cpu":
-        threads = defaults.threads_per_worker()
+    share of the cores (`pipeline.worker_threads`) unless --threads says otherwise."""
+    from .pipeline import worker_threads
+
+    threads = worker_threads(args.device, args.threads) if video else args.threads
     engine = Stylizer(args.style or defaults.STYLE, device=args.device, strength=args.strength,
                       preserve_color=args.preserve_color, threads=threads, quality=args.quality,
                       max_megapixels=args.max_megapixels, work_size=args.work_size)

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from . import defaults, signals
-from .engine import Cancel, Stylizer
+from .engine import Cancel, Stylizer, first_device
 from .io.frames import Frame
 from .temporal import Smoother
 
@@ -48,6 +48,15 @@ INFERENCE_THREAD = "stylecam-inference"
 def inference_thread_name(worker: int) -> str:
     """The name of inference worker `worker` (0, 1, ...) of a file or live job."""
     return INFERENCE_THREAD if worker == 0 else f"{INFERENCE_THREAD}-{worker + 1}"
+
+
+def worker_threads(device: str, threads: int | None = None) -> int | None:
+    """onnxruntime intra-op threads per call of an engine for a video or live job, whose
+    inference workers paint side by side: `threads` when given, else on a CPU each worker's
+    share of the cores (`defaults.threads_per_worker`), else None (the provider's own)."""
+    if threads:
+        return threads
+    return defaults.threads_per_worker() if first_device(device) == "cpu" else None
 
 
 @dataclass

@@ -30,9 +30,9 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import defaults, signals, styles
-from ..engine import Cancel, Cancelled, Painted, Stylizer, WorkSize, first_device
+from ..engine import Cancel, Cancelled, Painted, Stylizer, WorkSize
 from ..errors import StylecamError
-from ..pipeline import inference_thread_name
+from ..pipeline import inference_thread_name, worker_threads
 from ..temporal import make_smoother
 from .governor import WorkSizeGovernor
 from .sinks import Sink
@@ -60,12 +60,10 @@ class EngineOptions:
 
     def build(self, style: str | os.PathLike[str] | Mapping[str, float], strength: float = 1.0) -> Stylizer:
         """The engine; on a CPU, without `threads`, each inference worker's call gets its share
-        of the cores (`defaults.threads_per_worker`)."""
-        on_cpu = first_device(self.device) == "cpu"
-        threads = self.threads or (defaults.threads_per_worker() if on_cpu else None)
+        of the cores (`pipeline.worker_threads`)."""
         return Stylizer(style, device=self.device, strength=strength, preserve_color=self.preserve_color,
-                        threads=threads, precision=self.precision, quality=self.quality,
-                        max_megapixels=self.max_megapixels, work_size=self.work_size)
+                        threads=worker_threads(self.device, self.threads), precision=self.precision,
+                        quality=self.quality, max_megapixels=self.max_megapixels, work_size=self.work_size)
 
 
 class _Build:
