@@ -120,9 +120,11 @@ def main() -> int:
                       + (f" and `--threads {args.threads}`" if args.threads else "") + ": on a CPU the net "
                       "paints at the default work size and its output is brought back to the stream's size by guided "
                       "upsampling, on the output thread while the inference workers (two on a CPU) paint the next "
-                      "frames; where it falls behind the stream, it paints smaller (`net paints at` lists each "
-                      "size it used; `stylecam.live.governor`), and the figures after the last change are in their "
-                      "own column, with how long the session ran at that size. Inference = the net's part "
+                      "frames; it starts at 256 px and after its first second paints at the largest size up to "
+                      "the default at which it predicts the CPU keeps up, and smaller again where it falls behind "
+                      "the stream (`net paints at` lists each size it used; `stylecam.live.governor`); the figures "
+                      "after the last change are in their own column, with how long the session ran at that size. "
+                      "Inference = the net's part "
                       "(downscale and net) per frame, one call while the other worker's runs beside it. Latency = "
                       "frame decoded from the network -> stylized frame handed to the stream encoder.\n\n" + table)
     return 0

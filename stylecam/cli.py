@@ -93,8 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "sharp. The net paints strokes of a fixed size in its pixels, so a smaller work size gives "
                         "bolder strokes and runs faster, a larger one finer strokes; full = paint at the frame's own "
                         f"size (default: auto = {defaults.WORK_SIZE_CPU} on a CPU, full on a GPU; live mode on a CPU "
-                        f"lowers auto's size in steps of {defaults.LIVE_WORK_SIZE_STEP}, down to "
-                        f"{defaults.LIVE_MIN_WORK_SIZE}, while it shows fewer than "
+                        f"starts at {defaults.LIVE_MIN_WORK_SIZE} and after a second paints at the largest size up "
+                        f"to {defaults.WORK_SIZE_CPU} predicted to use at most "
+                        f"{100 * defaults.LIVE_CPU_BUDGET:.0f}%% of the cores, then lowers it in steps of "
+                        f"{defaults.LIVE_WORK_SIZE_STEP}, down to {defaults.LIVE_MIN_WORK_SIZE}, while it shows "
+                        "fewer than "
                         f"{100 * defaults.LIVE_KEEP_UP:.0f}%% of the source's frames or they come more than "
                         f"{1000 * defaults.LIVE_MAX_LATENCY:.0f} ms late, and says so; a number keeps its size)")
     p.add_argument("--threads", type=_int_range(1, 256), default=None,

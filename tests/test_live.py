@@ -493,6 +493,49 @@ def test_work_size_governor_steps_down_only_while_the_output_falls_behind():
     assert paused.size == 448
 
 
+def test_work_size_governor_chooses_the_start_size_from_the_cpu_left_at_the_floor():
+    from stylecam.live import WorkSizeGovernor
+
+    def start(share, net_ms, fps=30.0, seconds=3.0, **kw):
+        """A session at the floor on 2 cores: the process using `share` of them, the net
+        `net_ms` of CPU per frame, every frame shown; the sizes the governor asked for."""
+        governor = WorkSizeGovernor(256, choose_up_to=448, cores=2, settle=0.5, probe=1.0, **kw)
+        asked, net_cpu = [], []
+        for i in range(1, int(seconds * fps) + 1):
+            t = i / fps
+            net_cpu.append(net_ms / 1000)
+            size = governor.observe(t, i, i, 0, [0.05] * i, share * 2 * t, net_cpu)
+            if size is not None:
+                asked.append((round(t, 2), size))
+        return governor, asked
+
+    # room to spare: up to the default at once, one second after the settle time
+    roomy, asked = start(0.30, 8.0)  # predicted at 448: 0.30 + 30 * 0.008 * (3.06 - 1) / 2 = 0.55
+    assert asked == [(pytest.approx(1.5, abs=0.05), 448)] and roomy.size == 448 and roomy.choose_up_to is None
+    assert roomy.probed == pytest.approx((0.30, 0.008), rel=0.05)
+    # the largest size predicted within the budget: 320 (0.67), not 384 (0.88)
+    assert [size for _, size in start(0.50, 20.3)[1]] == [320]
+    # no size above the floor fits: it stays there, and is governed as any session from then on
+    tight, asked = start(0.64, 17.7)  # 320 would be 0.79
+    assert asked == [] and tight.size == 256 and tight.choose_up_to is None
+    # a budget of the caller's own
+    assert [size for _, size in start(0.64, 17.7, cpu_budget=0.8)[1]] == [320]
+    # a slow source: the choice waits for enough frames to judge by (10 after the window
+    # opened with the first report past the settle time, 0.8 s: two seconds at 5 fps)
+    slow, asked = start(0.10, 8.0, fps=5.0, seconds=5.0)
+    assert [size for _, size in asked] == [448] and asked[0][0] == pytest.approx(2.8, abs=0.05)
+
+    # after the choice the size only goes down, as without it
+    chosen, _ = start(0.30, 8.0)
+    t, captured, shown = 3.0, 90, 90
+    for i in range(1, 600):  # 20 s showing two frames in three
+        t += 1 / 30
+        captured += 1
+        shown += i % 3 != 0
+        chosen.observe(t, captured, shown, 0, [0.05] * shown, 0.6 * 2 * t, [0.008] * shown)
+    assert chosen.size == 256
+
+
 def test_live_session_paints_smaller_while_it_falls_behind(test_model):
     """A net too slow for the source at the default work size: the session lowers the size
     step by step until it keeps up, says so, and reports the figures at the last size; a
@@ -548,6 +591,23 @@ def test_live_session_paints_smaller_while_it_falls_behind(test_model):
     stats = loop.run(duration=2.0)
     assert set(sizes) == {448} and not stats.work_size_changes and loop.work_size == 448
     assert "settled" not in stats.summary() and not messages
+
+    # the default: it starts at the floor and, with the cores to spare (a tiny net), chooses
+    # the default size after its first second, without a word
+    sizes, messages = [], []
+    engine = EngineOptions(device="cpu").build(test_model)
+    real = engine.paint_batch
+
+    def recording(frames, cancel=None):
+        sizes.append(engine.work_size)
+        return real(frames, cancel)
+
+    engine.paint_batch = recording
+    loop = LiveLoop(Paced(), engine, [Collect()], warn=messages.append)
+    stats = loop.run(duration=2.5)
+    assert sizes[0] == defaults.LIVE_MIN_WORK_SIZE and loop.work_size == 448 and set(sizes) == {256, 448}, sizes
+    assert [(c.before, c.size) for c in stats.work_size_changes] == [(256, 448)] and not messages
+    assert len(stats.inference_cpu) == len(stats.inference) and all(c >= 0 for c in stats.inference_cpu)
 
     # a style switch builds its engine at the default size again: it paints at the governor's
     sizes = []

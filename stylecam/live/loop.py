@@ -110,6 +110,7 @@ class LiveStats:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)  # capture -> all sinks written, s
     inference: list[float] = field(default_factory=list)  # s per frame
+    inference_cpu: list[float] = field(default_factory=list)  # CPU s per frame, the net's threads together
     in_flight: int = 0  # captured - shown - dropped at the end: frames still in the mailbox or in inference
     workers: int = 1  # inference workers painting frames side by side
     work_size_changes: list[WorkSizeChange] = field(default_factory=list)
@@ -140,6 +141,13 @@ def _rates(shown: int, seconds: float, latencies: list[float], inference: list[f
             "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
             "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
             "inference_ms_mean": round(float(inf.mean()), 1)}
+
+
+def _default_governor(work_size: int) -> WorkSizeGovernor:
+    """A session at the default work size: it starts at the governor's floor and chooses its
+    size, up to the default, after the first second (`stylecam.live.governor`)."""
+    floor = min(work_size, defaults.LIVE_MIN_WORK_SIZE)
+    return WorkSizeGovernor(floor, choose_up_to=work_size if work_size > floor else None)
 
 
 class _Mailbox:
@@ -291,7 +299,10 @@ class LiveLoop:
         if adapt_work_size is None:
             adapt_work_size = self.engine_options.work_size == "auto"
         self._governor = adapt_work_size if isinstance(adapt_work_size, WorkSizeGovernor) else \
-            WorkSizeGovernor(engine.work_size) if adapt_work_size and engine.work_size else None
+            _default_governor(engine.work_size) if adapt_work_size and engine.work_size else None
+        # the intra-op threads of an inference call, for its CPU time: the calling thread's,
+        # times the threads that share the call's work
+        self._call_threads = worker_threads(engine.device, self.engine_options.threads) or 1
         self._told_behind = False
         self._started = 0.0  # monotonic time the running session began
 
@@ -430,12 +441,13 @@ class LiveLoop:
                     continue
                 item: _PaintedFrame | LiveFrame = frame
                 if not (self.paused and self._last is not None):
-                    t0 = time.monotonic()
+                    t0, cpu0 = time.monotonic(), time.thread_time()
                     with self._controls:
                         self._advance_fade(t0)
                         engine = self.engine
                         self._fit_work_size(engine)
                     item = _PaintedFrame(engine, engine.paint_batch([frame.image], cancel)[0], frame)
+                    self.stats.inference_cpu.append((time.thread_time() - cpu0) * self._call_threads)
                     self.stats.inference.append(time.monotonic() - t0)
                     self._painted.timed("paint", self.stats.inference[-1])
                 self._painted.put(worker, item)  # the slot is free: only this worker fills it
@@ -483,7 +495,9 @@ class LiveLoop:
         assert self._governor is not None
         governor = self._governor
         before = governor.size
-        size = governor.observe(now, self.stats.captured, self.stats.shown, self.stats.paused, self.stats.latencies)
+        choosing = governor.choose_up_to
+        size = governor.observe(now, self.stats.captured, self.stats.shown, self.stats.paused, self.stats.latencies,
+                                time.process_time(), self.stats.inference_cpu)
 
         def why() -> str:
             delivered, shown = governor.last_rates
@@ -495,8 +509,12 @@ class LiveLoop:
                 self._fit_work_size(self.engine)
             self.stats.work_size_changes.append(WorkSizeChange(now - self._started, before, size, self.stats.shown,
                                                                len(self.stats.inference)))
-            self.warn(f"{why()} with the net painting at {before} px; it paints at {size} px from now on "
-                      "(--work-size N keeps a size of your own)")
+            if choosing is None:
+                self.warn(f"{why()} with the net painting at {before} px; it paints at {size} px from now on "
+                          "(--work-size N keeps a size of your own)")
+        if choosing is not None and governor.choose_up_to is None and governor.size < choosing:
+            self.warn(f"the net paints at {governor.size} px, the largest size at which this CPU keeps up with the "
+                      f"source ({choosing} px where it does; --work-size N keeps a size of your own)")
         elif governor.behind and governor.size <= governor.floor and not self._told_behind:
             self._told_behind = True
             self.warn(f"{why()} even with the net painting at {governor.size} px (a smaller --cam-size or "
