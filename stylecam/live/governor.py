@@ -28,7 +28,7 @@ that keeps up shows how much room is left. The prediction errs on the safe side:
 call (the downscale of the frame) does not grow with the work size. On the same AMD EPYC at
 30 fps: 1280x720 measured 64 % of the cores and 17.7 ms of net per frame at 256 px,
 predicting 79 % at 320 px (a session fixed at 320 px: p95 102 ms), so it stays at 256 px
-(p95 50-53 ms); 640x360 measured 50 % and 20.3 ms, predicting 67 % at 320 px and 88 % at
+(p95 50-65 ms); 640x360 measured 50 % and 20.3 ms, predicting 67 % at 320 px and 88 % at
 384, so it paints at 320 px (p95 54 ms). From there on the session is governed as above.
 """
 from __future__ import annotations
