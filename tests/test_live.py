@@ -607,6 +607,9 @@ def test_live_session_paints_smaller_while_it_falls_behind(test_model):
     stats = loop.run(duration=2.5)
     assert sizes[0] == defaults.LIVE_MIN_WORK_SIZE and loop.work_size == 448 and set(sizes) == {256, 448}, sizes
     assert [(c.before, c.size) for c in stats.work_size_changes] == [(256, 448)] and not messages
+    choice = stats.summary()["work_size_choice"]
+    assert (choice["started_at"], choice["chose"], choice["up_to"]) == (256, 448, 448)
+    assert 0 < choice["cpu_share"] < defaults.LIVE_CPU_BUDGET and choice["net_cpu_ms"] > 0
     assert len(stats.inference_cpu) == len(stats.inference) and all(c >= 0 for c in stats.inference_cpu)
 
     # a style switch builds its engine at the default size again: it paints at the governor's

@@ -114,6 +114,9 @@ class LiveStats:
     in_flight: int = 0  # captured - shown - dropped at the end: frames still in the mailbox or in inference
     workers: int = 1  # inference workers painting frames side by side
     work_size_changes: list[WorkSizeChange] = field(default_factory=list)
+    # the start-up choice of the work size (`stylecam.live.governor`): what it measured at the
+    # size it started at, and the size it chose
+    work_size_choice: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The session's figures; where the work size changed, also those of the frames shown
@@ -123,6 +126,8 @@ class LiveStats:
             "paused": self.paused, "seconds": round(self.seconds, 3),
             **_rates(self.shown, self.seconds, self.latencies, self.inference),
             "in_flight": self.in_flight, "workers": self.workers}
+        if self.work_size_choice is not None:
+            out["work_size_choice"] = self.work_size_choice
         if self.work_size_changes:
             last = self.work_size_changes[-1]
             out["work_size_changes"] = [{"seconds": round(c.seconds, 3), "from": c.before, "to": c.size}
@@ -512,6 +517,11 @@ class LiveLoop:
             if choosing is None:
                 self.warn(f"{why()} with the net painting at {before} px; it paints at {size} px from now on "
                           "(--work-size N keeps a size of your own)")
+        if choosing is not None and governor.choose_up_to is None and governor.probed is not None:
+            share, net_cpu = governor.probed
+            self.stats.work_size_choice = {"seconds": round(now - self._started, 3), "started_at": before,
+                                           "cpu_share": round(share, 3), "net_cpu_ms": round(1000 * net_cpu, 1),
+                                           "chose": governor.size, "up_to": choosing}
         if choosing is not None and governor.choose_up_to is None and governor.size < choosing:
             self.warn(f"the net paints at {governor.size} px, the largest size at which this CPU keeps up with the "
                       f"source ({choosing} px where it does; --work-size N keeps a size of your own)")
