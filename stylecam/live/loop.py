@@ -495,8 +495,9 @@ class LiveLoop:
             engine.work_size = self._governor.size
 
     def _govern(self, now: float) -> None:
-        """Hand the governor this frame's counts; paint smaller from the next frame on when
-        it says so, and say it once on stderr (and once more if even the smallest falls behind)."""
+        """Hand the governor this frame's counts; paint at the size it asks for from the next
+        frame on, and say so on stderr where it is smaller than the default (and once more if
+        even the smallest falls behind)."""
         assert self._governor is not None
         governor = self._governor
         before = governor.size
@@ -514,17 +515,18 @@ class LiveLoop:
                 self._fit_work_size(self.engine)
             self.stats.work_size_changes.append(WorkSizeChange(now - self._started, before, size, self.stats.shown,
                                                                len(self.stats.inference)))
-            if choosing is None:
-                self.warn(f"{why()} with the net painting at {before} px; it paints at {size} px from now on "
-                          "(--work-size N keeps a size of your own)")
-        if choosing is not None and governor.choose_up_to is None and governor.probed is not None:
-            share, net_cpu = governor.probed
-            self.stats.work_size_choice = {"seconds": round(now - self._started, 3), "started_at": before,
-                                           "cpu_share": round(share, 3), "net_cpu_ms": round(1000 * net_cpu, 1),
-                                           "chose": governor.size, "up_to": choosing}
-        if choosing is not None and governor.choose_up_to is None and governor.size < choosing:
-            self.warn(f"the net paints at {governor.size} px, the largest size at which this CPU keeps up with the "
-                      f"source ({choosing} px where it does; --work-size N keeps a size of your own)")
+        if choosing is not None and governor.choose_up_to is None:  # the start-up choice, made just now
+            if governor.probed is not None:
+                share, net_cpu = governor.probed
+                self.stats.work_size_choice = {"seconds": round(now - self._started, 3), "started_at": before,
+                                               "cpu_share": round(share, 3), "net_cpu_ms": round(1000 * net_cpu, 1),
+                                               "chose": governor.size, "up_to": choosing}
+            if governor.size < choosing:
+                self.warn(f"the net paints at {governor.size} px, the largest size at which this CPU keeps up with "
+                          f"the source (up to {choosing} px on a faster one; --work-size N keeps a size of your own)")
+        elif size is not None:
+            self.warn(f"{why()} with the net painting at {before} px; it paints at {size} px from now on "
+                      "(--work-size N keeps a size of your own)")
         elif governor.behind and governor.size <= governor.floor and not self._told_behind:
             self._told_behind = True
             self.warn(f"{why()} even with the net painting at {governor.size} px (a smaller --cam-size or "
