@@ -212,6 +212,36 @@ def test_signals_in_live_mode_finalise_the_recording(tmp_path, cli_env, signame,
     assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
 
 
+def test_a_recording_whose_first_frame_was_cut_short_leaves_no_file(tmp_path, monkeypatch):
+    """A signal inside the first frame's write, before the encoder had it, ends the session
+    with nothing recorded: close() leaves no file (not an MP4 without a frame); once one
+    frame is in, close() keeps it."""
+    from stylecam.io import encode
+    from stylecam.live.sinks import RecordSink
+    from stylecam.live.sources import LiveFrame
+
+    from conftest import probe
+
+    real = encode.video_frame
+
+    def interrupted(image, pix_fmt):
+        raise KeyboardInterrupt
+
+    rec = tmp_path / "rec.mp4"
+    sink = RecordSink(rec, (64, 48), overwrite=False)
+    monkeypatch.setattr(encode, "video_frame", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sink.write(np.zeros((48, 64, 3), np.uint8), LiveFrame(np.zeros((48, 64, 3), np.uint8), 0.0, 0))
+    sink.close()
+    assert list(tmp_path.iterdir()) == []
+
+    monkeypatch.setattr(encode, "video_frame", real)
+    sink = RecordSink(rec, (64, 48), overwrite=False)
+    sink.write(np.zeros((48, 64, 3), np.uint8), LiveFrame(np.zeros((48, 64, 3), np.uint8), 0.0, 0))
+    sink.close()
+    assert probe(rec)["frames"] == 1
+
+
 def test_window_hotkeys_drive_the_loop(models_dir, monkeypatch, tmp_path):
     """The preview's hotkeys, with a scripted display in place of a real window."""
     from stylecam.live import WindowSink

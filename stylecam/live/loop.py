@@ -468,8 +468,7 @@ class LiveLoop:
         """The output stage: the painted frame at its own size, smoothed, to every sink."""
         if isinstance(item, LiveFrame):  # paused: the frozen picture; sinks and hotkeys stay alive
             if self._last is not None:
-                for sink in self.sinks:
-                    sink.write(self._last, item)
+                self._write(self._last, item)
                 self.stats.paused += 1
             return
         frame = item.frame
@@ -479,14 +478,20 @@ class LiveLoop:
         self._next_index = frame.index + 1
         started = time.monotonic()
         out = item.engine.finish(item.painted, self.smoother)
-        for sink in self.sinks:
-            sink.write(out, frame)
+        self._write(out, frame)
         self._painted.timed("output", time.monotonic() - started)
         self._last = out
         self.stats.latencies.append(time.monotonic() - frame.captured)
         self.stats.shown += 1
         if self._governor is not None:
             self._govern(time.monotonic())
+
+    def _write(self, image: np.ndarray, frame: LiveFrame) -> None:
+        """`image` to every sink, whole: a Ctrl+C (or TERM, HUP) during the writes takes effect
+        after them, so a recording never ends on a frame its encoder was only half given."""
+        with signals.protected():
+            for sink in self.sinks:
+                sink.write(image, frame)
 
     def _fit_work_size(self, engine: Stylizer) -> None:
         """Paint at the governor's size with any engine this loop runs at the default work

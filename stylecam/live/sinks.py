@@ -121,7 +121,7 @@ class RecordSink:
         self.sink.write(Frame(image, frame.index, pts, pts / 1000))
 
     def close(self) -> None:
-        if self.t0 is None:  # not one frame came (the session failed or ended at once): no empty file
+        if self.sink.frames == 0:  # not one frame was encoded (the session failed or ended at once): no empty file
             self.sink.abort()
         else:
             self.sink.close()
