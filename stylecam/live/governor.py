@@ -43,8 +43,9 @@ from .. import defaults
 
 @dataclass
 class WorkSizeGovernor:
-    """Decides the work size from the frame counts the live loop reports after each frame
-    it shows (`observe`); the loop applies the size it returns."""
+    """Decides the work size from the frame counts (and, for the start-up choice, the CPU
+    times) the live loop reports after each frame it shows (`observe`); the loop applies
+    the size it returns."""
 
     size: int  # px, the long side the net paints at now
     floor: int = defaults.LIVE_MIN_WORK_SIZE
@@ -91,7 +92,7 @@ class WorkSizeGovernor:
         elapsed = now - t0
         if self.choose_up_to is not None:
             if elapsed < self.probe or captured - captured0 < self.min_frames or len(net_cpu) == painted0:
-                return None  # a slow source: measured over more time
+                return None  # not enough to judge by yet (a slow source takes longer)
             return self._choose(elapsed, (cpu_seconds - cpu0) / elapsed, net_cpu[painted0:], now)
         if elapsed < self.window:
             return None
