@@ -117,12 +117,11 @@ class WorkSizeGovernor:
         per_frame = float(np.mean(net_cpu))
         painted_per_second = len(net_cpu) / elapsed
         self.probed = (share, per_frame)
-        for size in range(largest, self.size, -self.step):
-            extra = painted_per_second * per_frame * ((size / self.size) ** 2 - 1) / self.cores
-            if share + extra <= self.cpu_budget:
-                return self._change(size, now)
-        self._since, self._start = now, None  # stays at the start size, governed from now on
-        return None
+        start = self.size
+        fits = (size for size in range(largest, start, -self.step)
+                if share + painted_per_second * per_frame * ((size / start) ** 2 - 1) / self.cores <= self.cpu_budget)
+        chosen = self._change(next(fits, start), now)  # governed from now on, after the settle time
+        return chosen if chosen != start else None
 
     def _change(self, size: int, now: float) -> int:
         self.size = size

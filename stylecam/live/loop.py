@@ -520,12 +520,11 @@ class LiveLoop:
                 self._fit_work_size(self.engine)
             self.stats.work_size_changes.append(WorkSizeChange(now - self._started, before, size, self.stats.shown,
                                                                len(self.stats.inference)))
-        if choosing is not None and governor.choose_up_to is None:  # the start-up choice, made just now
-            if governor.probed is not None:
-                share, net_cpu = governor.probed
-                self.stats.work_size_choice = {"seconds": round(now - self._started, 3), "started_at": before,
-                                               "cpu_share": round(share, 3), "net_cpu_ms": round(1000 * net_cpu, 1),
-                                               "chose": governor.size, "up_to": choosing}
+        if choosing is not None and governor.probed is not None:  # the start-up choice, made just now
+            share, net_cpu = governor.probed
+            self.stats.work_size_choice = {"seconds": round(now - self._started, 3), "started_at": before,
+                                           "cpu_share": round(share, 3), "net_cpu_ms": round(1000 * net_cpu, 1),
+                                           "chose": governor.size, "up_to": choosing}
             if governor.size < choosing:
                 self.warn(f"the net paints at {governor.size} px, the largest size at which this CPU keeps up with "
                           f"the source (up to {choosing} px on a faster one; --work-size N keeps a size of your own)")
